@@ -1,0 +1,3 @@
+from hpsearch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,197 @@
+"""``python -m hpsearch``: parse arguments, call one function, map exceptions to exit codes.
+
+Exit codes (SPEC): 0 success; 2 a user error, printed as one line naming the file and key;
+130 interrupted (143 on SIGTERM) after the state was saved; 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+from hpsearch import __version__
+from hpsearch.errors import UserError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C so that the running trial is recorded."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hpsearch",
+        description="Hyperparameter search for Keras models, tracked in MLflow.",
+    )
+    parser.add_argument("--version", action="version", version=f"hpsearch {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a study, or resume it")
+    run.add_argument("study", type=Path, help="the study file (YAML)")
+    run.add_argument("--n-trials", type=int, help="total trials of an optuna study")
+    run.add_argument("--n-jobs", type=int, help="trials (grid: fits) at once on this machine")
+    run.add_argument("--timeout", type=float, help="stop starting trials after S seconds")
+    run.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db)")
+    run.add_argument("--storage", help="Optuna storage URL (default sqlite:///mlruns/optuna.db)")
+    run.add_argument("--seed", type=int, help="seed of the sampler, the folds and Keras")
+    run.add_argument("--quiet", action="store_true", help="no progress display")
+
+    validate = commands.add_parser("validate", help="check a study file without training")
+    validate.add_argument("study", type=Path)
+
+    report = commands.add_parser("report", help="leaderboard of a study, from the tracking store")
+    report.add_argument("study", help="study name or study file")
+    report.add_argument("--tracking-uri")
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.add_argument("--top", type=int, default=20, help="rows of the table (default 20)")
+
+    export = commands.add_parser("export", help="write the best model for deployment")
+    export.add_argument("study", help="study name or study file")
+    export.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
+    export.add_argument("--tracking-uri")
+
+    ui = commands.add_parser("ui", help="the MLflow UI on this project's store")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--host", default="127.0.0.1",
+                    help="bind address (default 127.0.0.1; anything else exposes your runs)")
+    ui.add_argument("--tracking-uri")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    handler = {
+        "run": _run,
+        "validate": _validate,
+        "report": _report,
+        "export": _export,
+        "ui": _ui,
+    }[arguments.command]
+    try:
+        return handler(arguments) or 0
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Terminated:
+        print("terminated: finished trials are saved; run the same command to resume.",
+              file=sys.stderr)
+        return EXIT_TERMINATED
+    except KeyboardInterrupt:
+        print("interrupted: finished trials are saved; run the same command to resume.",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _run(arguments) -> int:
+    from hpsearch.console import RunDisplay, print_result
+    from hpsearch.runner import StudyInterrupted, run_study
+    from hpsearch.schema import load_study
+
+    study = load_study(
+        arguments.study,
+        {
+            "search.n_trials": arguments.n_trials,
+            "search.n_jobs": arguments.n_jobs,
+            "search.timeout": arguments.timeout,
+            "search.storage": arguments.storage,
+            "tracking.uri": arguments.tracking_uri,
+            "seed": arguments.seed,
+        },
+    )
+    display = RunDisplay(study, quiet=arguments.quiet)
+    try:
+        with display:
+            result = run_study(study, on_trial=display.trial_done, on_start=display.start)
+    except StudyInterrupted:
+        raise KeyboardInterrupt from None
+    print_result(result)
+    return 0
+
+
+def _validate(arguments) -> int:
+    from hpsearch.console import print_resolved_study
+    from hpsearch.data import resolve_loader
+    from hpsearch.models.routing import check_model
+    from hpsearch.schema import load_study
+
+    study = load_study(arguments.study)
+    resolve_loader(study)
+    check_model(study)
+    print_resolved_study(study)
+    return 0
+
+
+def _study_name_and_uri(reference: str, tracking_uri: str | None) -> tuple[str, str]:
+    """A study name, or a study file from which the name and store are read."""
+    from hpsearch.schema import DEFAULT_TRACKING_URI, load_study
+
+    if reference.endswith((".yaml", ".yml")) or os.path.isfile(reference):
+        study = load_study(reference, {"tracking.uri": tracking_uri})
+        return study.name, study.tracking_uri()
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    return reference, uri
+
+
+def _report(arguments) -> int:
+    from hpsearch.console import print_leaderboard
+    from hpsearch.report import load_leaderboard
+
+    name, uri = _study_name_and_uri(arguments.study, arguments.tracking_uri)
+    leaderboard = load_leaderboard(name, uri)
+    print_leaderboard(leaderboard, fmt=arguments.format, top=arguments.top)
+    return 0
+
+
+def _export(arguments) -> int:
+    from hpsearch.export import export_best
+
+    name, uri = _study_name_and_uri(arguments.study, arguments.tracking_uri)
+    result = export_best(name, uri, arguments.out)
+    card = result.card
+    print(f"exported {name} (trial {card['trial']}, {card['metric']} {card['cv_score']:.4f})"
+          f" to {result.out_dir}")
+    print(f"registered model {result.model_name!r} version {result.model_version}"
+          f" (alias {card['registered_model']['alias']})")
+    return 0
+
+
+def _ui(arguments) -> int:
+    import subprocess
+
+    from hpsearch.schema import DEFAULT_TRACKING_URI
+    from hpsearch.tracking import prepare_local_store
+
+    uri = arguments.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    prepare_local_store(uri)
+    if arguments.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {arguments.host}: anyone who can reach it sees and changes"
+              " your runs; put authentication in front (mlflow ui --app-name basic-auth)",
+              file=sys.stderr)
+    print(f"MLflow UI for {uri} at http://{arguments.host}:{arguments.port} (Ctrl-C to stop)")
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", arguments.host, "--port", str(arguments.port)]
+    artifacts = _local_artifacts_root(uri)
+    if artifacts:
+        command += ["--default-artifact-root", artifacts]
+    return subprocess.call(command)
+
+
+def _local_artifacts_root(uri: str) -> str | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,191 @@
+"""What the terminal shows: run progress, leaderboards, the resolved study."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from hpsearch.schema import Range, Study
+
+_console = Console()
+
+
+class RunDisplay:
+    """Trials done / total, best so far, elapsed and ETA; one plain line per trial off a TTY."""
+
+    def __init__(self, study: Study, *, quiet: bool = False):
+        self.study = study
+        self.quiet = quiet
+        self.interactive = _console.is_terminal and not quiet
+        self.best: float | None = None
+        self.done = 0
+        self.total = 0
+        self.started = time.monotonic()
+        self._progress = None
+        self._task = None
+
+    def __enter__(self) -> RunDisplay:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def start(self, backend, tracker) -> None:
+        self.total = backend.planned_trials()
+        self.done = sum(1 for t in tracker.trials() if t.state in ("COMPLETE", "PRUNED", "FAIL"))
+        best = tracker.best_trial(self.study.direction)
+        self.best = best.score if best else None
+        if self.quiet:
+            return
+        resumed = f", resuming after {self.done}" if self.done else ""
+        _console.print(
+            f"[bold]{self.study.name}[/]: {self.study.search.backend} search, {self.total} trials"
+            f"{resumed}, {self.study.metric.name} ({self.study.direction})"
+        )
+        if self.interactive:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                console=_console, transient=True,
+            )
+            self._task = self._progress.add_task(self._description(), total=self.total,
+                                                 completed=self.done)
+            self._progress.start()
+
+    def trial_done(self, outcome) -> None:
+        self.done += 1
+        if outcome.state == "COMPLETE" and math.isfinite(outcome.score):
+            better = self.best is None or (
+                outcome.score > self.best if self.study.direction == "maximize"
+                else outcome.score < self.best
+            )
+            if better:
+                self.best = outcome.score
+        if self.quiet:
+            return
+        if self._progress is not None:
+            self._progress.update(self._task, completed=self.done, description=self._description())
+        else:
+            score = f"{outcome.score:.4f}" if math.isfinite(outcome.score) else "-"
+            note = f"  ({outcome.error.splitlines()[0][:100]})" if outcome.error else ""
+            print(f"trial {outcome.number:>4} {outcome.state:<8} {self.study.metric.name} {score}"
+                  f"  best {self._best_text()}  [{self.done}/{self.total}, "
+                  f"{time.monotonic() - self.started:.0f}s]{note}", flush=True)
+
+    def _best_text(self) -> str:
+        return "-" if self.best is None else f"{self.best:.4f}"
+
+    def _description(self) -> str:
+        return f"best {self.study.metric.name} {self._best_text()}"
+
+
+def print_result(result) -> None:
+    from hpsearch.report import Leaderboard
+
+    study = result.study
+    leaderboard = Leaderboard(study.name, study.metric.name, study.direction, result.trials,
+                              result.best.run_id if result.best else None, result.test_score)
+    print_leaderboard(leaderboard, fmt="table", top=10)
+    _console.print(f"results: {result.tracking_uri} (browse: python -m hpsearch ui)")
+
+
+def print_leaderboard(leaderboard, *, fmt: str = "table", top: int = 20) -> None:
+    rows = leaderboard.as_rows()
+    if fmt == "json":
+        rows = [{key: _json_value(value) for key, value in row.items()} for row in rows]
+        json.dump({"study": leaderboard.study_name, "metric": leaderboard.metric,
+                   "direction": leaderboard.direction,
+                   "test_score": _json_value(leaderboard.test_score), "trials": rows},
+                  sys.stdout, indent=2, default=str)
+        print()
+        return
+    if fmt == "csv":
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(leaderboard.counts().items()))
+    table = Table(title=f"{leaderboard.study_name}: {len(rows)} trials ({counts or 'none'})")
+    param_names = list(dict.fromkeys(k for t in leaderboard.trials for k in t.params))
+    for column in ("trial", "state", leaderboard.metric, "std", *param_names):
+        table.add_column(column, justify="right" if column != "state" else "left")
+    for trial in leaderboard.ranked()[:top]:
+        table.add_row(str(trial.number), trial.state, _number(trial.score),
+                      _number(trial.score_std), *(_short(trial.params.get(p)) for p in param_names))
+    _console.print(table)
+    best = leaderboard.best()
+    if best is None:
+        _console.print("no trial completed")
+        return
+    test = "" if leaderboard.test_score is None else f", test {_number(leaderboard.test_score)}"
+    _console.print(f"best: trial {best.number}, {leaderboard.metric} {_number(best.score)}"
+                   f" ± {_number(best.score_std)}{test}")
+    _console.print(f"best parameters: {json.dumps(best.params)}")
+
+
+def print_resolved_study(study: Study) -> None:
+    search = study.search
+    lines = [
+        f"study: {study.name} ({study.task}, seed {study.seed})",
+        f"data: {study.data.loader} {json.dumps(study.data.params)}",
+        f"model: {study.model.builder} {json.dumps(study.model.params)}"
+        + (f", loss {study.model.loss}" if study.model.loss else ""),
+        f"search: {search.backend}, metric {study.metric.name} ({study.direction}),"
+        f" cv {_describe_cv(search.cv)}, n_jobs {search.n_jobs}"
+        + (f", timeout {search.timeout}s" if search.timeout else ""),
+    ]
+    if search.backend == "optuna":
+        lines.append(f"optuna: {study.n_trials} trials, sampler {study.sampler},"
+                     f" pruner {study.pruner}, storage {study.optuna_storage()}")
+    else:
+        lines.append(f"grid: {study.grid_size()} candidates x {study.n_folds} folds"
+                     f" = {study.grid_size() * study.n_folds} fits")
+    lines.append("space:")
+    for name, value in search.space.items():
+        lines.append(f"  {name}: {_describe_dimension(value)}")
+    lines.append(f"tracking: {study.tracking_uri()}")
+    print("\n".join(lines))
+
+
+def _describe_dimension(value: Any) -> str:
+    if isinstance(value, Range):
+        return value.describe()
+    if isinstance(value, list):
+        return f"one of {value}"
+    return f"fixed {value!r}"
+
+
+def _describe_cv(cv: Any) -> str:
+    if isinstance(cv, int):
+        return f"{cv} folds"
+    if hasattr(cv, "holdout"):
+        return f"holdout {cv.holdout}"
+    return f"{cv.timeseries} time-series splits"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.4f}"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN
+    return value

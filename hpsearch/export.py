@@ -1,0 +1,143 @@
+"""``hpsearch export``: the best trial's model, ready to deploy, and registered in MLflow.
+
+Writes into the output folder (SPEC "Export"):
+
+- ``model.keras``: the Keras model, loadable with ``keras.saving.load_model`` in safe mode;
+- ``saved_model/``: a TensorFlow SavedModel for TF Serving;
+- ``mlflow_model/``: an MLflow model (signature and input example) for ``mlflow models serve``;
+- ``model_card.json``: study, metric, scores, parameters, run ids, data and versions.
+
+The model is the one ``run`` refitted on all training data; export trains nothing. The
+MLflow model is also logged on the best trial's run and registered under the study's name,
+with the alias ``champion`` on that version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from hpsearch import __version__
+from hpsearch.errors import UserError
+from hpsearch.tracking import BEST_RUN_TAG, StudyTracker
+
+CHAMPION_ALIAS = "champion"
+_VERSIONED_PACKAGES = ("tensorflow", "keras", "scikeras", "scikit-learn", "optuna", "mlflow", "numpy")
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    model_name: str
+    model_version: str
+    card: dict[str, Any]
+
+
+def export_best(study_name: str, tracking_uri: str, out_dir: Path) -> ExportResult:
+    from hpsearch.models.estimator import quiet_tensorflow
+
+    quiet_tensorflow()
+    import keras
+    import mlflow
+    import numpy as np
+    from mlflow.models import infer_signature
+
+    tracker = StudyTracker.find(study_name, tracking_uri)
+    parent = tracker.parent_run()
+    best_run_id = parent.data.tags.get(BEST_RUN_TAG)
+    if not best_run_id or tracker.model_trial_run_id() is None:
+        raise UserError(f"{study_name}: no completed trial to export yet (run the study first)")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise UserError(f"{out_dir}: --out: the folder is not empty; choose a new one")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    with tempfile.TemporaryDirectory(prefix="hpsearch-export-") as scratch:
+        downloaded = tracker.download_model(Path(scratch))
+        model = keras.saving.load_model(downloaded / "model.keras", safe_mode=True)
+        example = np.load(downloaded / "input_example.npy", allow_pickle=False)
+        facts = json.loads((downloaded / "estimator.json").read_text())
+        shutil.copy(downloaded / "model.keras", out_dir / "model.keras")
+
+    model.export(str(out_dir / "saved_model"), format="tf_saved_model", verbose=False)
+    signature = infer_signature(example, model.predict(example, verbose=0))
+    # mlflow.keras.save_model writes into an existing folder (unlike the other flavors).
+    (out_dir / "mlflow_model").mkdir()
+    mlflow.keras.save_model(model, str(out_dir / "mlflow_model"), signature=signature,
+                            input_example=example)
+
+    version = _register(tracker, study_name, best_run_id, out_dir / "mlflow_model")
+    card = _model_card(study_name, tracker, parent, best_run_id, facts, version)
+    (out_dir / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
+    return ExportResult(out_dir, study_name, version, card)
+
+
+def _register(tracker: StudyTracker, name: str, run_id: str, mlflow_model_dir: Path) -> str:
+    """Log the MLflow model on the best trial's run, register it once, alias it champion."""
+    import mlflow
+
+    client = tracker.client
+    existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    if existing:
+        version = existing[0].version
+    else:
+        client.log_artifacts(run_id, str(mlflow_model_dir), "model")
+        mlflow.set_tracking_uri(client.tracking_uri)
+        registered = mlflow.register_model(f"runs:/{run_id}/model", name,
+                                           tags={"hpsearch.study": name})
+        version = registered.version
+    client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
+    return str(version)
+
+
+def _model_card(study_name, tracker, parent, best_run_id, facts, version) -> dict[str, Any]:
+    tags, metrics = parent.data.tags, parent.data.metrics
+    best = tracker.client.get_run(best_run_id)
+    return {
+        "study": study_name,
+        "task": facts.get("task"),
+        "metric": tags.get("hpsearch.metric"),
+        "direction": tags.get("hpsearch.direction"),
+        "cv_score": best.data.metrics.get("cv_score"),
+        "cv_score_std": best.data.metrics.get("cv_score_std"),
+        "test_score": metrics.get("test_score"),
+        "parameters": facts.get("params"),
+        "trial": facts.get("trial"),
+        "run_id": best_run_id,
+        "parent_run_id": parent.info.run_id,
+        "registered_model": {"name": study_name, "version": version, "alias": CHAMPION_ALIAS},
+        "data": {
+            **json.loads(tags.get("hpsearch.data", "{}")),
+            "input_shape": facts.get("input_shape"),
+            "input_dtype": facts.get("input_dtype"),
+            "target_type": facts.get("target_type"),
+            "classes": facts.get("classes"),
+        },
+        "outputs": _describe_outputs(facts),
+        "versions": {"hpsearch": __version__, **_versions()},
+        "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _describe_outputs(facts: dict[str, Any]) -> str:
+    target = facts.get("target_type") or ""
+    if target == "binary":
+        return f"one column: the probability of class {facts['classes'][1]!r}"
+    if target.startswith("multiclass"):
+        return "one column per class, in the order of data.classes: class probabilities"
+    return "the predicted value(s)"
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for package in _VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions

@@ -1,0 +1,14 @@
+"""Model builders (by name) and the scikit-learn estimators that train them.
+
+A builder is ``def build(meta, **params) -> keras.Model`` (SciKeras's convention: ``meta``
+holds ``n_features_in_``, ``X_shape_``, ``n_classes_``, ``target_type_``...). It may return
+an uncompiled model: hpsearch compiles it with the study's optimizer, learning rate and a
+loss that fits the task (see ``hpsearch.models.heads``).
+"""
+
+BUILDERS: dict[str, str] = {
+    "dense": "hpsearch.models.builders:build_dense",
+    "simple_rnn": "hpsearch.models.builders:build_simple_rnn",
+    "lstm": "hpsearch.models.builders:build_lstm",
+    "gru": "hpsearch.models.builders:build_gru",
+}

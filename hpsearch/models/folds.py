@@ -1,0 +1,107 @@
+"""What a fit needs to know about the cross-validation it is part of.
+
+scikit-learn's GridSearchCV and cross_validate slice every array-like fit parameter to the
+training rows of the fold, and pass other objects through untouched. hpsearch passes both
+``row_index`` (``arange(n)``, so each fit learns which rows it trains on) and a ``FoldPlan``
+(the splits and the full data): from them a fit finds its held-out rows, validates on them
+each epoch, and leaves its per-epoch history where the search can read it, also from a
+worker process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _rows_digest(rows: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest()
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    return value
+
+
+class FoldPlan:
+    """The splits of one search, and a folder where each fold's fit records its history.
+
+    Deliberately not array-like (no ``__len__``), so scikit-learn hands it to every fit as is.
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        y: Any,
+        splits: Sequence[tuple[np.ndarray, np.ndarray]],
+        names: Iterable[str],
+        records_dir: str | os.PathLike[str],
+    ) -> None:
+        self.X = X
+        self.y = y
+        self.splits = [(np.asarray(train), np.asarray(test)) for train, test in splits]
+        self.names = sorted(names)
+        self.records_dir = str(records_dir)
+        self._fold_by_train = {_rows_digest(train): k for k, (train, _) in enumerate(self.splits)}
+
+    def fit_params(self) -> dict[str, Any]:
+        return {"row_index": np.arange(len(self.y)), "fold_plan": self}
+
+    def fold_of(self, row_index: np.ndarray | None) -> int | None:
+        """The fold whose training rows these are; None for a fit on other rows (a refit)."""
+        if row_index is None:
+            return None
+        return self._fold_by_train.get(_rows_digest(np.asarray(row_index)))
+
+    def validation_rows(self, fold: int):
+        test = self.splits[fold][1]
+        return _take(self.X, test), _take(self.y, test)
+
+    def key(self, parameters: dict[str, Any]) -> str:
+        """Names one candidate: its searched hyperparameters, whatever else it was given."""
+        chosen = {name: _json_safe(parameters.get(name)) for name in self.names}
+        return hashlib.sha1(json.dumps(chosen, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def record(
+        self,
+        parameters: dict[str, Any],
+        fold: int,
+        *,
+        history: dict[str, list[float]],
+        error: str | None = None,
+    ) -> None:
+        payload = {
+            "fold": fold,
+            "history": {k: [float(v) for v in values] for k, values in dict(history).items()},
+            "error": error,
+        }
+        target = Path(self.records_dir) / f"{self.key(parameters)}.{fold}.json"
+        with tempfile.NamedTemporaryFile("w", dir=self.records_dir, delete=False, suffix=".tmp") as f:
+            json.dump(payload, f, default=repr)
+        os.replace(f.name, target)
+
+    def collect(self, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+        """The records the folds of one candidate left, in fold order; removed once read."""
+        key = self.key(parameters)
+        records = []
+        for path in sorted(Path(self.records_dir).glob(f"{key}.*.json")):
+            records.append(json.loads(path.read_text()))
+            path.unlink()
+        return sorted(records, key=lambda record: record["fold"])
+
+
+def _take(data: Any, rows: np.ndarray) -> Any:
+    if hasattr(data, "iloc"):
+        return data.iloc[rows]
+    return np.asarray(data)[rows]

@@ -1,0 +1,97 @@
+"""Which study names go to training and which to the builder, checked without TensorFlow."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from hpsearch.errors import UserError
+from hpsearch.registry import canonical_reference, check_parameters, resolve
+from hpsearch.schema import TRAINING_PARAMETERS, Study
+
+# SciKeras's own constructor arguments: a builder parameter of the same name would be
+# taken by the wrapper instead (tests/test_estimator.py keeps this list in step).
+WRAPPER_PARAMETERS = frozenset(
+    {
+        "model", "build_fn", "warm_start", "random_state", "optimizer", "loss", "metrics",
+        "batch_size", "validation_batch_size", "verbose", "callbacks", "validation_split",
+        "shuffle", "run_eagerly", "epochs", "class_weight",
+    }
+)
+RESERVED_NAMES = (WRAPPER_PARAMETERS - set(TRAINING_PARAMETERS)) | {
+    "builder", "meta", "compile_kwargs", "params",
+}
+
+# Keras 3's optimizers by the names keras.optimizers.get accepts.
+OPTIMIZERS = frozenset(
+    {
+        "adadelta", "adafactor", "adagrad", "adam", "adamw", "adamax", "ftrl", "lamb",
+        "lion", "nadam", "rmsprop", "sgd",
+    }
+)
+
+
+@cache
+def resolve_builder_reference(reference: str):
+    """The builder function for a canonical reference (absolute paths for files)."""
+    from hpsearch.models import BUILDERS
+
+    return resolve(reference, BUILDERS, kind="builder", where="model.builder")
+
+
+def builder_reference(study: Study) -> str:
+    return canonical_reference(study.model.builder, study.base_dir)
+
+
+def check_model(study: Study, facts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Resolve the builder and check every name the study gives it.
+
+    Returns the builder's fixed parameters: ``model.params`` plus the data's facts
+    (``vocab_size``) that the builder takes and the study did not set.
+    """
+    from hpsearch.models import BUILDERS
+
+    source = study.source
+    builder = resolve(
+        study.model.builder, BUILDERS, kind="builder", where=f"{source}: model.builder",
+        base_dir=study.base_dir,
+    )
+    names = {name: f"{source}: model.params.{name}" for name in study.model.params}
+    names.update(
+        {
+            name: f"{source}: search.space.{name}"
+            for name in study.search.space
+            if name not in TRAINING_PARAMETERS
+        }
+    )
+    for name, key in names.items():
+        if name in RESERVED_NAMES:
+            raise UserError(f"{key}: {name!r} is reserved by hpsearch/SciKeras; rename it")
+    for name in TRAINING_PARAMETERS:
+        if name in study.model.params:
+            raise UserError(
+                f"{source}: model.params.{name}: a training setting; put it in search.space"
+            )
+    check_parameters(builder, names, kind="builder", reference=study.model.builder)
+    _check_optimizers(study)
+    fixed = dict(study.model.params)
+    from hpsearch.registry import accepted_parameters
+
+    accepted = accepted_parameters(builder)
+    for name, value in (facts or {}).items():
+        if name not in fixed and name not in study.search.space:
+            if accepted is not None and name in accepted:
+                fixed[name] = value
+    return fixed
+
+
+def _check_optimizers(study: Study) -> None:
+    value = study.search.space.get("optimizer")
+    if value is None:
+        return
+    for choice in value if isinstance(value, list) else [value]:
+        if not isinstance(choice, str) or choice.lower() not in OPTIMIZERS:
+            known = ", ".join(sorted(OPTIMIZERS))
+            raise UserError(
+                f"{study.source}: search.space.optimizer: unknown optimizer {choice!r} (known: {known})"
+            )

@@ -1,0 +1,137 @@
+"""``hpsearch run``: a study file in, tracked trials and a refitted best model out.
+
+The steps, in order: read and check the study; load and check the data; open the MLflow
+parent run; let the backend run (or resume) the trials; refit the best candidate of every
+session on all training data, score it on the test set, and keep it on the parent run for
+``export``.
+"""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpsearch import __version__
+from hpsearch.schema import Study
+from hpsearch.tracking import StudyTracker, TrialRecord
+
+
+class StudyInterrupted(Exception):
+    """Ctrl-C or SIGTERM stopped the study; finished trials are saved."""
+
+
+@dataclass
+class StudyResult:
+    study: Study
+    trials: list[TrialRecord]
+    best: TrialRecord | None
+    test_score: float | None
+    tracking_uri: str
+    parent_run_id: str
+
+
+def run_study(study: Study, *, on_trial=None, on_start=None) -> StudyResult:
+    """Run or resume ``study``; returns what the CLI prints."""
+    from hpsearch.models.estimator import quiet_tensorflow
+
+    quiet_tensorflow()
+    from hpsearch.data import load_dataset
+    from hpsearch.models.routing import builder_reference, check_model
+    from hpsearch.search import backend_class
+    from hpsearch.search.evaluation import CrossValidation
+
+    dataset = load_dataset(study)
+    builder_params = check_model(study, dataset.facts)
+    tracking_uri = study.tracking_uri()
+    tracker = StudyTracker.open(study, tracking_uri, tags=_run_tags(study, dataset))
+    if study.source.is_file():
+        tracker.log_study_file(study.source)
+    with tempfile.TemporaryDirectory(prefix="hpsearch-folds-") as records_dir:
+        cross_validation = CrossValidation(
+            study, dataset, builder_reference(study), builder_params, records_dir
+        )
+        backend = backend_class(study.search.backend)(
+            study, cross_validation, tracker, on_trial=on_trial
+        )
+        if on_start is not None:
+            on_start(backend, tracker)
+        try:
+            backend.run()
+        except KeyboardInterrupt:
+            tracker.finish("KILLED")
+            raise StudyInterrupted(study.name) from None
+        except BaseException:
+            tracker.finish("FAILED")
+            raise
+        best = tracker.best_trial(study.direction)
+        test_score = None
+        if best is not None:
+            test_score = _refit_best(study, tracker, cross_validation, best)
+            metrics = {"test_score": test_score} if test_score is not None else {}
+            tracker.record_best(best, metrics)
+    tracker.finish("FINISHED")
+    return StudyResult(study, tracker.trials(), best, test_score, tracking_uri, tracker.parent_run_id)
+
+
+def _refit_best(study: Study, tracker: StudyTracker, cross_validation, best: TrialRecord):
+    """Fit the best candidate on all training data; keep it for export; score the test set.
+
+    Skipped when the parent run already holds the model of this very trial (a resumed study
+    whose best did not change).
+    """
+    if tracker.model_trial_run_id() == best.run_id:
+        return tracker.parent_run().data.metrics.get("test_score")
+    estimator = cross_validation.refit(best.params)
+    test_score = cross_validation.test_score(estimator)
+    with tempfile.TemporaryDirectory(prefix="hpsearch-model-") as folder:
+        folder = Path(folder)
+        estimator.model_.save(folder / "model.keras")
+        _save_input_example(cross_validation.dataset.X, folder / "input_example.npy")
+        _save_json(folder / "estimator.json", _estimator_facts(estimator, best, study))
+        tracker.log_model(folder, best)
+    return test_score
+
+
+def _save_input_example(X: Any, path: Path) -> None:
+    import numpy as np
+
+    np.save(path, np.asarray(X[:5]), allow_pickle=False)
+
+
+def _estimator_facts(estimator, best: TrialRecord, study: Study) -> dict[str, Any]:
+    classes = getattr(estimator, "classes_", None)
+    return {
+        "trial_run_id": best.run_id,
+        "trial": best.number,
+        "params": best.params,
+        "classes": None if classes is None else [c.item() if hasattr(c, "item") else c for c in classes],
+        "target_type": getattr(estimator, "target_type_", None),
+        "input_shape": list(estimator.X_shape_[1:]),
+        "input_dtype": str(estimator.X_dtype_),
+        "task": study.task,
+    }
+
+
+def _save_json(path: Path, payload: dict[str, Any]) -> None:
+    import json
+
+    path.write_text(json.dumps(payload, indent=2, default=str))
+
+
+def _run_tags(study: Study, dataset) -> dict[str, str]:
+    import json
+
+    data = {"loader": study.data.loader, "params": study.data.params, "shape": dataset.describe()}
+    return {
+        "hpsearch.data": json.dumps(data, default=str)[:5000],
+        "hpsearch.backend": study.search.backend,
+        "hpsearch.metric": study.metric.name,
+        "hpsearch.direction": study.direction,
+        "hpsearch.sampler": study.sampler if study.search.backend == "optuna" else "grid",
+        "hpsearch.version": __version__,
+        "hpsearch.python": platform.python_version(),
+    }
+

@@ -1,0 +1,462 @@
+"""The study file: its schema (pydantic), how it is read, and the checks across sections.
+
+Everything a user can get wrong in a study file is reported here as a ``UserError`` naming
+the file and the key (``studies/x.yaml: search.space.units.low: ...``), before anything
+is trained or written. This module imports neither TensorFlow nor scikit-learn, so that
+``hpsearch validate`` answers at once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from hpsearch.errors import UserError
+from hpsearch.metrics import DEFAULT_METRIC, METRICS
+
+# Names every Keras user knows that configure training rather than the architecture;
+# every other searched name goes to the builder.
+TRAINING_PARAMETERS = ("optimizer", "learning_rate", "batch_size", "epochs")
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+DEFAULT_OPTUNA_STORAGE = "sqlite:///mlruns/optuna.db"
+
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc", "nsga2")
+PRUNERS = ("none", "median", "hyperband", "successive_halving")
+
+
+
+def _check_scalar(value: Any) -> Any:
+    if not isinstance(value, (bool, int, float, str)):
+        raise ValueError(
+            f"expected a number, a string or true/false (got {type(value).__name__} {value!r})"
+        )
+    return value
+
+
+Scalar = Annotated[Any, AfterValidator(_check_scalar)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- the search space ------------------------------------------------------------------
+
+
+class Range(_Section):
+    """``{low, high, step?, log?}``: integers when both bounds are integers."""
+
+    low: StrictInt | StrictFloat
+    high: StrictInt | StrictFloat
+    step: StrictInt | StrictFloat | None = None
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> Range:
+        for name in ("low", "high", "step"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number (got {value})")
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must be <= high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0 (got low = {self.low})")
+        if self.step is not None:
+            if self.step <= 0:
+                raise ValueError(f"step must be > 0 (got {self.step})")
+            if self.log:
+                raise ValueError("step and log cannot be combined")
+        return self
+
+    @property
+    def is_int(self) -> bool:
+        return all(isinstance(v, int) for v in (self.low, self.high, self.step or 1))
+
+    def grid_values(self) -> list[int | float]:
+        """The enumerated values, for the grid backend (floats need a step)."""
+        if self.is_int:
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        if self.step is None:
+            raise ValueError("a float range needs a step to be enumerated")
+        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+        return [round(self.low + i * self.step, 12) for i in range(count)]
+
+    def describe(self) -> str:
+        kind = "int" if self.is_int else "float"
+        extra = f", step {self.step}" if self.step is not None else ""
+        extra += ", log" if self.log else ""
+        return f"{kind} in [{self.low}, {self.high}]{extra}"
+
+
+def _check_choices(values: list[Any]) -> list[Any]:
+    if not values:
+        raise ValueError("an empty list of choices; give at least one value")
+    seen = set()
+    for value in values:
+        marker = (type(value).__name__, value)
+        if marker in seen:
+            raise ValueError(f"the choice {value!r} is listed twice")
+        seen.add(marker)
+    return values
+
+
+def _dimension_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "<choices>"
+    if isinstance(value, Mapping):
+        return "<range>"
+    return "<fixed>"
+
+
+Dimension = Annotated[
+    Annotated[list[Scalar], AfterValidator(_check_choices), Tag("<choices>")]
+    | Annotated[Range, Tag("<range>")]
+    | Annotated[Scalar, Tag("<fixed>")],
+    Discriminator(_dimension_kind),
+]
+
+
+# --- the sections ----------------------------------------------------------------------
+
+
+class DataSection(_Section):
+    loader: StrictStr = Field(min_length=1)
+    params: dict[str, Any] = {}
+
+
+class ModelSection(_Section):
+    builder: StrictStr = Field(min_length=1)
+    params: dict[str, Any] = {}
+    loss: StrictStr | None = None
+
+
+class HoldoutCV(_Section):
+    holdout: StrictFloat = Field(gt=0.0, lt=1.0)
+
+
+class TimeSeriesCV(_Section):
+    timeseries: StrictInt = Field(ge=2)
+
+
+def _cv_kind(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        if "timeseries" in value:
+            return "<timeseries>"
+        return "<holdout>" if "holdout" in value else None
+    return "<folds>"
+
+
+CrossValidation = Annotated[
+    Annotated[StrictInt, Field(ge=2), Tag("<folds>")]
+    | Annotated[HoldoutCV, Tag("<holdout>")]
+    | Annotated[TimeSeriesCV, Tag("<timeseries>")],
+    Discriminator(
+        _cv_kind,
+        custom_error_type="cv",
+        custom_error_message="cv is a number of folds (3), {holdout: 0.2} or {timeseries: 3}",
+    ),
+]
+
+
+class SearchSection(_Section):
+    backend: Literal["optuna", "grid"] = "optuna"
+    n_trials: StrictInt | None = Field(default=None, ge=1)
+    timeout: StrictInt | StrictFloat | None = Field(default=None, gt=0)
+    sampler: Literal[SAMPLERS] | None = None  # type: ignore[valid-type]
+    pruner: Literal[PRUNERS] | None = None  # type: ignore[valid-type]
+    n_jobs: StrictInt = Field(default=1, ge=1)
+    cv: CrossValidation = 3
+    metric: StrictStr | None = None
+    direction: Literal["maximize", "minimize"] | None = None
+    space: dict[str, Dimension] = {}
+    storage: StrictStr | None = None
+
+    @field_validator("space")
+    @classmethod
+    def _check_space(cls, space: dict[str, Any]) -> dict[str, Any]:
+        for name in space:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"{name!r} is not a valid parameter name")
+        return space
+
+
+class TrackingSection(_Section):
+    uri: StrictStr | None = None
+
+
+class Study(_Section):
+    name: StrictStr = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+    task: Literal["classification", "regression"]
+    seed: StrictInt = 42
+    data: DataSection
+    model: ModelSection
+    search: SearchSection = SearchSection()
+    tracking: TrackingSection = TrackingSection()
+
+    # Set by load_study: where the file is, so "file.py:function" resolves next to it.
+    source: Path = Field(default=Path("."), exclude=True)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent
+
+    @property
+    def metric(self):
+        return METRICS[self.search.metric or DEFAULT_METRIC[self.task]]
+
+    @property
+    def direction(self) -> str:
+        return self.search.direction or self.metric.direction
+
+    @property
+    def n_trials(self) -> int:
+        return self.search.n_trials or 20
+
+    @property
+    def n_folds(self) -> int:
+        cv = self.search.cv
+        if isinstance(cv, int):
+            return cv
+        return 1 if isinstance(cv, HoldoutCV) else cv.timeseries
+
+    @property
+    def sampler(self) -> str:
+        return self.search.sampler or "tpe"
+
+    @property
+    def pruner(self) -> str:
+        return self.search.pruner or "none"
+
+    def tracking_uri(self) -> str:
+        return self.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+    def optuna_storage(self) -> str:
+        return self.search.storage or DEFAULT_OPTUNA_STORAGE
+
+    def fixed_parameters(self) -> dict[str, Any]:
+        """Scalars in ``search.space``: fixed, but recorded as hyperparameters."""
+        return {k: v for k, v in self.search.space.items() if _dimension_kind(v) == "fixed"}
+
+    def searched_parameters(self) -> dict[str, list[Any] | Range]:
+        return {k: v for k, v in self.search.space.items() if _dimension_kind(v) != "fixed"}
+
+    def grid(self) -> dict[str, list[Any]]:
+        """The space as scikit-learn's ``param_grid`` (fixed values are one-element lists)."""
+        grid: dict[str, list[Any]] = {}
+        for name, value in self.search.space.items():
+            if isinstance(value, Range):
+                grid[name] = value.grid_values()
+            elif isinstance(value, list):
+                grid[name] = list(value)
+            else:
+                grid[name] = [value]
+        return grid
+
+    def grid_size(self) -> int:
+        return math.prod(len(values) for values in self.grid().values())
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+class _StudyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, plus floats such as ``1e-4`` and an error on duplicate keys."""
+
+
+_StudyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*)?\.?\d*[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StudyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such study file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a study file") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file (it is not valid UTF-8)") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read ({error.strerror})") from None
+    try:
+        return yaml.load(text, Loader=_StudyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        problem = " ".join(str(error.problem or error.context or "invalid YAML").split())
+        raise UserError.at(path, where, f"invalid YAML: {problem}") from None
+    except yaml.YAMLError as error:
+        raise UserError.at(path, "YAML", " ".join(str(error).split())) from None
+
+
+def _format_location(location: tuple[Any, ...]) -> str:
+    # Tagged unions add their tag ("<range>", "<choices>"...) to the location: drop it.
+    parts = [str(part) for part in location if not str(part).startswith("<")]
+    parts = [p for p in parts if not p.startswith(("function-", "literal[", "constrained-"))]
+    return ".".join(parts) or "(top level)"
+
+
+def _format_problem(error: Mapping[str, Any]) -> str:
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "missing (required)"
+    if kind == "string_pattern_mismatch":
+        return (
+            "use letters, digits, '_', '.' and '-' (starting with a letter or digit,"
+            f" at most 100 characters; got {error.get('input')!r})"
+        )
+    if "input" in error and kind not in ("missing",):
+        value = error["input"]
+        shown = repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        if kind.endswith("_type") or kind.startswith(("literal", "union_tag")):
+            return f"{message} (got {shown})"
+    return message
+
+
+def parse_study(raw: Any, source: Path) -> Study:
+    """Validate an already-read study document; raise ``UserError`` on the first problem."""
+    if raw is None:
+        raise UserError.at(source, "(top level)", "the file is empty")
+    if not isinstance(raw, Mapping):
+        raise UserError.at(
+            source, "(top level)", f"a study file is a mapping of keys (got {type(raw).__name__})"
+        )
+    try:
+        study = Study.model_validate({**raw, "source": source}, strict=False)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        raise UserError.at(
+            source, _format_location(first["loc"]), _format_problem(first)
+        ) from None
+    _check_across_sections(study, source)
+    return study
+
+
+def _check_across_sections(study: Study, source: Path) -> None:
+    search = study.search
+    metric_name = search.metric or DEFAULT_METRIC[study.task]
+    if metric_name not in METRICS:
+        known = ", ".join(name for name, m in METRICS.items() if m.task == study.task)
+        raise UserError.at(source, "search.metric", f"unknown metric {metric_name!r} (known: {known})")
+    metric = METRICS[metric_name]
+    if metric.task != study.task:
+        raise UserError.at(
+            source, "search.metric", f"{metric_name!r} is a {metric.task} metric, but task is {study.task}"
+        )
+    if search.direction and search.direction != metric.direction:
+        raise UserError.at(
+            source,
+            "search.direction",
+            f"{metric_name} is to {metric.direction}, not to {search.direction}",
+        )
+    if search.backend == "grid":
+        for key in ("n_trials", "sampler", "pruner"):
+            if getattr(search, key) is not None:
+                raise UserError.at(
+                    source,
+                    f"search.{key}",
+                    "applies to the optuna backend only (the grid runs every candidate)",
+                )
+        for name, value in search.space.items():
+            if isinstance(value, Range) and not value.is_int and value.step is None:
+                raise UserError.at(
+                    source,
+                    f"search.space.{name}",
+                    "the grid backend needs a step for a float range",
+                )
+    overlap = sorted(set(search.space) & set(study.model.params))
+    if overlap:
+        raise UserError.at(
+            source,
+            f"search.space.{overlap[0]}",
+            "also set in model.params; set it in one place",
+        )
+    for name in ("epochs", "batch_size"):
+        value = search.space.get(name)
+        lows = _int_values(value)
+        if lows is not None and min(lows) < 1:
+            shown = value.describe() if isinstance(value, Range) else repr(value)
+            raise UserError.at(
+                source, f"search.space.{name}", f"must be an integer >= 1 (got {shown})"
+            )
+
+
+def _int_values(value: Any) -> list[int] | None:
+    """The values a dimension can take, where they should all be integers."""
+    if value is None:
+        return None
+    if isinstance(value, Range):
+        return [value.low] if value.is_int else [0]
+    values = value if isinstance(value, list) else [value]
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in values):
+        return [0]
+    return values
+
+
+def apply_overrides(raw: Any, overrides: Mapping[str, Any]) -> Any:
+    """Command-line options (``--n-trials``...) written over the file's ``a.b`` keys."""
+    if not isinstance(raw, Mapping) or not overrides:
+        return raw
+    merged = {key: dict(value) if isinstance(value, Mapping) else value for key, value in raw.items()}
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        if not key:
+            merged[section] = value
+            continue
+        target = merged.get(section)
+        merged[section] = {**(target if isinstance(target, Mapping) else {}), key: value}
+    return merged
+
+
+def load_study(path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None) -> Study:
+    """Read, override and validate a study file."""
+    source = Path(path)
+    raw = apply_overrides(read_yaml(source), overrides or {})
+    return parse_study(raw, source)

@@ -1,0 +1,53 @@
+"""The contract every search backend keeps.
+
+A backend decides which candidates to try and in which order; for each it opens a trial
+run with the tracker, scores it through ``CrossValidation`` and finishes the run with the
+``TrialOutcome``. Resuming is the backend's job too: it knows what "already done" means.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+from hpsearch.schema import Study
+from hpsearch.search.evaluation import CrossValidation, TrialOutcome
+from hpsearch.tracking import StudyTracker
+
+ProgressCallback = Callable[[TrialOutcome], None]
+
+
+class SearchBackend(ABC):
+    """Runs a study's trials and reports each one as it ends."""
+
+    def __init__(
+        self,
+        study: Study,
+        cross_validation: CrossValidation,
+        tracker: StudyTracker,
+        *,
+        on_trial: ProgressCallback | None = None,
+    ) -> None:
+        self.study = study
+        self.cross_validation = cross_validation
+        self.tracker = tracker
+        self.on_trial = on_trial or (lambda outcome: None)
+        self.started = time.monotonic()
+
+    @abstractmethod
+    def planned_trials(self) -> int:
+        """The study's whole budget (grid size or n_trials), for progress and resume."""
+
+    @abstractmethod
+    def run(self) -> None:
+        """Run (or resume) the search until its budget or timeout is spent."""
+
+    def time_left(self) -> float | None:
+        if self.study.search.timeout is None:
+            return None
+        return self.study.search.timeout - (time.monotonic() - self.started)
+
+    def finish_trial(self, trial_run, outcome: TrialOutcome) -> None:
+        trial_run.finish(outcome)
+        self.on_trial(outcome)

@@ -1,0 +1,158 @@
+"""Scoring one candidate by cross-validation, the same way for every backend."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hpsearch.data import Dataset
+from hpsearch.metrics import Metric
+from hpsearch.models.estimator import make_estimator
+from hpsearch.models.folds import FoldPlan
+from hpsearch.schema import Study
+
+COMPLETE, PRUNED, FAIL = "COMPLETE", "PRUNED", "FAIL"
+
+
+@dataclass
+class TrialOutcome:
+    """What one trial (one grid candidate) produced: the unit every backend reports."""
+
+    number: int
+    params: dict[str, Any]
+    state: str
+    fold_scores: list[float] = field(default_factory=list)
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    fit_time: float = 0.0
+    error: str | None = None
+
+    @property
+    def score(self) -> float:
+        finite = [s for s in self.fold_scores if math.isfinite(s)]
+        return float(np.mean(finite)) if finite else math.nan
+
+    @property
+    def score_std(self) -> float:
+        finite = [s for s in self.fold_scores if math.isfinite(s)]
+        return float(np.std(finite)) if finite else math.nan
+
+
+def make_splitter(study: Study):
+    """k folds (stratified for classification, shuffled with the seed), a holdout, or time."""
+    from sklearn.model_selection import (
+        KFold,
+        ShuffleSplit,
+        StratifiedKFold,
+        StratifiedShuffleSplit,
+        TimeSeriesSplit,
+    )
+
+    cv = study.search.cv
+    classification = study.task == "classification"
+    if isinstance(cv, int):
+        splitter = StratifiedKFold if classification else KFold
+        return splitter(n_splits=cv, shuffle=True, random_state=study.seed)
+    if hasattr(cv, "holdout"):
+        splitter = StratifiedShuffleSplit if classification else ShuffleSplit
+        return splitter(n_splits=1, test_size=cv.holdout, random_state=study.seed)
+    return TimeSeriesSplit(n_splits=cv.timeseries)
+
+
+def make_scorer(metric: Metric, y) -> Any:
+    from sklearn.metrics import get_scorer
+
+    name = metric.scorer
+    if name == "roc_auc" and len(np.unique(y)) > 2:
+        name = "roc_auc_ovr"
+    return get_scorer(name)
+
+
+def mean_curves(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Per-epoch mean over the folds that reached each epoch."""
+    curves: dict[str, list[float]] = {}
+    for key in sorted({k for history in histories for k in history}):
+        series = [history[key] for history in histories if key in history]
+        length = max(len(s) for s in series)
+        curves[key] = [
+            float(np.mean([s[epoch] for s in series if len(s) > epoch])) for epoch in range(length)
+        ]
+    return curves
+
+
+class CrossValidation:
+    """The study's estimator, splits and scorer; turns fold results into a ``TrialOutcome``."""
+
+    def __init__(self, study: Study, dataset: Dataset, builder: str, builder_params: dict, records_dir):
+        self.study = study
+        self.dataset = dataset
+        self.builder = builder
+        self.builder_params = dict(builder_params)
+        self.metric = study.metric
+        self.scorer = make_scorer(self.metric, dataset.y)
+        self.splits = list(make_splitter(study).split(dataset.X, dataset.y))
+        self.fold_plan = FoldPlan(
+            dataset.X, dataset.y, self.splits, names=study.search.space, records_dir=records_dir
+        )
+
+    def estimator(self, params: dict[str, Any]):
+        return make_estimator(
+            self.study.task,
+            self.builder,
+            {**self.builder_params, **params},
+            loss=self.study.model.loss,
+            seed=self.study.seed,
+        )
+
+    def natural(self, score: float) -> float:
+        """A scikit-learn score in the metric's natural sign (an RMSE is positive)."""
+        return -score if self.metric.negated else score
+
+    def outcome(self, number: int, params: dict[str, Any], raw_scores, fit_time: float,
+                error: str | None = None, state: str | None = None) -> TrialOutcome:
+        """Combine the folds' scores with the histories and errors their fits recorded."""
+        records = self.fold_plan.collect(params)
+        fold_scores = [self.natural(float(s)) for s in raw_scores]
+        errors = [r["error"] for r in records if r.get("error")]
+        error = (errors[0] if errors else None) or error
+        failed = error is not None or not fold_scores or not all(map(math.isfinite, fold_scores))
+        if failed and error is None:
+            error = "a fold produced no score (scoring failed)"
+        state = state or (FAIL if failed else COMPLETE)
+        return TrialOutcome(
+            number=number,
+            params=params,
+            state=state,
+            fold_scores=fold_scores,
+            curves=mean_curves([r["history"] for r in records]),
+            fit_time=fit_time,
+            error=None if state == COMPLETE else error,
+        )
+
+    def evaluate_fold(self, params: dict[str, Any], fold: int) -> tuple[float, float]:
+        """Fit and score one fold in this process; returns (raw score, fit seconds)."""
+        from sklearn.model_selection import cross_validate
+
+        started = time.perf_counter()
+        result = cross_validate(
+            self.estimator(params),
+            self.dataset.X,
+            self.dataset.y,
+            cv=[self.splits[fold]],
+            scoring=self.scorer,
+            params=self.fold_plan.fit_params(),
+            error_score="raise",
+        )
+        return float(result["test_score"][0]), time.perf_counter() - started
+
+    def refit(self, params: dict[str, Any]):
+        """The candidate fitted on all training data (no validation fold)."""
+        return self.estimator(params).fit(self.dataset.X, self.dataset.y)
+
+    def test_score(self, estimator) -> float | None:
+        if not self.dataset.has_test:
+            return None
+        return self.natural(float(self.scorer(estimator, self.dataset.X_test, self.dataset.y_test)))

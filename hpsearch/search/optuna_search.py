@@ -1,0 +1,182 @@
+"""The ``optuna`` backend: an Optuna study in a persistent storage, resumed by name.
+
+``n_trials`` is the study's total budget: running the same command again runs only the
+trials still missing, and ``--n-trials`` with a larger number adds the difference. Trials
+that were interrupted (Ctrl-C) do not count against the budget; trials that failed do.
+Pruning is fold by fold: after each fold the running mean score is reported, so a
+candidate clearly worse than the others stops before its remaining folds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import optuna
+
+from hpsearch.errors import TrialFailed, UserError
+from hpsearch.schema import Range
+from hpsearch.search.base import SearchBackend
+from hpsearch.search.evaluation import FAIL, PRUNED
+from hpsearch.tracking import prepare_local_store
+
+INTERRUPTED_ATTR = "hpsearch.interrupted"
+
+
+def make_sampler(study, n_existing: int) -> optuna.samplers.BaseSampler:
+    """The study's sampler; its seed moves on with the trials already run, so a resumed
+    study does not draw the same first candidates again."""
+    seed = study.seed + n_existing
+    name = study.sampler
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler(study.grid(), seed=seed)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=study.seed)  # a sequence: it resumes by itself
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "gp":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise UserError(
+                f"{study.source}: search.sampler: 'gp' needs PyTorch (pip install torch)"
+            ) from None
+        return optuna.samplers.GPSampler(seed=seed)
+    raise AssertionError(name)
+
+
+def make_pruner(study) -> optuna.pruners.BasePruner:
+    name = study.pruner
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=study.n_folds)
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+    return optuna.pruners.NopPruner()
+
+
+def suggest(trial: optuna.Trial, study) -> dict[str, Any]:
+    """One candidate: every searched name drawn by the trial, fixed names as they are."""
+    params: dict[str, Any] = {}
+    for name, dimension in study.search.space.items():
+        if isinstance(dimension, Range):
+            if dimension.is_int:
+                params[name] = trial.suggest_int(
+                    name, int(dimension.low), int(dimension.high),
+                    step=int(dimension.step or 1), log=dimension.log,
+                )
+            else:
+                params[name] = trial.suggest_float(
+                    name, float(dimension.low), float(dimension.high),
+                    step=dimension.step, log=dimension.log,
+                )
+        elif isinstance(dimension, list):
+            params[name] = trial.suggest_categorical(name, dimension)
+        else:
+            params[name] = dimension
+    return params
+
+
+class OptunaBackend(SearchBackend):
+    """Trials drawn by an Optuna sampler, scored by cross-validation, pruned fold by fold."""
+
+    def planned_trials(self) -> int:
+        return self.study.n_trials
+
+    def open_study(self) -> optuna.Study:
+        storage_url = self.study.optuna_storage()
+        prepare_local_store(storage_url)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage = optuna.storages.RDBStorage(storage_url)
+        existing = [s for s in storage.get_all_studies() if s.study_name == self.study.name]
+        if existing and existing[0].direction.name.lower() != self.study.direction:
+            raise UserError(
+                f"{self.study.source}: search.metric: the Optuna study {self.study.name!r} was"
+                f" started to {existing[0].direction.name.lower()}; give the study a new name"
+            )
+        n_existing = existing[0].n_trials if existing else 0
+        return optuna.create_study(
+            study_name=self.study.name,
+            storage=storage,
+            direction=self.study.direction,
+            sampler=make_sampler(self.study, n_existing),
+            pruner=make_pruner(self.study),
+            load_if_exists=True,
+        )
+
+    def counted_trials(self, optuna_study: optuna.Study) -> int:
+        finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+                    optuna.trial.TrialState.FAIL)
+        return sum(
+            1
+            for trial in optuna_study.get_trials(deepcopy=False, states=finished)
+            if not trial.user_attrs.get(INTERRUPTED_ATTR)
+        )
+
+    def done_trials(self) -> int:
+        return self.counted_trials(self.open_study())
+
+    def run(self) -> None:
+        optuna_study = self.open_study()
+        self._fail_abandoned(optuna_study)
+        remaining = self.study.n_trials - self.counted_trials(optuna_study)
+        if remaining <= 0:
+            return
+        optuna_study.optimize(
+            self._objective,
+            n_trials=remaining,
+            timeout=self.time_left(),
+            catch=(TrialFailed,),
+            gc_after_trial=True,
+        )
+
+    def _fail_abandoned(self, optuna_study: optuna.Study) -> None:
+        """Trials left RUNNING by a process that died are failed, and not counted."""
+        for trial in optuna_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            optuna_study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
+            optuna_study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        for record in self.tracker.trials():
+            if record.state == "RUNNING":
+                self.tracker.client.set_tag(record.run_id, "hpsearch.state", "FAIL")
+                self.tracker.client.set_terminated(record.run_id, status="KILLED")
+
+    def _objective(self, trial: optuna.Trial) -> float:
+        params = suggest(trial, self.study)
+        cross_validation = self.cross_validation
+        with self.tracker.trial(trial.number, params) as run:
+            trial.set_user_attr("mlflow_run_id", run.run_id)
+            scores, fit_time, state, error = [], 0.0, None, None
+            try:
+                for fold in range(len(cross_validation.splits)):
+                    score, seconds = cross_validation.evaluate_fold(params, fold)
+                    scores.append(score)
+                    fit_time += seconds
+                    running_mean = cross_validation.natural(sum(scores) / len(scores))
+                    trial.report(running_mean, step=fold + 1)
+                    if fold + 1 < len(cross_validation.splits) and trial.should_prune():
+                        state = PRUNED
+                        break
+            except (KeyboardInterrupt, SystemExit):
+                trial.set_user_attr(INTERRUPTED_ATTR, True)
+                raise
+            except Exception as failure:  # a failing trial is recorded; the study goes on
+                error = f"{type(failure).__name__}: {failure}"
+                state = FAIL
+            outcome = cross_validation.outcome(trial.number, params, scores, fit_time,
+                                               error=error, state=state)
+            self.finish_trial(run, outcome)
+        if outcome.state == PRUNED:
+            raise optuna.TrialPruned()
+        if outcome.state == FAIL:
+            trial.set_user_attr("error", (outcome.error or "")[:2000])
+            raise TrialFailed(outcome.error)
+        if not math.isfinite(outcome.score):
+            raise TrialFailed("no finite score")
+        return outcome.score

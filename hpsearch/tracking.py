@@ -1,0 +1,310 @@
+"""MLflow tracking: one experiment per study, one parent run, one child run per trial.
+
+Layout (SPEC "Where results live"): experiment NAME; a parent run tagged
+``hpsearch.study=NAME`` and reused on resume; a child run per trial with
+``mlflow.parentRunId``, ``hpsearch.trial``, ``hpsearch.state``, every hyperparameter as a
+param, ``cv_score``/``cv_score_std`` and per-epoch curves. A trial's metrics go to MLflow
+in one ``log_batch`` when it ends: one call instead of one per value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpsearch.errors import UserError
+
+STUDY_TAG = "hpsearch.study"
+ROLE_TAG = "hpsearch.role"
+TRIAL_TAG = "hpsearch.trial"
+STATE_TAG = "hpsearch.state"
+PARAMS_TAG = "hpsearch.params"  # the typed parameters as JSON (MLflow params are strings)
+ERROR_TAG = "hpsearch.error"
+BEST_RUN_TAG = "hpsearch.best_run_id"
+MODEL_TRIAL_TAG = "hpsearch.model_trial_run_id"
+
+MODEL_ARTIFACT_DIR = "best_model"
+_MAX_TAG_LENGTH = 5000
+_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
+
+
+def default_artifact_location(tracking_uri: str, experiment: str) -> str | None:
+    """``mlruns/artifacts/NAME`` beside a local SQLite store; the server decides otherwise."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    database = Path(tracking_uri.removeprefix("sqlite:///"))
+    return (database.parent / "artifacts" / experiment).resolve().as_uri()
+
+
+def prepare_local_store(uri: str) -> None:
+    """Create the folder of a SQLite database (``mlruns/``) before anything connects to it."""
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass
+class TrialRecord:
+    """A trial as MLflow remembers it."""
+
+    number: int
+    run_id: str
+    state: str
+    status: str
+    score: float
+    score_std: float
+    params: dict[str, Any]
+    error: str | None
+
+
+class StudyTracker:
+    """The MLflow side of one study: its experiment, parent run and trial runs."""
+
+    def __init__(self, client, experiment_id: str, parent_run_id: str, study_name: str):
+        self.client = client
+        self.experiment_id = experiment_id
+        self.parent_run_id = parent_run_id
+        self.study_name = study_name
+
+    # --- opening -------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, study, tracking_uri: str, *, tags: dict[str, str]) -> StudyTracker:
+        """Find or create the study's experiment and parent run, and mark it running."""
+        from mlflow import MlflowClient
+
+        prepare_local_store(tracking_uri)
+        client = MlflowClient(tracking_uri=tracking_uri)
+        experiment = client.get_experiment_by_name(study.name)
+        if experiment is None:
+            experiment_id = client.create_experiment(
+                study.name,
+                artifact_location=default_artifact_location(tracking_uri, study.name),
+                tags={STUDY_TAG: study.name},
+            )
+        elif experiment.lifecycle_stage == "deleted":
+            raise UserError(
+                f"{study.source}: name: the MLflow experiment {study.name!r} was deleted;"
+                " restore it (mlflow experiments restore) or choose another name"
+            )
+        else:
+            experiment_id = experiment.experiment_id
+        parent = cls._find_parent(client, experiment_id, study.name)
+        if parent is None:
+            run = client.create_run(
+                experiment_id,
+                run_name=study.name,
+                tags={STUDY_TAG: study.name, ROLE_TAG: "parent", **tags},
+            )
+            parent_id = run.info.run_id
+        else:
+            parent_id = parent.info.run_id
+            client.update_run(parent_id, status="RUNNING")
+            for key, value in tags.items():
+                client.set_tag(parent_id, key, value)
+        return cls(client, experiment_id, parent_id, study.name)
+
+    @classmethod
+    def find(cls, study_name: str, tracking_uri: str) -> StudyTracker:
+        """The tracker of a study that has run before (for report and export)."""
+        from mlflow import MlflowClient
+
+        if tracking_uri.startswith("sqlite:///"):
+            database = Path(tracking_uri.removeprefix("sqlite:///"))
+            if not database.exists():
+                raise UserError(f"{study_name}: no study of that name: {database} does not exist")
+        client = MlflowClient(tracking_uri=tracking_uri)
+        experiment = client.get_experiment_by_name(study_name)
+        parent = experiment and cls._find_parent(client, experiment.experiment_id, study_name)
+        if not parent:
+            raise UserError(f"{study_name}: no study of that name in {tracking_uri}")
+        return cls(client, experiment.experiment_id, parent.info.run_id, study_name)
+
+    @staticmethod
+    def _find_parent(client, experiment_id: str, study_name: str):
+        runs = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{ROLE_TAG}` = 'parent' and tags.`{STUDY_TAG}` = '{study_name}'",
+            order_by=["attributes.start_time ASC"],
+            max_results=1,
+        )
+        return runs[0] if runs else None
+
+    # --- trials --------------------------------------------------------------------
+
+    @contextmanager
+    def trial(self, number: int, params: dict[str, Any]) -> Iterator[TrialRun]:
+        """A child run for one trial; an exception or Ctrl-C inside marks it failed/killed."""
+        run = TrialRun.start(self, number, params)
+        try:
+            yield run
+        except BaseException as error:
+            if not run.finished:
+                interrupted = isinstance(error, (KeyboardInterrupt, SystemExit))
+                run.fail(
+                    "interrupted" if interrupted else f"{type(error).__name__}: {error}",
+                    status="KILLED" if interrupted else "FAILED",
+                )
+            raise
+
+    def trials(self) -> list[TrialRecord]:
+        """Every trial of the study, in trial order."""
+        runs = self._search(f"tags.`{ROLE_TAG}` = 'trial'")
+        records = []
+        for run in runs:
+            tags, metrics = run.data.tags, run.data.metrics
+            records.append(
+                TrialRecord(
+                    number=int(tags.get(TRIAL_TAG, -1)),
+                    run_id=run.info.run_id,
+                    state=tags.get(STATE_TAG, "RUNNING"),
+                    status=run.info.status,
+                    score=metrics.get("cv_score", math.nan),
+                    score_std=metrics.get("cv_score_std", math.nan),
+                    params=json.loads(tags.get(PARAMS_TAG, "{}")),
+                    error=tags.get(ERROR_TAG),
+                )
+            )
+        return sorted(records, key=lambda record: (record.number, record.run_id))
+
+    def best_trial(self, direction: str) -> TrialRecord | None:
+        complete = [t for t in self.trials() if t.state == "COMPLETE" and math.isfinite(t.score)]
+        if not complete:
+            return None
+        sign = -1 if direction == "maximize" else 1
+        return min(complete, key=lambda t: (sign * t.score, t.number))
+
+    def delete_run(self, run_id: str) -> None:
+        self.client.delete_run(run_id)
+
+    def _search(self, filter_string: str):
+        from mlflow.entities import ViewType
+
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"{filter_string} and tags.`{STUDY_TAG}` = '{self.study_name}'",
+                run_view_type=ViewType.ACTIVE_ONLY,
+                max_results=1000,
+                page_token=token,
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    # --- the study's results -------------------------------------------------------
+
+    def parent_run(self):
+        return self.client.get_run(self.parent_run_id)
+
+    def log_study_file(self, path: Path) -> None:
+        self.client.log_artifact(self.parent_run_id, str(path))
+
+    def record_best(self, best: TrialRecord, extra_metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        metrics = {"best_score": best.score, **extra_metrics}
+        self.client.log_batch(
+            self.parent_run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None],
+            tags=[
+                RunTag(BEST_RUN_TAG, best.run_id),
+                RunTag("hpsearch.best_params", _truncate(json.dumps(best.params))),
+            ],
+        )
+
+    def log_model(self, local_dir: Path, best: TrialRecord) -> None:
+        """Keep the refitted best model on the parent run, for export."""
+        self.client.log_artifacts(self.parent_run_id, str(local_dir), MODEL_ARTIFACT_DIR)
+        self.client.set_tag(self.parent_run_id, MODEL_TRIAL_TAG, best.run_id)
+
+    def model_trial_run_id(self) -> str | None:
+        return self.parent_run().data.tags.get(MODEL_TRIAL_TAG)
+
+    def download_model(self, destination: Path) -> Path:
+        return Path(
+            self.client.download_artifacts(self.parent_run_id, MODEL_ARTIFACT_DIR, str(destination))
+        )
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.parent_run_id, status=status)
+
+
+class TrialRun:
+    """The child run of one trial."""
+
+    def __init__(self, tracker: StudyTracker, run_id: str):
+        self.tracker = tracker
+        self.run_id = run_id
+        self.finished = False
+
+    @classmethod
+    def start(cls, tracker: StudyTracker, number: int, params: dict[str, Any]) -> TrialRun:
+        from mlflow.entities import Param
+
+        client = tracker.client
+        run = client.create_run(
+            tracker.experiment_id,
+            run_name=f"trial-{number}",
+            tags={
+                "mlflow.parentRunId": tracker.parent_run_id,
+                STUDY_TAG: tracker.study_name,
+                ROLE_TAG: "trial",
+                TRIAL_TAG: str(number),
+                STATE_TAG: "RUNNING",
+                PARAMS_TAG: _truncate(json.dumps(params, default=str)),
+            },
+        )
+        params_list = [Param(k, str(v)) for k, v in params.items()]
+        for start in range(0, len(params_list), 100):
+            client.log_batch(run.info.run_id, params=params_list[start : start + 100])
+        return cls(tracker, run.info.run_id)
+
+    def finish(self, outcome) -> None:
+        """Log the outcome's scores and curves in one batch and close the run."""
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        metrics = []
+        if outcome.fold_scores:
+            scalars = {"cv_score": outcome.score, "cv_score_std": outcome.score_std,
+                       "fit_time": outcome.fit_time}
+            scalars.update({f"cv_score_fold_{k}": s for k, s in enumerate(outcome.fold_scores)})
+            metrics += [Metric(k, float(v), now, 0) for k, v in scalars.items() if math.isfinite(v)]
+        for key, values in outcome.curves.items():
+            metrics += [
+                Metric(key, float(v), now, epoch)
+                for epoch, v in enumerate(values, start=1)
+                if math.isfinite(v)
+            ]
+        tags = [RunTag(STATE_TAG, outcome.state)]
+        if outcome.error:
+            tags.append(RunTag(ERROR_TAG, _truncate(outcome.error)))
+        client = self.tracker.client
+        for start in range(0, max(len(metrics), 1), _BATCH):
+            client.log_batch(
+                self.run_id,
+                metrics=metrics[start : start + _BATCH],
+                tags=tags if start == 0 else [],
+            )
+        client.set_terminated(self.run_id, status="FAILED" if outcome.state == "FAIL" else "FINISHED")
+        self.finished = True
+
+    def fail(self, error: str, *, status: str = "FAILED") -> None:
+        client = self.tracker.client
+        client.set_tag(self.run_id, STATE_TAG, "FAIL")
+        client.set_tag(self.run_id, ERROR_TAG, _truncate(error))
+        client.set_terminated(self.run_id, status=status)
+        self.finished = True
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= _MAX_TAG_LENGTH else text[: _MAX_TAG_LENGTH - 3] + "..."
