@@ -14,7 +14,8 @@ from rich.table import Table
 
 from hpsearch.schema import Range, Study
 
-_console = Console()
+# Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
+_console = Console() if sys.stdout.isatty() else Console(width=160)
 
 
 class RunDisplay:

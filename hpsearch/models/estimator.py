@@ -19,6 +19,7 @@ import math
 import os
 from typing import Any
 
+import keras
 import numpy as np
 from scikeras.wrappers import KerasClassifier, KerasRegressor
 from sklearn.utils import ClassifierTags, RegressorTags
@@ -36,8 +37,6 @@ def build_model(
     SciKeras hands every constructor keyword the wrapper did not define itself to this
     function: the builder reference, ``learning_rate`` and the builder's own parameters.
     """
-    import keras
-
     from hpsearch.models.routing import resolve_builder_reference
 
     builder = resolve_builder_reference(hyperparameters.pop("builder"))
@@ -58,12 +57,19 @@ def build_model(
 
 def make_optimizer(optimizer: Any, learning_rate: float | None):
     """A Keras optimizer from its name, with the searched learning rate when there is one."""
-    import keras
-
     instance = keras.optimizers.get(optimizer)
     if learning_rate is None:
         return instance
     return type(instance)(learning_rate=float(learning_rate))
+
+
+class _StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Keras's TerminateOnNaN without its print: the fit itself reports the failure."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
 
 
 class _TrackedFitMixin:
@@ -88,16 +94,14 @@ class _TrackedFitMixin:
         return self
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
-        import keras
-
         if getattr(self, "_validation_rows", None) is not None:
             X_val, y_val = self._validate_data(*self._validation_rows)
             kwargs["validation_data"] = (
                 self.feature_encoder_.transform(X_val),
                 self.target_encoder_.transform(y_val),
             )
-        if not any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in self._fit_callbacks):
-            self._fit_callbacks = [*self._fit_callbacks, keras.callbacks.TerminateOnNaN()]
+        if not any(isinstance(c, _StopOnNonFiniteLoss) for c in self._fit_callbacks):
+            self._fit_callbacks = [*self._fit_callbacks, _StopOnNonFiniteLoss()]
         return super()._fit_keras_model(
             X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
         )

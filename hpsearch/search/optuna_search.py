@@ -101,7 +101,11 @@ class OptunaBackend(SearchBackend):
                 f"{self.study.source}: search.metric: the Optuna study {self.study.name!r} was"
                 f" started to {existing[0].direction.name.lower()}; give the study a new name"
             )
-        n_existing = existing[0].n_trials if existing else 0
+        n_existing = (
+            len(storage.get_all_trials(storage.get_study_id_from_name(self.study.name), deepcopy=False))
+            if existing
+            else 0
+        )
         return optuna.create_study(
             study_name=self.study.name,
             storage=storage,

@@ -1,0 +1,86 @@
+"""Shared helpers: every test runs in its own folder, so ``mlruns/`` is fresh and local."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write_study(folder: Path, text: str, name: str = "study.yaml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+TINY_GRID = """
+name: tiny-grid
+task: classification
+seed: 3
+data:
+  loader: digits
+  params: {n_samples: 120, classes: 3}
+model:
+  builder: lstm
+search:
+  backend: grid
+  cv: 2
+  space:
+    units: [4, 6]
+    epochs: [1, 2]
+    batch_size: 32
+"""
+
+TINY_OPTUNA = """
+name: tiny-optuna
+task: classification
+seed: 5
+data:
+  loader: digits
+  params: {n_samples: 120, classes: 3}
+model:
+  builder: gru
+search:
+  backend: optuna
+  n_trials: 4
+  sampler: random
+  cv: 2
+  space:
+    units: {low: 3, high: 6}
+    dropout: {low: 0.0, high: 0.2}
+    optimizer: [adam, rmsprop]
+    learning_rate: {low: 1.0e-3, high: 1.0e-2, log: true}
+    epochs: 2
+    batch_size: 32
+"""
+
+
+def mlflow_client():
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri="sqlite:///mlruns/mlflow.db")
+
+
+def study_runs(name: str):
+    """(parent run, child runs sorted by trial number) of a study in ./mlruns."""
+    client = mlflow_client()
+    experiment = client.get_experiment_by_name(name)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("hpsearch.role") == "parent"]
+    children = [r for r in runs if r.data.tags.get("hpsearch.role") == "trial"]
+    children.sort(key=lambda r: int(r.data.tags["hpsearch.trial"]))
+    assert len(parents) == 1, f"expected one parent run, found {len(parents)}"
+    return parents[0], children

@@ -1,0 +1,129 @@
+"""The SciKeras compatibility layer: scikit-learn must see classifiers and regressors."""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, check_cv
+
+from hpsearch.data.digits import load_digits_sequences
+from hpsearch.errors import TrialFailed
+from hpsearch.models.estimator import HpsearchClassifier, HpsearchRegressor, make_estimator
+from hpsearch.models.folds import FoldPlan
+from hpsearch.models.routing import WRAPPER_PARAMETERS
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits_sequences(n_samples=90, classes=3)
+    return X, y
+
+
+def tiny(task="classification", **params):
+    defaults = {"units": 4, "epochs": 2, "batch_size": 32}
+    return make_estimator(task, "lstm", {**defaults, **params}, seed=0)
+
+
+def test_scikeras_alone_is_mistagged_and_ours_is_not():
+    from scikeras.wrappers import KerasClassifier, KerasRegressor
+
+    assert not is_classifier(KerasClassifier())  # the bug this layer exists for
+    assert not is_regressor(KerasRegressor())
+    assert is_classifier(HpsearchClassifier())
+    assert is_regressor(HpsearchRegressor())
+
+
+def test_cross_validation_is_stratified_for_classifiers(digits):
+    X, y = digits
+    assert isinstance(check_cv(3, y, classifier=is_classifier(tiny())), StratifiedKFold)
+    assert isinstance(check_cv(3, y, classifier=is_classifier(tiny("regression"))), KFold)
+    # And GridSearchCV really uses it: with labels sorted, unstratified folds would each
+    # hold a single class; stratified ones hold all three.
+    ordered = np.argsort(y, kind="stable")
+
+    def classes_in_fold(estimator, X_fold, y_fold):
+        return len(np.unique(y_fold))
+
+    search = GridSearchCV(tiny(epochs=1), {"units": [3]}, cv=3, scoring=classes_in_fold,
+                          error_score="raise")
+    search.fit(X[ordered], y[ordered])
+    assert search.best_score_ == 3
+
+
+def test_parameters_are_the_study_names():
+    estimator = tiny(dropout=0.1, learning_rate=0.01, optimizer="sgd")
+    params = estimator.get_params()
+    for name, value in {"units": 4, "dropout": 0.1, "learning_rate": 0.01, "optimizer": "sgd",
+                        "epochs": 2, "batch_size": 32, "builder": "lstm"}.items():
+        assert params[name] == value
+    estimator.set_params(units=7, learning_rate=0.5)
+    copy = clone(estimator)
+    assert copy.get_params()["units"] == 7 and copy.get_params()["learning_rate"] == 0.5
+    assert copy is not estimator
+
+
+def test_routing_reaches_builder_and_optimizer(digits):
+    X, y = digits
+    estimator = tiny(units=5, learning_rate=0.0123, optimizer="sgd", init="he_normal").fit(X, y)
+    model = estimator.model_
+    lstm = next(layer for layer in model.layers if layer.__class__.__name__ == "LSTM")
+    assert lstm.units == 5
+    assert lstm.kernel_initializer.__class__.__name__ == "HeNormal"
+    assert model.optimizer.__class__.__name__ == "SGD"
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.0123)
+    assert len(estimator.history_["loss"]) == 2
+
+
+def test_predict_proba_and_pickling(digits):
+    X, y = digits
+    estimator = tiny().fit(X, y)
+    probabilities = estimator.predict_proba(X)
+    assert probabilities.shape == (len(X), 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    restored = pickle.loads(pickle.dumps(estimator))
+    np.testing.assert_allclose(restored.predict_proba(X), probabilities, rtol=1e-5)
+    binary = y[y < 2]
+    fitted = tiny().fit(X[y < 2], binary)
+    assert fitted.predict_proba(X[y < 2]).shape == (len(binary), 2)
+
+
+def test_same_seed_same_model(digits):
+    X, y = digits
+    first = tiny().fit(X, y).predict_proba(X)
+    second = tiny().fit(X, y).predict_proba(X)
+    np.testing.assert_allclose(first, second, rtol=1e-6)
+
+
+def test_fold_plan_gives_validation_curves_of_the_held_out_fold(digits, tmp_path):
+    X, y = digits
+    splits = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
+    plan = FoldPlan(X, y, splits, names=["units"], records_dir=tmp_path)
+    search = GridSearchCV(tiny(), {"units": [3, 4]}, cv=splits, refit=False, error_score="raise")
+    search.fit(X, y, **plan.fit_params())
+    for units in (3, 4):
+        records = plan.collect({"units": units})
+        assert [r["fold"] for r in records] == [0, 1]
+        for record in records:
+            assert set(record["history"]) >= {"loss", "val_loss", "accuracy", "val_accuracy"}
+            assert len(record["history"]["val_loss"]) == 2
+    assert list(tmp_path.iterdir()) == []  # collected records are removed
+
+
+def test_a_nan_loss_fails_the_fit(digits):
+    X, y = digits
+    estimator = make_estimator("regression", "dense", {"learning_rate": 1e30, "optimizer": "sgd",
+                                                       "epochs": 3}, seed=0)
+    with pytest.raises(TrialFailed, match="training loss became (nan|inf) at epoch 1"):
+        estimator.fit(X, y.astype("float32") * 1e20)
+
+
+def test_reserved_names_match_scikeras():
+    from scikeras.wrappers import BaseWrapper, KerasClassifier
+
+    names = set(inspect.signature(BaseWrapper.__init__).parameters) - {"self", "kwargs"}
+    names |= set(inspect.signature(KerasClassifier.__init__).parameters) - {"self", "kwargs"}
+    assert names == WRAPPER_PARAMETERS

@@ -1,0 +1,86 @@
+"""A tiny grid study runs for real; then MLflow is asked what it recorded."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from conftest import TINY_GRID, study_runs, write_study
+from hpsearch.cli import main
+
+
+def test_grid_study_records_parent_and_children_per_spec(workdir, capsys):
+    path = write_study(workdir, TINY_GRID)
+    assert main(["run", str(path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "best: trial" in out and "best parameters" in out
+
+    parent, children = study_runs("tiny-grid")
+    assert parent.data.tags["hpsearch.study"] == "tiny-grid"
+    assert parent.info.status == "FINISHED"
+    assert len(children) == 4
+    seen = set()
+    for number, child in enumerate(children):
+        tags, params, metrics = child.data.tags, child.data.params, child.data.metrics
+        assert tags["mlflow.parentRunId"] == parent.info.run_id
+        assert tags["hpsearch.study"] == "tiny-grid"
+        assert tags["hpsearch.trial"] == str(number)
+        assert tags["hpsearch.state"] == "COMPLETE"
+        assert set(params) == {"units", "epochs", "batch_size"}
+        seen.add((params["units"], params["epochs"]))
+        assert 0.0 <= metrics["cv_score"] <= 1.0 and metrics["cv_score_std"] >= 0
+        assert {"cv_score_fold_0", "cv_score_fold_1", "loss", "val_loss", "accuracy",
+                "val_accuracy"} <= set(metrics)
+    assert seen == {("4", "1"), ("4", "2"), ("6", "1"), ("6", "2")}
+
+    from conftest import mlflow_client
+
+    client = mlflow_client()
+    two_epochs = next(c for c in children if c.data.params["epochs"] == "2")
+    history = client.get_metric_history(two_epochs.info.run_id, "val_loss")
+    assert sorted(m.step for m in history) == [1, 2]
+    fold_mean = (two_epochs.data.metrics["cv_score_fold_0"] + two_epochs.data.metrics["cv_score_fold_1"]) / 2
+    assert math.isclose(two_epochs.data.metrics["cv_score"], fold_mean, rel_tol=1e-9)
+
+    best = max(children, key=lambda c: (c.data.metrics["cv_score"], -int(c.data.tags["hpsearch.trial"])))
+    assert parent.data.tags["hpsearch.best_run_id"] == best.info.run_id
+    assert parent.data.metrics["best_score"] == best.data.metrics["cv_score"]
+
+    # The grid resumes: nothing is trained again, the leaderboard comes back from the store.
+    assert main(["run", str(path), "--quiet"]) == 0
+    assert len(study_runs("tiny-grid")[1]) == 4
+    capsys.readouterr()
+    assert main(["report", "tiny-grid", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [row["trial"] for row in report["trials"]][0] == int(best.data.tags["hpsearch.trial"])
+    assert len(report["trials"]) == 4
+
+
+def test_regression_with_a_test_set(workdir, capsys):
+    (workdir / "waves.py").write_text(
+        "import numpy as np\n"
+        "def load(n=96):\n"
+        "    rng = np.random.default_rng(0)\n"
+        "    X = rng.normal(size=(n, 5, 1)).astype('float32')\n"
+        "    y = X[:, -1, 0] * 2.0 + X[:, 0, 0]\n"
+        "    return X[:80], y[:80], X[80:], y[80:]\n"
+    )
+    path = write_study(workdir, """
+        name: waves
+        task: regression
+        data: {loader: "waves.py:load"}
+        model: {builder: simple_rnn}
+        search:
+          backend: grid
+          cv: {timeseries: 2}
+          metric: rmse
+          space: {units: [3], epochs: 2, learning_rate: 0.01}
+    """)
+    assert main(["run", str(path), "--quiet"]) == 0
+    parent, children = study_runs("waves")
+    assert len(children) == 1
+    metrics = children[0].data.metrics
+    assert metrics["cv_score"] > 0, "an RMSE is reported positive"
+    assert "mean_absolute_error" in metrics and "val_loss" in metrics
+    assert parent.data.metrics["test_score"] > 0
+    assert parent.data.tags["hpsearch.direction"] == "minimize"

@@ -1,0 +1,88 @@
+"""A tiny Optuna study: trials in MLflow, resume with a larger budget, failing trials."""
+
+from __future__ import annotations
+
+import optuna
+
+from conftest import TINY_OPTUNA, study_runs, write_study
+from hpsearch.cli import main
+
+
+def test_optuna_study_runs_and_resumes_into_the_same_parent(workdir, capsys):
+    path = write_study(workdir, TINY_OPTUNA)
+    assert main(["run", str(path), "--quiet"]) == 0
+    parent, children = study_runs("tiny-optuna")
+    assert [c.data.tags["hpsearch.trial"] for c in children] == ["0", "1", "2", "3"]
+    for child in children:
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.data.tags["hpsearch.state"] == "COMPLETE"
+        assert set(child.data.params) == {"units", "dropout", "optimizer", "learning_rate",
+                                          "epochs", "batch_size"}
+        assert {"cv_score", "cv_score_std", "loss", "val_loss"} <= set(child.data.metrics)
+    storage = optuna.storages.RDBStorage("sqlite:///mlruns/optuna.db")
+    study = optuna.load_study(study_name="tiny-optuna", storage=storage)
+    assert len(study.trials) == 4
+    assert study.best_value == parent.data.metrics["best_score"]
+    by_number = {int(c.data.tags["hpsearch.trial"]): c for c in children}
+    for trial in study.trials:
+        assert trial.user_attrs["mlflow_run_id"] == by_number[trial.number].info.run_id
+        assert trial.value == by_number[trial.number].data.metrics["cv_score"]
+
+    assert main(["run", str(path), "--quiet", "--n-trials", "6"]) == 0
+    parent_again, children = study_runs("tiny-optuna")
+    assert parent_again.info.run_id == parent.info.run_id
+    assert [c.data.tags["hpsearch.trial"] for c in children] == ["0", "1", "2", "3", "4", "5"]
+    assert len(optuna.load_study(study_name="tiny-optuna", storage=storage).trials) == 6
+    # The budget is spent: running again trains nothing.
+    assert main(["run", str(path), "--quiet", "--n-trials", "6"]) == 0
+    assert len(study_runs("tiny-optuna")[1]) == 6
+
+
+def test_a_failing_trial_is_recorded_and_the_study_goes_on(workdir):
+    (workdir / "fragile.py").write_text(
+        "from hpsearch.models.builders import build_gru\n"
+        "def build(meta, units=4, **params):\n"
+        "    if units == 5:\n"
+        "        raise ValueError('five units are unlucky')\n"
+        "    return build_gru(meta, units=units, **params)\n"
+    )
+    text = TINY_OPTUNA.replace("name: tiny-optuna", "name: fragile").replace(
+        "builder: gru", 'builder: "fragile.py:build"'
+    ).replace("units: {low: 3, high: 6}", "units: [4, 5]").replace("n_trials: 4", "n_trials: 5")
+    path = write_study(workdir, text)
+    assert main(["run", str(path), "--quiet"]) == 0
+    parent, children = study_runs("fragile")
+    assert len(children) == 5
+    states = {c.data.params["units"]: set() for c in children}
+    for child in children:
+        states[child.data.params["units"]].add(child.data.tags["hpsearch.state"])
+        if child.data.params["units"] == "5":
+            assert child.info.status == "FAILED"
+            assert "five units are unlucky" in child.data.tags["hpsearch.error"]
+            assert "cv_score" not in child.data.metrics
+    assert states == {"4": {"COMPLETE"}, "5": {"FAIL"}}
+    assert parent.data.metrics["best_score"] > 0
+    assert parent.info.status == "FINISHED"
+    storage = optuna.storages.RDBStorage("sqlite:///mlruns/optuna.db")
+    failed = [t for t in optuna.load_study(study_name="fragile", storage=storage).trials
+              if t.state == optuna.trial.TrialState.FAIL]
+    assert failed and all(t.params["units"] == 5 for t in failed)
+
+
+def test_a_grid_candidate_that_diverges_is_a_failed_trial(workdir):
+    text = """
+    name: diverging
+    task: classification
+    data: {loader: digits, params: {n_samples: 90, classes: 3}}
+    model: {builder: dense}
+    search:
+      backend: grid
+      cv: 2
+      space: {units: 4, epochs: 2, optimizer: sgd, learning_rate: [0.01, 1.0e+12]}
+    """
+    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    _, children = study_runs("diverging")
+    by_rate = {float(c.data.params["learning_rate"]): c for c in children}
+    assert by_rate[0.01].data.tags["hpsearch.state"] == "COMPLETE"
+    assert by_rate[1e12].data.tags["hpsearch.state"] == "FAIL"
+    assert "training loss became" in by_rate[1e12].data.tags["hpsearch.error"]
