@@ -95,7 +95,7 @@ def _raise_terminated(signum, frame):
 
 def _run(arguments) -> int:
     from hpsearch.console import RunDisplay, print_result
-    from hpsearch.runner import StudyInterrupted, run_study
+    from hpsearch.runner import run_study
     from hpsearch.schema import load_study
 
     study = load_study(
@@ -110,11 +110,8 @@ def _run(arguments) -> int:
         },
     )
     display = RunDisplay(study, quiet=arguments.quiet)
-    try:
-        with display:
-            result = run_study(study, on_trial=display.trial_done, on_start=display.start)
-    except StudyInterrupted:
-        raise KeyboardInterrupt from None
+    with display:
+        result = run_study(study, on_trial=display.trial_done, on_start=display.start)
     print_result(result)
     return 0
 
@@ -134,13 +131,12 @@ def _validate(arguments) -> int:
 
 def _study_name_and_uri(reference: str, tracking_uri: str | None) -> tuple[str, str]:
     """A study name, or a study file from which the name and store are read."""
-    from hpsearch.schema import DEFAULT_TRACKING_URI, load_study
+    from hpsearch.schema import load_study, resolve_tracking_uri
 
     if reference.endswith((".yaml", ".yml")) or os.path.isfile(reference):
         study = load_study(reference, {"tracking.uri": tracking_uri})
         return study.name, study.tracking_uri()
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    return reference, uri
+    return reference, resolve_tracking_uri(tracking_uri)
 
 
 def _report(arguments) -> int:
@@ -169,10 +165,10 @@ def _export(arguments) -> int:
 def _ui(arguments) -> int:
     import subprocess
 
-    from hpsearch.schema import DEFAULT_TRACKING_URI
+    from hpsearch.schema import resolve_tracking_uri
     from hpsearch.tracking import prepare_local_store
 
-    uri = arguments.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = resolve_tracking_uri(arguments.tracking_uri)
     prepare_local_store(uri)
     if arguments.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {arguments.host}: anyone who can reach it sees and changes"

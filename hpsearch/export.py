@@ -78,8 +78,12 @@ def export_best(study_name: str, tracking_uri: str, out_dir: Path) -> ExportResu
 
 
 def _register(tracker: StudyTracker, name: str, run_id: str, mlflow_model_dir: Path) -> str:
-    """Log the MLflow model on the best trial's run, register it once, alias it champion."""
-    import mlflow
+    """Log the MLflow model on the best trial's run, register it once, alias it champion.
+
+    Only ``MlflowClient`` calls: ``mlflow.set_tracking_uri`` would change the process's
+    (and its children's) default store.
+    """
+    from mlflow.exceptions import MlflowException
 
     client = tracker.client
     existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
@@ -87,10 +91,14 @@ def _register(tracker: StudyTracker, name: str, run_id: str, mlflow_model_dir: P
         version = existing[0].version
     else:
         client.log_artifacts(run_id, str(mlflow_model_dir), "model")
-        mlflow.set_tracking_uri(client.tracking_uri)
-        registered = mlflow.register_model(f"runs:/{run_id}/model", name,
-                                           tags={"hpsearch.study": name})
-        version = registered.version
+        try:
+            client.create_registered_model(name, tags={"hpsearch.study": name})
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        source = f"{client.get_run(run_id).info.artifact_uri}/model"
+        version = client.create_model_version(name, source, run_id=run_id,
+                                              tags={"hpsearch.study": name}).version
     client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
     return str(version)
 

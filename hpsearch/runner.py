@@ -19,10 +19,6 @@ from hpsearch.schema import Study
 from hpsearch.tracking import StudyTracker, TrialRecord
 
 
-class StudyInterrupted(Exception):
-    """Ctrl-C or SIGTERM stopped the study; finished trials are saved."""
-
-
 @dataclass
 class StudyResult:
     study: Study
@@ -60,9 +56,9 @@ def run_study(study: Study, *, on_trial=None, on_start=None) -> StudyResult:
             on_start(backend, tracker)
         try:
             backend.run()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the backend recorded the running trial
             tracker.finish("KILLED")
-            raise StudyInterrupted(study.name) from None
+            raise
         except BaseException:
             tracker.finish("FAILED")
             raise

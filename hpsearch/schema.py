@@ -249,10 +249,11 @@ class Study(_Section):
         return self.search.pruner or "none"
 
     def tracking_uri(self) -> str:
-        return self.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+        """``--tracking-uri`` or ``tracking.uri``, else ``MLFLOW_TRACKING_URI``, else mlruns/."""
+        return resolve_tracking_uri(self.tracking.uri)
 
     def optuna_storage(self) -> str:
-        return self.search.storage or DEFAULT_OPTUNA_STORAGE
+        return absolute_sqlite(self.search.storage or DEFAULT_OPTUNA_STORAGE)
 
     def fixed_parameters(self) -> dict[str, Any]:
         """Scalars in ``search.space``: fixed, but recorded as hyperparameters."""
@@ -275,6 +276,18 @@ class Study(_Section):
 
     def grid_size(self) -> int:
         return math.prod(len(values) for values in self.grid().values())
+
+
+def absolute_sqlite(uri: str) -> str:
+    """A relative SQLite URL made absolute: MLflow caches stores by URL, and "mlruns/" must
+    mean the folder the command started in."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    return uri
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    return absolute_sqlite(uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
 
 
 # --- reading ---------------------------------------------------------------------------

@@ -71,7 +71,8 @@ search:
 def mlflow_client():
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri="sqlite:///mlruns/mlflow.db")
+    # Absolute: MLflow caches its stores by URI, and each test has its own folder.
+    return MlflowClient(tracking_uri=f"sqlite:///{Path.cwd() / 'mlruns' / 'mlflow.db'}")
 
 
 def study_runs(name: str):

@@ -15,6 +15,8 @@ def test_grid_study_records_parent_and_children_per_spec(workdir, capsys):
     out = capsys.readouterr().out
     assert "best: trial" in out and "best parameters" in out
 
+    assert (workdir / "mlruns" / "mlflow.db").is_file()
+    assert (workdir / "mlruns" / "artifacts" / "tiny-grid").is_dir()
     parent, children = study_runs("tiny-grid")
     assert parent.data.tags["hpsearch.study"] == "tiny-grid"
     assert parent.info.status == "FINISHED"

@@ -15,6 +15,7 @@ add what a tracked search needs from every fit:
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from typing import Any
@@ -165,6 +166,9 @@ def make_estimator(
 def quiet_tensorflow() -> None:
     """TensorFlow's C++ logging (start-up notes, a harmless tf.data attribute error at every fit in 2.21) buries our output; Python errors still raise."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # Python-side: "triggered tf.function retracing" is expected when every trial builds a
+    # new model.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 __all__ = [

@@ -93,7 +93,9 @@ class OptunaBackend(SearchBackend):
     def open_study(self) -> optuna.Study:
         storage_url = self.study.optuna_storage()
         prepare_local_store(storage_url)
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        # hpsearch reports every trial itself (failures included); Optuna's own warnings
+        # would repeat each failure with a traceback.
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
         storage = optuna.storages.RDBStorage(storage_url)
         existing = [s for s in storage.get_all_studies() if s.study_name == self.study.name]
         if existing and existing[0].direction.name.lower() != self.study.direction:

@@ -1,0 +1,53 @@
+"""Ctrl-C (SIGINT) or SIGTERM during a study: exit 130/143, nothing lost, the next run resumes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import TINY_OPTUNA, study_runs, write_study
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_then_resume(workdir, signum, code):
+    # Long enough trials that the signal lands inside one.
+    text = TINY_OPTUNA.replace("n_trials: 4", "n_trials: 5").replace("epochs: 2", "epochs: 40")
+    path = write_study(workdir, text)
+    import mlflow  # noqa: F401 - imported before the race below starts
+    process = subprocess.Popen([sys.executable, "-m", "hpsearch", "run", str(path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:  # off a terminal, one line per finished trial
+        if line.startswith("trial"):
+            break
+    else:
+        raise AssertionError(f"no trial finished: {process.communicate()}")
+    deadline = time.monotonic() + 60
+    while not any(c.data.tags["hpsearch.state"] == "RUNNING" for c in study_runs("tiny-optuna")[1]):
+        assert time.monotonic() < deadline and process.poll() is None, "no second trial started"
+        time.sleep(0.2)
+    time.sleep(0.5)  # inside the second trial's training
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == code, err
+    assert "run the same command to resume" in err
+
+    parent, children = study_runs("tiny-optuna")
+    assert parent.info.status == "KILLED"
+    interrupted = [c for c in children if c.info.status == "KILLED"]
+    assert len(interrupted) == 1 and interrupted[0].data.tags["hpsearch.state"] == "FAIL"
+    done_before = sum(c.data.tags["hpsearch.state"] == "COMPLETE" for c in children)
+
+    resumed = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(path), "--quiet"],
+                             capture_output=True, text=True, timeout=400)
+    assert resumed.returncode == 0, resumed.stderr
+    parent_after, children = study_runs("tiny-optuna")
+    assert parent_after.info.run_id == parent.info.run_id
+    assert parent_after.info.status == "FINISHED"
+    complete = [c for c in children if c.data.tags["hpsearch.state"] == "COMPLETE"]
+    # The interrupted trial does not count against the budget of 5.
+    assert len(complete) == 5 and done_before >= 1
+    assert not [c for c in children if c.info.status == "RUNNING"]
