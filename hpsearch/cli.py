@@ -37,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--n-trials", type=int, help="total trials of an optuna study")
     run.add_argument("--n-jobs", type=int, help="trials (grid: fits) at once on this machine")
     run.add_argument("--timeout", type=float, help="stop starting trials after S seconds")
-    run.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db)")
+    run.add_argument(
+        "--tracking-uri", help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db)"
+    )
     run.add_argument("--storage", help="Optuna storage URL (default sqlite:///mlruns/optuna.db)")
     run.add_argument("--seed", type=int, help="seed of the sampler, the folds and Keras")
     run.add_argument("--quiet", action="store_true", help="no progress display")
@@ -58,8 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     ui = commands.add_parser("ui", help="the MLflow UI on this project's store")
     ui.add_argument("--port", type=int, default=5000)
-    ui.add_argument("--host", default="127.0.0.1",
-                    help="bind address (default 127.0.0.1; anything else exposes your runs)")
+    ui.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="bind address (default 127.0.0.1; anything else exposes your runs)",
+    )
     ui.add_argument("--tracking-uri")
     return parser
 
@@ -80,12 +85,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except Terminated:
-        print("terminated: finished trials are saved; run the same command to resume.",
-              file=sys.stderr)
+        print(
+            "terminated: finished trials are saved; run the same command to resume.",
+            file=sys.stderr,
+        )
         return EXIT_TERMINATED
     except KeyboardInterrupt:
-        print("interrupted: finished trials are saved; run the same command to resume.",
-              file=sys.stderr)
+        print(
+            "interrupted: finished trials are saved; run the same command to resume.",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
 
 
@@ -155,32 +164,55 @@ def _export(arguments) -> int:
     name, uri = _study_name_and_uri(arguments.study, arguments.tracking_uri)
     result = export_best(name, uri, arguments.out)
     card = result.card
-    print(f"exported {name} (trial {card['trial']}, {card['metric']} {card['cv_score']:.4f})"
-          f" to {result.out_dir}")
-    print(f"registered model {result.model_name!r} version {result.model_version}"
-          f" (alias {card['registered_model']['alias']})")
+    print(
+        f"exported {name} (trial {card['trial']}, {card['metric']} {card['cv_score']:.4f})"
+        f" to {result.out_dir}"
+    )
+    print(
+        f"registered model {result.model_name!r} version {result.model_version}"
+        f" (alias {card['registered_model']['alias']})"
+    )
     return 0
 
 
 def _ui(arguments) -> int:
-    import subprocess
-
     from hpsearch.schema import resolve_tracking_uri
     from hpsearch.tracking import prepare_local_store
 
     uri = resolve_tracking_uri(arguments.tracking_uri)
     prepare_local_store(uri)
     if arguments.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: serving on {arguments.host}: anyone who can reach it sees and changes"
-              " your runs; put authentication in front (mlflow ui --app-name basic-auth)",
-              file=sys.stderr)
-    print(f"MLflow UI for {uri} at http://{arguments.host}:{arguments.port} (Ctrl-C to stop)")
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", arguments.host, "--port", str(arguments.port)]
+        print(
+            f"warning: serving on {arguments.host}: anyone who can reach it sees and changes"
+            " your runs; put authentication in front (mlflow ui --app-name basic-auth)",
+            file=sys.stderr,
+        )
+    print(
+        f"MLflow UI for {uri} at http://{arguments.host}:{arguments.port} (Ctrl-C to stop)",
+        flush=True,
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        arguments.host,
+        "--port",
+        str(arguments.port),
+        "--workers",
+        "1",
+    ]
     artifacts = _local_artifacts_root(uri)
     if artifacts:
         command += ["--default-artifact-root", artifacts]
-    return subprocess.call(command)
+    # One browsing user needs neither MLflow's background job workers (seven processes)
+    # nor several web workers.
+    environment = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
+    # Replace this process: Ctrl-C and SIGTERM then reach the server, which leaves no orphans.
+    os.execve(sys.executable, command, environment)
 
 
 def _local_artifacts_root(uri: str) -> str | None:

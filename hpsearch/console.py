@@ -52,23 +52,36 @@ class RunDisplay:
             f"{resumed}, {self.study.metric.name} ({self.study.direction})"
         )
         if self.interactive:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-            from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                console=_console, transient=True,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=_console,
+                transient=True,
             )
-            self._task = self._progress.add_task(self._description(), total=self.total,
-                                                 completed=self.done)
+            self._task = self._progress.add_task(
+                self._description(), total=self.total, completed=self.done
+            )
             self._progress.start()
 
     def trial_done(self, outcome) -> None:
         self.done += 1
         if outcome.state == "COMPLETE" and math.isfinite(outcome.score):
             better = self.best is None or (
-                outcome.score > self.best if self.study.direction == "maximize"
+                outcome.score > self.best
+                if self.study.direction == "maximize"
                 else outcome.score < self.best
             )
             if better:
@@ -80,9 +93,12 @@ class RunDisplay:
         else:
             score = f"{outcome.score:.4f}" if math.isfinite(outcome.score) else "-"
             note = f"  ({outcome.error.splitlines()[0][:100]})" if outcome.error else ""
-            print(f"trial {outcome.number:>4} {outcome.state:<8} {self.study.metric.name} {score}"
-                  f"  best {self._best_text()}  [{self.done}/{self.total}, "
-                  f"{time.monotonic() - self.started:.0f}s]{note}", flush=True)
+            print(
+                f"trial {outcome.number:>4} {outcome.state:<8} {self.study.metric.name} {score}"
+                f"  best {self._best_text()}  [{self.done}/{self.total}, "
+                f"{time.monotonic() - self.started:.0f}s]{note}",
+                flush=True,
+            )
 
     def _best_text(self) -> str:
         return "-" if self.best is None else f"{self.best:.4f}"
@@ -95,8 +111,14 @@ def print_result(result) -> None:
     from hpsearch.report import Leaderboard
 
     study = result.study
-    leaderboard = Leaderboard(study.name, study.metric.name, study.direction, result.trials,
-                              result.best.run_id if result.best else None, result.test_score)
+    leaderboard = Leaderboard(
+        study.name,
+        study.metric.name,
+        study.direction,
+        result.trials,
+        result.best.run_id if result.best else None,
+        result.test_score,
+    )
     print_leaderboard(leaderboard, fmt="table", top=10)
     _console.print(f"results: {result.tracking_uri} (browse: python -m hpsearch ui)")
 
@@ -105,10 +127,18 @@ def print_leaderboard(leaderboard, *, fmt: str = "table", top: int = 20) -> None
     rows = leaderboard.as_rows()
     if fmt == "json":
         rows = [{key: _json_value(value) for key, value in row.items()} for row in rows]
-        json.dump({"study": leaderboard.study_name, "metric": leaderboard.metric,
-                   "direction": leaderboard.direction,
-                   "test_score": _json_value(leaderboard.test_score), "trials": rows},
-                  sys.stdout, indent=2, default=str)
+        json.dump(
+            {
+                "study": leaderboard.study_name,
+                "metric": leaderboard.metric,
+                "direction": leaderboard.direction,
+                "test_score": _json_value(leaderboard.test_score),
+                "trials": rows,
+            },
+            sys.stdout,
+            indent=2,
+            default=str,
+        )
         print()
         return
     if fmt == "csv":
@@ -123,16 +153,23 @@ def print_leaderboard(leaderboard, *, fmt: str = "table", top: int = 20) -> None
     for column in ("trial", "state", leaderboard.metric, "std", *param_names):
         table.add_column(column, justify="right" if column != "state" else "left")
     for trial in leaderboard.ranked()[:top]:
-        table.add_row(str(trial.number), trial.state, _number(trial.score),
-                      _number(trial.score_std), *(_short(trial.params.get(p)) for p in param_names))
+        table.add_row(
+            str(trial.number),
+            trial.state,
+            _number(trial.score),
+            _number(trial.score_std),
+            *(_short(trial.params.get(p)) for p in param_names),
+        )
     _console.print(table)
     best = leaderboard.best()
     if best is None:
         _console.print("no trial completed")
         return
     test = "" if leaderboard.test_score is None else f", test {_number(leaderboard.test_score)}"
-    _console.print(f"best: trial {best.number}, {leaderboard.metric} {_number(best.score)}"
-                   f" ± {_number(best.score_std)}{test}")
+    _console.print(
+        f"best: trial {best.number}, {leaderboard.metric} {_number(best.score)}"
+        f" ± {_number(best.score_std)}{test}"
+    )
     _console.print(f"best parameters: {json.dumps(best.params)}")
 
 
@@ -148,11 +185,15 @@ def print_resolved_study(study: Study) -> None:
         + (f", timeout {search.timeout}s" if search.timeout else ""),
     ]
     if search.backend == "optuna":
-        lines.append(f"optuna: {study.n_trials} trials, sampler {study.sampler},"
-                     f" pruner {study.pruner}, storage {study.optuna_storage()}")
+        lines.append(
+            f"optuna: {study.n_trials} trials, sampler {study.sampler},"
+            f" pruner {study.pruner}, storage {study.optuna_storage()}"
+        )
     else:
-        lines.append(f"grid: {study.grid_size()} candidates x {study.n_folds} folds"
-                     f" = {study.grid_size() * study.n_folds} fits")
+        lines.append(
+            f"grid: {study.grid_size()} candidates x {study.n_folds} folds"
+            f" = {study.grid_size() * study.n_folds} fits"
+        )
     lines.append("space:")
     for name, value in search.space.items():
         lines.append(f"  {name}: {_describe_dimension(value)}")

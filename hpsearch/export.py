@@ -28,7 +28,15 @@ from hpsearch.errors import UserError
 from hpsearch.tracking import BEST_RUN_TAG, StudyTracker
 
 CHAMPION_ALIAS = "champion"
-_VERSIONED_PACKAGES = ("tensorflow", "keras", "scikeras", "scikit-learn", "optuna", "mlflow", "numpy")
+_VERSIONED_PACKAGES = (
+    "tensorflow",
+    "keras",
+    "scikeras",
+    "scikit-learn",
+    "optuna",
+    "mlflow",
+    "numpy",
+)
 
 
 @dataclass
@@ -40,9 +48,6 @@ class ExportResult:
 
 
 def export_best(study_name: str, tracking_uri: str, out_dir: Path) -> ExportResult:
-    from hpsearch.models.estimator import quiet_tensorflow
-
-    quiet_tensorflow()
     import keras
     import mlflow
     import numpy as np
@@ -68,8 +73,9 @@ def export_best(study_name: str, tracking_uri: str, out_dir: Path) -> ExportResu
     signature = infer_signature(example, model.predict(example, verbose=0))
     # mlflow.keras.save_model writes into an existing folder (unlike the other flavors).
     (out_dir / "mlflow_model").mkdir()
-    mlflow.keras.save_model(model, str(out_dir / "mlflow_model"), signature=signature,
-                            input_example=example)
+    mlflow.keras.save_model(
+        model, str(out_dir / "mlflow_model"), signature=signature, input_example=example
+    )
 
     version = _register(tracker, study_name, best_run_id, out_dir / "mlflow_model")
     card = _model_card(study_name, tracker, parent, best_run_id, facts, version)
@@ -97,8 +103,9 @@ def _register(tracker: StudyTracker, name: str, run_id: str, mlflow_model_dir: P
             if error.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
         source = f"{client.get_run(run_id).info.artifact_uri}/model"
-        version = client.create_model_version(name, source, run_id=run_id,
-                                              tags={"hpsearch.study": name}).version
+        version = client.create_model_version(
+            name, source, run_id=run_id, tags={"hpsearch.study": name}
+        ).version
     client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
     return str(version)
 

@@ -65,7 +65,9 @@ def _import_function(target: str, *, where: str, kind: str) -> Callable[..., Any
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
-        raise UserError(f"{where}: cannot import {module_name!r} for the {kind} ({error})") from None
+        raise UserError(
+            f"{where}: cannot import {module_name!r} for the {kind} ({error})"
+        ) from None
     return _function_of(module, function, target, where=where, kind=kind)
 
 

@@ -41,8 +41,14 @@ class Leaderboard:
 
     def as_rows(self) -> list[dict[str, Any]]:
         return [
-            {"trial": t.number, "state": t.state, "cv_score": t.score, "cv_score_std": t.score_std,
-             **t.params, "run_id": t.run_id}
+            {
+                "trial": t.number,
+                "state": t.state,
+                "cv_score": t.score,
+                "cv_score_std": t.score_std,
+                **t.params,
+                "run_id": t.run_id,
+            }
             for t in self.ranked()
         ]
 

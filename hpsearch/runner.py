@@ -31,9 +31,6 @@ class StudyResult:
 
 def run_study(study: Study, *, on_trial=None, on_start=None) -> StudyResult:
     """Run or resume ``study``; returns what the CLI prints."""
-    from hpsearch.models.estimator import quiet_tensorflow
-
-    quiet_tensorflow()
     from hpsearch.data import load_dataset
     from hpsearch.models.routing import builder_reference, check_model
     from hpsearch.search import backend_class
@@ -69,7 +66,9 @@ def run_study(study: Study, *, on_trial=None, on_start=None) -> StudyResult:
             metrics = {"test_score": test_score} if test_score is not None else {}
             tracker.record_best(best, metrics)
     tracker.finish("FINISHED")
-    return StudyResult(study, tracker.trials(), best, test_score, tracking_uri, tracker.parent_run_id)
+    return StudyResult(
+        study, tracker.trials(), best, test_score, tracking_uri, tracker.parent_run_id
+    )
 
 
 def _refit_best(study: Study, tracker: StudyTracker, cross_validation, best: TrialRecord):
@@ -103,7 +102,9 @@ def _estimator_facts(estimator, best: TrialRecord, study: Study) -> dict[str, An
         "trial_run_id": best.run_id,
         "trial": best.number,
         "params": best.params,
-        "classes": None if classes is None else [c.item() if hasattr(c, "item") else c for c in classes],
+        "classes": None
+        if classes is None
+        else [c.item() if hasattr(c, "item") else c for c in classes],
         "target_type": getattr(estimator, "target_type_", None),
         "input_shape": list(estimator.X_shape_[1:]),
         "input_dtype": str(estimator.X_dtype_),
@@ -130,4 +131,3 @@ def _run_tags(study: Study, dataset) -> dict[str, str]:
         "hpsearch.version": __version__,
         "hpsearch.python": platform.python_version(),
     }
-

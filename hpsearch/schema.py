@@ -45,7 +45,6 @@ SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc", "nsga2")
 PRUNERS = ("none", "median", "hyperband", "successive_halving")
 
 
-
 def _check_scalar(value: Any) -> Any:
     if not isinstance(value, (bool, int, float, str)):
         raise ValueError(
@@ -383,9 +382,7 @@ def parse_study(raw: Any, source: Path) -> Study:
         study = Study.model_validate({**raw, "source": source}, strict=False)
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
-        raise UserError.at(
-            source, _format_location(first["loc"]), _format_problem(first)
-        ) from None
+        raise UserError.at(source, _format_location(first["loc"]), _format_problem(first)) from None
     _check_across_sections(study, source)
     return study
 
@@ -395,11 +392,15 @@ def _check_across_sections(study: Study, source: Path) -> None:
     metric_name = search.metric or DEFAULT_METRIC[study.task]
     if metric_name not in METRICS:
         known = ", ".join(name for name, m in METRICS.items() if m.task == study.task)
-        raise UserError.at(source, "search.metric", f"unknown metric {metric_name!r} (known: {known})")
+        raise UserError.at(
+            source, "search.metric", f"unknown metric {metric_name!r} (known: {known})"
+        )
     metric = METRICS[metric_name]
     if metric.task != study.task:
         raise UserError.at(
-            source, "search.metric", f"{metric_name!r} is a {metric.task} metric, but task is {study.task}"
+            source,
+            "search.metric",
+            f"{metric_name!r} is a {metric.task} metric, but task is {study.task}",
         )
     if search.direction and search.direction != metric.direction:
         raise UserError.at(
@@ -455,7 +456,9 @@ def apply_overrides(raw: Any, overrides: Mapping[str, Any]) -> Any:
     """Command-line options (``--n-trials``...) written over the file's ``a.b`` keys."""
     if not isinstance(raw, Mapping) or not overrides:
         return raw
-    merged = {key: dict(value) if isinstance(value, Mapping) else value for key, value in raw.items()}
+    merged = {
+        key: dict(value) if isinstance(value, Mapping) else value for key, value in raw.items()
+    }
     for dotted, value in overrides.items():
         if value is None:
             continue

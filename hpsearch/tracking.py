@@ -275,8 +275,11 @@ class TrialRun:
         now = int(time.time() * 1000)
         metrics = []
         if outcome.fold_scores:
-            scalars = {"cv_score": outcome.score, "cv_score_std": outcome.score_std,
-                       "fit_time": outcome.fit_time}
+            scalars = {
+                "cv_score": outcome.score,
+                "cv_score_std": outcome.score_std,
+                "fit_time": outcome.fit_time,
+            }
             scalars.update({f"cv_score_fold_{k}": s for k, s in enumerate(outcome.fold_scores)})
             metrics += [Metric(k, float(v), now, 0) for k, v in scalars.items() if math.isfinite(v)]
         for key, values in outcome.curves.items():
@@ -295,7 +298,9 @@ class TrialRun:
                 metrics=metrics[start : start + _BATCH],
                 tags=tags if start == 0 else [],
             )
-        client.set_terminated(self.run_id, status="FAILED" if outcome.state == "FAIL" else "FINISHED")
+        client.set_terminated(
+            self.run_id, status="FAILED" if outcome.state == "FAIL" else "FINISHED"
+        )
         self.finished = True
 
     def fail(self, error: str, *, status: str = "FAILED") -> None:

@@ -48,8 +48,9 @@ def test_cross_validation_is_stratified_for_classifiers(digits):
     def classes_in_fold(estimator, X_fold, y_fold):
         return len(np.unique(y_fold))
 
-    search = GridSearchCV(tiny(epochs=1), {"units": [3]}, cv=3, scoring=classes_in_fold,
-                          error_score="raise")
+    search = GridSearchCV(
+        tiny(epochs=1), {"units": [3]}, cv=3, scoring=classes_in_fold, error_score="raise"
+    )
     search.fit(X[ordered], y[ordered])
     assert search.best_score_ == 3
 
@@ -57,8 +58,15 @@ def test_cross_validation_is_stratified_for_classifiers(digits):
 def test_parameters_are_the_study_names():
     estimator = tiny(dropout=0.1, learning_rate=0.01, optimizer="sgd")
     params = estimator.get_params()
-    for name, value in {"units": 4, "dropout": 0.1, "learning_rate": 0.01, "optimizer": "sgd",
-                        "epochs": 2, "batch_size": 32, "builder": "lstm"}.items():
+    for name, value in {
+        "units": 4,
+        "dropout": 0.1,
+        "learning_rate": 0.01,
+        "optimizer": "sgd",
+        "epochs": 2,
+        "batch_size": 32,
+        "builder": "lstm",
+    }.items():
         assert params[name] == value
     estimator.set_params(units=7, learning_rate=0.5)
     copy = clone(estimator)
@@ -115,8 +123,9 @@ def test_fold_plan_gives_validation_curves_of_the_held_out_fold(digits, tmp_path
 
 def test_a_nan_loss_fails_the_fit(digits):
     X, y = digits
-    estimator = make_estimator("regression", "dense", {"learning_rate": 1e30, "optimizer": "sgd",
-                                                       "epochs": 3}, seed=0)
+    estimator = make_estimator(
+        "regression", "dense", {"learning_rate": 1e30, "optimizer": "sgd", "epochs": 3}, seed=0
+    )
     with pytest.raises(TrialFailed, match="training loss became (nan|inf) at epoch 1"):
         estimator.fit(X, y.astype("float32") * 1e20)
 

@@ -25,8 +25,12 @@ def exported(tmp_path_factory):
 
 def test_export_writes_every_format(exported, monkeypatch):
     out = exported / "out"
-    assert {p.name for p in out.iterdir()} == {"model.keras", "saved_model", "mlflow_model",
-                                               "model_card.json"}
+    assert {p.name for p in out.iterdir()} == {
+        "model.keras",
+        "saved_model",
+        "mlflow_model",
+        "model_card.json",
+    }
     import keras
     import mlflow
 

@@ -18,8 +18,13 @@ def test_interrupt_then_resume(workdir, signum, code):
     text = TINY_OPTUNA.replace("n_trials: 4", "n_trials: 5").replace("epochs: 2", "epochs: 40")
     path = write_study(workdir, text)
     import mlflow  # noqa: F401 - imported before the race below starts
-    process = subprocess.Popen([sys.executable, "-m", "hpsearch", "run", str(path)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", "run", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for line in process.stdout:  # off a terminal, one line per finished trial
         if line.startswith("trial"):
             break
@@ -41,8 +46,12 @@ def test_interrupt_then_resume(workdir, signum, code):
     assert len(interrupted) == 1 and interrupted[0].data.tags["hpsearch.state"] == "FAIL"
     done_before = sum(c.data.tags["hpsearch.state"] == "COMPLETE" for c in children)
 
-    resumed = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(path), "--quiet"],
-                             capture_output=True, text=True, timeout=400)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "hpsearch", "run", str(path), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert resumed.returncode == 0, resumed.stderr
     parent_after, children = study_runs("tiny-optuna")
     assert parent_after.info.run_id == parent.info.run_id

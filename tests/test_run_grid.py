@@ -31,8 +31,14 @@ def test_grid_study_records_parent_and_children_per_spec(workdir, capsys):
         assert set(params) == {"units", "epochs", "batch_size"}
         seen.add((params["units"], params["epochs"]))
         assert 0.0 <= metrics["cv_score"] <= 1.0 and metrics["cv_score_std"] >= 0
-        assert {"cv_score_fold_0", "cv_score_fold_1", "loss", "val_loss", "accuracy",
-                "val_accuracy"} <= set(metrics)
+        assert {
+            "cv_score_fold_0",
+            "cv_score_fold_1",
+            "loss",
+            "val_loss",
+            "accuracy",
+            "val_accuracy",
+        } <= set(metrics)
     assert seen == {("4", "1"), ("4", "2"), ("6", "1"), ("6", "2")}
 
     from conftest import mlflow_client
@@ -41,10 +47,14 @@ def test_grid_study_records_parent_and_children_per_spec(workdir, capsys):
     two_epochs = next(c for c in children if c.data.params["epochs"] == "2")
     history = client.get_metric_history(two_epochs.info.run_id, "val_loss")
     assert sorted(m.step for m in history) == [1, 2]
-    fold_mean = (two_epochs.data.metrics["cv_score_fold_0"] + two_epochs.data.metrics["cv_score_fold_1"]) / 2
+    fold_mean = (
+        two_epochs.data.metrics["cv_score_fold_0"] + two_epochs.data.metrics["cv_score_fold_1"]
+    ) / 2
     assert math.isclose(two_epochs.data.metrics["cv_score"], fold_mean, rel_tol=1e-9)
 
-    best = max(children, key=lambda c: (c.data.metrics["cv_score"], -int(c.data.tags["hpsearch.trial"])))
+    best = max(
+        children, key=lambda c: (c.data.metrics["cv_score"], -int(c.data.tags["hpsearch.trial"]))
+    )
     assert parent.data.tags["hpsearch.best_run_id"] == best.info.run_id
     assert parent.data.metrics["best_score"] == best.data.metrics["cv_score"]
 
@@ -67,7 +77,9 @@ def test_regression_with_a_test_set(workdir, capsys):
         "    y = X[:, -1, 0] * 2.0 + X[:, 0, 0]\n"
         "    return X[:80], y[:80], X[80:], y[80:]\n"
     )
-    path = write_study(workdir, """
+    path = write_study(
+        workdir,
+        """
         name: waves
         task: regression
         data: {loader: "waves.py:load"}
@@ -77,7 +89,8 @@ def test_regression_with_a_test_set(workdir, capsys):
           cv: {timeseries: 2}
           metric: rmse
           space: {units: [3], epochs: 2, learning_rate: 0.01}
-    """)
+    """,
+    )
     assert main(["run", str(path), "--quiet"]) == 0
     parent, children = study_runs("waves")
     assert len(children) == 1

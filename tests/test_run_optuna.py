@@ -16,8 +16,14 @@ def test_optuna_study_runs_and_resumes_into_the_same_parent(workdir, capsys):
     for child in children:
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.data.tags["hpsearch.state"] == "COMPLETE"
-        assert set(child.data.params) == {"units", "dropout", "optimizer", "learning_rate",
-                                          "epochs", "batch_size"}
+        assert set(child.data.params) == {
+            "units",
+            "dropout",
+            "optimizer",
+            "learning_rate",
+            "epochs",
+            "batch_size",
+        }
         assert {"cv_score", "cv_score_std", "loss", "val_loss"} <= set(child.data.metrics)
     storage = optuna.storages.RDBStorage("sqlite:///mlruns/optuna.db")
     study = optuna.load_study(study_name="tiny-optuna", storage=storage)
@@ -46,9 +52,12 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(workdir):
         "        raise ValueError('five units are unlucky')\n"
         "    return build_gru(meta, units=units, **params)\n"
     )
-    text = TINY_OPTUNA.replace("name: tiny-optuna", "name: fragile").replace(
-        "builder: gru", 'builder: "fragile.py:build"'
-    ).replace("units: {low: 3, high: 6}", "units: [4, 5]").replace("n_trials: 4", "n_trials: 5")
+    text = (
+        TINY_OPTUNA.replace("name: tiny-optuna", "name: fragile")
+        .replace("builder: gru", 'builder: "fragile.py:build"')
+        .replace("units: {low: 3, high: 6}", "units: [4, 5]")
+        .replace("n_trials: 4", "n_trials: 5")
+    )
     path = write_study(workdir, text)
     assert main(["run", str(path), "--quiet"]) == 0
     parent, children = study_runs("fragile")
@@ -64,8 +73,11 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(workdir):
     assert parent.data.metrics["best_score"] > 0
     assert parent.info.status == "FINISHED"
     storage = optuna.storages.RDBStorage("sqlite:///mlruns/optuna.db")
-    failed = [t for t in optuna.load_study(study_name="fragile", storage=storage).trials
-              if t.state == optuna.trial.TrialState.FAIL]
+    failed = [
+        t
+        for t in optuna.load_study(study_name="fragile", storage=storage).trials
+        if t.state == optuna.trial.TrialState.FAIL
+    ]
     assert failed and all(t.params["units"] == 5 for t in failed)
 
 

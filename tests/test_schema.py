@@ -87,10 +87,14 @@ def test_grid_counts_candidates(tmp_path):
 
 
 BROKEN = [
-    ("s/units: {low: 16, high: 128, log: true}/units: {low: 200, high: 128}/",
-     "search.space.units: low (200) must be <= high (128)"),
-    ("s/units: {low: 16, high: 128, log: true}/units: {low: 0, high: 128, log: true}/",
-     "search.space.units: a log range needs low > 0"),
+    (
+        "s/units: {low: 16, high: 128, log: true}/units: {low: 200, high: 128}/",
+        "search.space.units: low (200) must be <= high (128)",
+    ),
+    (
+        "s/units: {low: 16, high: 128, log: true}/units: {low: 0, high: 128, log: true}/",
+        "search.space.units: a log range needs low > 0",
+    ),
     ("s/batch_size: \\[32, 64\\]/batch_size: []/", "search.space.batch_size: an empty list"),
     ("s/n_jobs: 1/n_jobz: 1/", "search.n_jobz: unknown key"),
     ("s/seed: 42/seed: forty-two/", "seed: Input should be a valid integer"),
@@ -101,18 +105,45 @@ BROKEN = [
     ("s/direction: maximize/direction: minimize/", "search.direction: accuracy is to maximize"),
     ("s/sampler: tpe/sampler: bayes/", "search.sampler: Input should be"),
     ("s/^task: classification/task: clustering/", "task: Input should be"),
-    ("s/epochs: {low: 1, high: 5}/epochs: {low: 0, high: 5}/", "search.space.epochs: must be an integer >= 1"),
+    (
+        "s/epochs: {low: 1, high: 5}/epochs: {low: 0, high: 5}/",
+        "search.space.epochs: must be an integer >= 1",
+    ),
     ("s/timeout: 3600/timeout: -5/", "search.timeout: Input should be greater than 0"),
     ("s/backend: optuna/backend: grid/", "search.n_trials: applies to the optuna backend only"),
-    ("s/init: \\[glorot_uniform, he_normal/init: [he_normal, he_normal/", "search.space.init: the choice 'he_normal' is listed twice"),
-    ("s/  loader: digits/  loader: digitz/", "data.loader: unknown loader 'digitz'; did you mean 'digits'?"),
-    ("s/  builder: lstm/  builder: lstn/", "model.builder: unknown builder 'lstn'; did you mean 'lstm'?"),
-    ("s/params: {embedding_dim: 64}/params: {embedding_dims: 64}/", "model.params.embedding_dims: the builder 'lstm' takes no parameter 'embedding_dims'; did you mean 'embedding_dim'?"),
-    ("s/params: {n_samples: 100}/params: {n_sample: 100}/", "data.params.n_sample: the loader 'digits' takes no parameter 'n_sample'"),
-    ("s/optimizer: \\[adam, rmsprop, sgd\\]/optimizer: [adam, rmsprops]/", "search.space.optimizer: unknown optimizer 'rmsprops'"),
-    ("s/    activation: \\[tanh, relu\\]/    shuffle: [true, false]/", "search.space.shuffle: 'shuffle' is reserved"),
+    (
+        "s/init: \\[glorot_uniform, he_normal/init: [he_normal, he_normal/",
+        "search.space.init: the choice 'he_normal' is listed twice",
+    ),
+    (
+        "s/  loader: digits/  loader: digitz/",
+        "data.loader: unknown loader 'digitz'; did you mean 'digits'?",
+    ),
+    (
+        "s/  builder: lstm/  builder: lstn/",
+        "model.builder: unknown builder 'lstn'; did you mean 'lstm'?",
+    ),
+    (
+        "s/params: {embedding_dim: 64}/params: {embedding_dims: 64}/",
+        "model.params.embedding_dims: the builder 'lstm' takes no parameter 'embedding_dims'; did you mean 'embedding_dim'?",
+    ),
+    (
+        "s/params: {n_samples: 100}/params: {n_sample: 100}/",
+        "data.params.n_sample: the loader 'digits' takes no parameter 'n_sample'",
+    ),
+    (
+        "s/optimizer: \\[adam, rmsprop, sgd\\]/optimizer: [adam, rmsprops]/",
+        "search.space.optimizer: unknown optimizer 'rmsprops'",
+    ),
+    (
+        "s/    activation: \\[tanh, relu\\]/    shuffle: [true, false]/",
+        "search.space.shuffle: 'shuffle' is reserved",
+    ),
     ("s/name: imdb-lstm/name: my study/", "name: use letters, digits"),
-    ("s/^data:/data:\\n  loader: digits\\ndata:/", "line 7, column 1: invalid YAML: duplicate key 'data'"),
+    (
+        "s/^data:/data:\\n  loader: digits\\ndata:/",
+        "line 7, column 1: invalid YAML: duplicate key 'data'",
+    ),
     ("s/  cv: 3/ cv: 3/", "line 19, column 2: invalid YAML"),
 ]
 
@@ -135,17 +166,31 @@ def test_broken_study_files_exit_2_naming_the_key(tmp_path, capsys, edit, messag
         ("- just\n- a list\n", "(top level): a study file is a mapping"),
         (b"\x00\xff\xfe binary", "not a text file"),
         ("name: x\n", "task: missing (required)"),
-        ("name: x\ntask: regression\ndata: {loader: digits}\nmodel: {builder: dense}\n"
-         "search: {space: {units: [[1, 2]]}}\n", "search.space.units.0: expected a number"),
-        ("name: x\ntask: regression\ndata: {loader: digits}\nmodel: {builder: dense}\n"
-         "search: {space: {units: {low: 1, high: 1e999}}}\n", "must be a finite number"),
-        ("name: x\ntask: regression\ndata: {loader: digits}\nmodel: {builder: dense}\n"
-         "search: {backend: grid, space: {dropout: {low: 0.0, high: 0.5}}}\n",
-         "search.space.dropout: the grid backend needs a step for a float range"),
-        ("name: x\ntask: regression\ndata: {loader: digits}\nmodel: {builder: dense, params: {units: 3}}\n"
-         "search: {space: {units: [1, 2]}}\n", "search.space.units: also set in model.params"),
-        ("name: x\ntask: regression\ndata: {loader: digits}\nmodel: {builder: dense}\n"
-         "search: {space: {x: !!python/object/apply:os.system [echo hacked]}}\n", "invalid YAML"),
+        (
+            "name: x\ntask: regression\ndata: {loader: digits}\nmodel: {builder: dense}\n"
+            "search: {space: {units: [[1, 2]]}}\n",
+            "search.space.units.0: expected a number",
+        ),
+        (
+            "name: x\ntask: regression\ndata: {loader: digits}\nmodel: {builder: dense}\n"
+            "search: {space: {units: {low: 1, high: 1e999}}}\n",
+            "must be a finite number",
+        ),
+        (
+            "name: x\ntask: regression\ndata: {loader: digits}\nmodel: {builder: dense}\n"
+            "search: {backend: grid, space: {dropout: {low: 0.0, high: 0.5}}}\n",
+            "search.space.dropout: the grid backend needs a step for a float range",
+        ),
+        (
+            "name: x\ntask: regression\ndata: {loader: digits}\nmodel: {builder: dense, params: {units: 3}}\n"
+            "search: {space: {units: [1, 2]}}\n",
+            "search.space.units: also set in model.params",
+        ),
+        (
+            "name: x\ntask: regression\ndata: {loader: digits}\nmodel: {builder: dense}\n"
+            "search: {space: {x: !!python/object/apply:os.system [echo hacked]}}\n",
+            "invalid YAML",
+        ),
     ],
 )
 def test_malformed_files(tmp_path, capsys, content, message):
@@ -178,7 +223,7 @@ def test_file_builder_and_loader_resolve_next_to_the_study(tmp_path):
     with pytest.raises(UserError, match="has no builder function 'buld'; did you mean 'build'"):
         from hpsearch.models.routing import check_model
 
-        check_model(load_study(write_study(tmp_path, study_text.replace("build\"", "buld\""))))
+        check_model(load_study(write_study(tmp_path, study_text.replace('build"', 'buld"'))))
 
 
 def test_validate_prints_the_resolved_study_without_tensorflow(tmp_path):
@@ -188,13 +233,18 @@ def test_validate_prints_the_resolved_study_without_tensorflow(tmp_path):
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported';"
         "assert 'sklearn' not in sys.modules and 'mlflow' not in sys.modules; sys.exit(rc)"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
-                            text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert "optuna: 30 trials, sampler tpe, pruner hyperband" in result.stdout
     assert "units: int in [16, 128], log" in result.stdout
     grid = write_study(tmp_path, (ROOT / "studies" / "quickstart.yaml").read_text(), "q.yaml")
-    result = subprocess.run([sys.executable, "-m", "hpsearch", "validate", str(grid)],
-                            capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "hpsearch", "validate", str(grid)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert not Path(tmp_path, "mlruns").exists(), "validate must not write anything"

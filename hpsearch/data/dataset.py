@@ -37,7 +37,9 @@ def resolve_loader(study):
     from hpsearch.data import LOADERS
 
     where = f"{study.source}: data.loader"
-    loader = resolve(study.data.loader, LOADERS, kind="loader", where=where, base_dir=study.base_dir)
+    loader = resolve(
+        study.data.loader, LOADERS, kind="loader", where=where, base_dir=study.base_dir
+    )
     check_parameters(
         loader,
         {name: f"{study.source}: data.params.{name}" for name in study.data.params},
@@ -54,7 +56,9 @@ def load_dataset(study) -> Dataset:
     try:
         returned = loader(**study.data.params)
     except FileNotFoundError as error:
-        raise UserError(f"{where}: the loader {study.data.loader!r} found no file: {error}") from None
+        raise UserError(
+            f"{where}: the loader {study.data.loader!r} found no file: {error}"
+        ) from None
     if not isinstance(returned, tuple) or len(returned) not in (2, 4):
         raise UserError(
             f"{where}: the loader {study.data.loader!r} must return (X, y) or"
@@ -89,7 +93,9 @@ def _checked_pair(X, y, study, where: str):
     if study.task == "classification":
         classes, counts = np.unique(y, return_counts=True)
         if len(classes) < 2:
-            raise UserError(f"{where}: classification needs at least 2 classes in y, found {len(classes)}")
+            raise UserError(
+                f"{where}: classification needs at least 2 classes in y, found {len(classes)}"
+            )
         if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
             raise UserError(f"{where}: y holds fractional values; is the task regression?")
         if "training" in where and counts.min() < 2:

@@ -6,8 +6,6 @@ network to read it row by row: the quick built-in for the quickstart and the tes
 
 from __future__ import annotations
 
-import numpy as np
-
 
 def load_digits_sequences(n_samples: int | None = None, classes: int = 10):
     """``(X, y)`` with X of shape (n, 8, 8) in [0, 1] and y the digit.

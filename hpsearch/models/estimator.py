@@ -15,9 +15,7 @@ add what a tracked search needs from every fit:
 
 from __future__ import annotations
 
-import logging
 import math
-import os
 from typing import Any
 
 import keras
@@ -31,7 +29,10 @@ from hpsearch.models.heads import default_loss, default_metrics
 
 
 def build_model(
-    meta: dict[str, Any], compile_kwargs: dict[str, Any], params: dict[str, Any], **hyperparameters: Any
+    meta: dict[str, Any],
+    compile_kwargs: dict[str, Any],
+    params: dict[str, Any],
+    **hyperparameters: Any,
 ):
     """SciKeras's ``model`` callable: resolve the builder, build, compile with the study's names.
 
@@ -85,8 +86,12 @@ class _TrackedFitMixin:
             self._raise_if_diverged()
         except BaseException as error:
             if fold is not None:
-                fold_plan.record(self.get_params(), fold, history=getattr(self, "history_", {}),
-                                 error=f"{type(error).__name__}: {error}")
+                fold_plan.record(
+                    self.get_params(),
+                    fold,
+                    history=getattr(self, "history_", {}),
+                    error=f"{type(error).__name__}: {error}",
+                )
             raise
         finally:
             self._validation_rows = None
@@ -115,7 +120,7 @@ class _TrackedFitMixin:
 
 
 class HpsearchClassifier(_TrackedFitMixin, KerasClassifier):
-    """``KerasClassifier`` that scikit-learn sees as a classifier (stratified folds, proba scorers)."""
+    """``KerasClassifier`` seen by scikit-learn as a classifier: stratified folds, proba scorers."""
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -161,14 +166,6 @@ def make_estimator(
         verbose=0,
         **parameters,
     )
-
-
-def quiet_tensorflow() -> None:
-    """TensorFlow's C++ logging (start-up notes, a harmless tf.data attribute error at every fit in 2.21) buries our output; Python errors still raise."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    # Python-side: "triggered tf.function retracing" is expected when every trial builds a
-    # new model.
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 __all__ = [

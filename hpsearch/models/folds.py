@@ -71,7 +71,9 @@ class FoldPlan:
     def key(self, parameters: dict[str, Any]) -> str:
         """Names one candidate: its searched hyperparameters, whatever else it was given."""
         chosen = {name: _json_safe(parameters.get(name)) for name in self.names}
-        return hashlib.sha1(json.dumps(chosen, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return hashlib.sha1(json.dumps(chosen, sort_keys=True, default=str).encode()).hexdigest()[
+            :16
+        ]
 
     def record(
         self,
@@ -87,7 +89,9 @@ class FoldPlan:
             "error": error,
         }
         target = Path(self.records_dir) / f"{self.key(parameters)}.{fold}.json"
-        with tempfile.NamedTemporaryFile("w", dir=self.records_dir, delete=False, suffix=".tmp") as f:
+        with tempfile.NamedTemporaryFile(
+            "w", dir=self.records_dir, delete=False, suffix=".tmp"
+        ) as f:
             json.dump(payload, f, default=repr)
         os.replace(f.name, target)
 

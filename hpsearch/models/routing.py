@@ -13,20 +13,46 @@ from hpsearch.schema import TRAINING_PARAMETERS, Study
 # taken by the wrapper instead (tests/test_estimator.py keeps this list in step).
 WRAPPER_PARAMETERS = frozenset(
     {
-        "model", "build_fn", "warm_start", "random_state", "optimizer", "loss", "metrics",
-        "batch_size", "validation_batch_size", "verbose", "callbacks", "validation_split",
-        "shuffle", "run_eagerly", "epochs", "class_weight",
+        "model",
+        "build_fn",
+        "warm_start",
+        "random_state",
+        "optimizer",
+        "loss",
+        "metrics",
+        "batch_size",
+        "validation_batch_size",
+        "verbose",
+        "callbacks",
+        "validation_split",
+        "shuffle",
+        "run_eagerly",
+        "epochs",
+        "class_weight",
     }
 )
 RESERVED_NAMES = (WRAPPER_PARAMETERS - set(TRAINING_PARAMETERS)) | {
-    "builder", "meta", "compile_kwargs", "params",
+    "builder",
+    "meta",
+    "compile_kwargs",
+    "params",
 }
 
 # Keras 3's optimizers by the names keras.optimizers.get accepts.
 OPTIMIZERS = frozenset(
     {
-        "adadelta", "adafactor", "adagrad", "adam", "adamw", "adamax", "ftrl", "lamb",
-        "lion", "nadam", "rmsprop", "sgd",
+        "adadelta",
+        "adafactor",
+        "adagrad",
+        "adam",
+        "adamw",
+        "adamax",
+        "ftrl",
+        "lamb",
+        "lion",
+        "nadam",
+        "rmsprop",
+        "sgd",
     }
 )
 
@@ -53,7 +79,10 @@ def check_model(study: Study, facts: dict[str, Any] | None = None) -> dict[str, 
 
     source = study.source
     builder = resolve(
-        study.model.builder, BUILDERS, kind="builder", where=f"{source}: model.builder",
+        study.model.builder,
+        BUILDERS,
+        kind="builder",
+        where=f"{source}: model.builder",
         base_dir=study.base_dir,
     )
     names = {name: f"{source}: model.params.{name}" for name in study.model.params}
@@ -93,5 +122,6 @@ def _check_optimizers(study: Study) -> None:
         if not isinstance(choice, str) or choice.lower() not in OPTIMIZERS:
             known = ", ".join(sorted(OPTIMIZERS))
             raise UserError(
-                f"{study.source}: search.space.optimizer: unknown optimizer {choice!r} (known: {known})"
+                f"{study.source}: search.space.optimizer: unknown optimizer {choice!r}"
+                f" (known: {known})"
             )

@@ -86,7 +86,9 @@ def mean_curves(histories: list[dict[str, list[float]]]) -> dict[str, list[float
 class CrossValidation:
     """The study's estimator, splits and scorer; turns fold results into a ``TrialOutcome``."""
 
-    def __init__(self, study: Study, dataset: Dataset, builder: str, builder_params: dict, records_dir):
+    def __init__(
+        self, study: Study, dataset: Dataset, builder: str, builder_params: dict, records_dir
+    ):
         self.study = study
         self.dataset = dataset
         self.builder = builder
@@ -111,8 +113,15 @@ class CrossValidation:
         """A scikit-learn score in the metric's natural sign (an RMSE is positive)."""
         return -score if self.metric.negated else score
 
-    def outcome(self, number: int, params: dict[str, Any], raw_scores, fit_time: float,
-                error: str | None = None, state: str | None = None) -> TrialOutcome:
+    def outcome(
+        self,
+        number: int,
+        params: dict[str, Any],
+        raw_scores,
+        fit_time: float,
+        error: str | None = None,
+        state: str | None = None,
+    ) -> TrialOutcome:
         """Combine the folds' scores with the histories and errors their fits recorded."""
         records = self.fold_plan.collect(params)
         fold_scores = [self.natural(float(s)) for s in raw_scores]

@@ -22,8 +22,17 @@ from hpsearch.search.evaluation import FAIL
 class TrackedGridSearchCV(GridSearchCV):
     """GridSearchCV that evaluates ``pending`` candidates in chunks and reports each chunk."""
 
-    def __init__(self, estimator, param_grid, *, pending=(), chunk_size=1, on_chunk=None,
-                 keep_going=None, **kwargs):
+    def __init__(
+        self,
+        estimator,
+        param_grid,
+        *,
+        pending=(),
+        chunk_size=1,
+        on_chunk=None,
+        keep_going=None,
+        **kwargs,
+    ):
         super().__init__(estimator, param_grid, **kwargs)
         self.pending = pending
         self.chunk_size = chunk_size
@@ -61,7 +70,7 @@ class GridBackend(SearchBackend):
             pending=pending,
             chunk_size=max(1, self.study.search.n_jobs),
             on_chunk=self._evaluate_chunk,
-            keep_going=lambda: (self.time_left() is None or self.time_left() > 0),
+            keep_going=lambda: self.time_left() is None or self.time_left() > 0,
             scoring=cross_validation.scorer,
             cv=cross_validation.splits,
             n_jobs=self.study.search.n_jobs,
@@ -71,8 +80,11 @@ class GridBackend(SearchBackend):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # failures are recorded per trial instead
             try:
-                search.fit(cross_validation.dataset.X, cross_validation.dataset.y,
-                           **cross_validation.fold_plan.fit_params())
+                search.fit(
+                    cross_validation.dataset.X,
+                    cross_validation.dataset.y,
+                    **cross_validation.fold_plan.fit_params(),
+                )
             except IndexError:
                 # GridSearchCV cannot summarise a search whose every fit failed; each
                 # candidate is already recorded as FAIL.
@@ -88,7 +100,9 @@ class GridBackend(SearchBackend):
                 continue
             finished[record.number] = record
         for number, record in finished.items():
-            if number >= len(candidates) or _normalised(record.params) != _normalised(candidates[number]):
+            if number >= len(candidates) or _normalised(record.params) != _normalised(
+                candidates[number]
+            ):
                 raise UserError(
                     f"{self.study.source}: search.space: the grid changed since this study"
                     f" started (trial {number} was {record.params}); give the study a new name"
@@ -109,7 +123,7 @@ class GridBackend(SearchBackend):
                     raise
                 results, error = None, str(failure).strip().splitlines()[0]
             n_splits = len(cross_validation.splits)
-            for offset, ((number, params), run) in enumerate(zip(chunk, runs)):
+            for offset, ((number, params), run) in enumerate(zip(chunk, runs, strict=True)):
                 if results is None:
                     scores, fit_time = [math.nan] * n_splits, 0.0
                 else:
@@ -123,5 +137,7 @@ class GridBackend(SearchBackend):
 
 
 def _normalised(params: dict) -> dict:
-    return {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
-            for k, v in params.items()}
+    return {
+        k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+        for k, v in params.items()
+    }

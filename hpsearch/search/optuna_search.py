@@ -69,13 +69,19 @@ def suggest(trial: optuna.Trial, study) -> dict[str, Any]:
         if isinstance(dimension, Range):
             if dimension.is_int:
                 params[name] = trial.suggest_int(
-                    name, int(dimension.low), int(dimension.high),
-                    step=int(dimension.step or 1), log=dimension.log,
+                    name,
+                    int(dimension.low),
+                    int(dimension.high),
+                    step=int(dimension.step or 1),
+                    log=dimension.log,
                 )
             else:
                 params[name] = trial.suggest_float(
-                    name, float(dimension.low), float(dimension.high),
-                    step=dimension.step, log=dimension.log,
+                    name,
+                    float(dimension.low),
+                    float(dimension.high),
+                    step=dimension.step,
+                    log=dimension.log,
                 )
         elif isinstance(dimension, list):
             params[name] = trial.suggest_categorical(name, dimension)
@@ -104,7 +110,11 @@ class OptunaBackend(SearchBackend):
                 f" started to {existing[0].direction.name.lower()}; give the study a new name"
             )
         n_existing = (
-            len(storage.get_all_trials(storage.get_study_id_from_name(self.study.name), deepcopy=False))
+            len(
+                storage.get_all_trials(
+                    storage.get_study_id_from_name(self.study.name), deepcopy=False
+                )
+            )
             if existing
             else 0
         )
@@ -118,8 +128,11 @@ class OptunaBackend(SearchBackend):
         )
 
     def counted_trials(self, optuna_study: optuna.Study) -> int:
-        finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-                    optuna.trial.TrialState.FAIL)
+        finished = (
+            optuna.trial.TrialState.COMPLETE,
+            optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL,
+        )
         return sum(
             1
             for trial in optuna_study.get_trials(deepcopy=False, states=finished)
@@ -145,9 +158,13 @@ class OptunaBackend(SearchBackend):
 
     def _fail_abandoned(self, optuna_study: optuna.Study) -> None:
         """Trials left RUNNING by a process that died are failed, and not counted."""
-        for trial in optuna_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        for trial in optuna_study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+        ):
             optuna_study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
-            optuna_study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+            optuna_study._storage.set_trial_state_values(
+                trial._trial_id, optuna.trial.TrialState.FAIL
+            )
         for record in self.tracker.trials():
             if record.state == "RUNNING":
                 self.tracker.client.set_tag(record.run_id, "hpsearch.state", "FAIL")
@@ -175,8 +192,9 @@ class OptunaBackend(SearchBackend):
             except Exception as failure:  # a failing trial is recorded; the study goes on
                 error = f"{type(failure).__name__}: {failure}"
                 state = FAIL
-            outcome = cross_validation.outcome(trial.number, params, scores, fit_time,
-                                               error=error, state=state)
+            outcome = cross_validation.outcome(
+                trial.number, params, scores, fit_time, error=error, state=state
+            )
             self.finish_trial(run, outcome)
         if outcome.state == PRUNED:
             raise optuna.TrialPruned()
