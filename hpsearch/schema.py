@@ -254,13 +254,6 @@ class Study(_Section):
     def optuna_storage(self) -> str:
         return absolute_sqlite(self.search.storage or DEFAULT_OPTUNA_STORAGE)
 
-    def fixed_parameters(self) -> dict[str, Any]:
-        """Scalars in ``search.space``: fixed, but recorded as hyperparameters."""
-        return {k: v for k, v in self.search.space.items() if _dimension_kind(v) == "fixed"}
-
-    def searched_parameters(self) -> dict[str, list[Any] | Range]:
-        return {k: v for k, v in self.search.space.items() if _dimension_kind(v) != "fixed"}
-
     def grid(self) -> dict[str, list[Any]]:
         """The space as scikit-learn's ``param_grid`` (fixed values are one-element lists)."""
         grid: dict[str, list[Any]] = {}
@@ -423,6 +416,13 @@ def _check_across_sections(study: Study, source: Path) -> None:
                     f"search.space.{name}",
                     "the grid backend needs a step for a float range",
                 )
+    if search.backend == "optuna" and search.n_jobs > 1:
+        raise UserError.at(
+            source,
+            "search.n_jobs",
+            "parallel Optuna trials are not supported yet; use n_jobs: 1 (the grid backend"
+            " runs fits in parallel)",
+        )
     overlap = sorted(set(search.space) & set(study.model.params))
     if overlap:
         raise UserError.at(

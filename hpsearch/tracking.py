@@ -179,6 +179,12 @@ class StudyTracker:
         sign = -1 if direction == "maximize" else 1
         return min(complete, key=lambda t: (sign * t.score, t.number))
 
+    def close_killed(self, run_id: str) -> None:
+        """A trial run whose process died: FAIL, status KILLED."""
+        self.client.set_tag(run_id, STATE_TAG, "FAIL")
+        self.client.set_tag(run_id, ERROR_TAG, "the process running this trial died")
+        self.client.set_terminated(run_id, status="KILLED")
+
     def delete_run(self, run_id: str) -> None:
         self.client.delete_run(run_id)
 

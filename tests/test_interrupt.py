@@ -9,13 +9,26 @@ import time
 
 import pytest
 
-from conftest import TINY_OPTUNA, study_runs, write_study
+from conftest import TINY_GRID, TINY_OPTUNA, study_runs, write_study
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_interrupt_then_resume(workdir, signum, code):
-    # Long enough trials that the signal lands inside one.
-    text = TINY_OPTUNA.replace("n_trials: 4", "n_trials: 5").replace("epochs: 2", "epochs: 40")
+# Four trials long enough that the signal lands inside one.
+OPTUNA_STUDY = TINY_OPTUNA.replace("epochs: 2", "epochs: 15")
+GRID_STUDY = TINY_GRID.replace("tiny-grid", "tiny-optuna").replace(
+    "epochs: [1, 2]", "epochs: [14, 15]"
+)
+
+
+@pytest.mark.parametrize(
+    "text, signum, code",
+    [
+        (OPTUNA_STUDY, signal.SIGINT, 130),
+        (OPTUNA_STUDY, signal.SIGTERM, 143),
+        (GRID_STUDY, signal.SIGINT, 130),
+    ],
+    ids=["optuna-sigint", "optuna-sigterm", "grid-sigint"],
+)
+def test_interrupt_then_resume(workdir, text, signum, code):
     path = write_study(workdir, text)
     import mlflow  # noqa: F401 - imported before the race below starts
 
@@ -57,6 +70,9 @@ def test_interrupt_then_resume(workdir, signum, code):
     assert parent_after.info.run_id == parent.info.run_id
     assert parent_after.info.status == "FINISHED"
     complete = [c for c in children if c.data.tags["hpsearch.state"] == "COMPLETE"]
-    # The interrupted trial does not count against the budget of 5.
-    assert len(complete) == 5 and done_before >= 1
+    # The interrupted trial does not count against the budget of 4 (optuna), or is trained
+    # again (grid: its killed run is replaced).
+    assert len(complete) == 4 and done_before >= 1
+    if "grid" in text:
+        assert len(children) == 4
     assert not [c for c in children if c.info.status == "RUNNING"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from conftest import TINY_GRID, study_runs, write_study
 from hpsearch.cli import main
 
@@ -99,3 +101,23 @@ def test_regression_with_a_test_set(workdir, capsys):
     assert "mean_absolute_error" in metrics and "val_loss" in metrics
     assert parent.data.metrics["test_score"] > 0
     assert parent.data.tags["hpsearch.direction"] == "minimize"
+
+
+def test_grid_in_two_processes_gives_the_same_results(workdir):
+    """GridSearchCV's n_jobs with Keras: no pickling errors, and every fit seeds itself."""
+    small = TINY_GRID.replace("epochs: [1, 2]", "epochs: 1")
+    assert main(["run", str(write_study(workdir, small)), "--quiet"]) == 0
+    parallel = small.replace("name: tiny-grid", "name: tiny-grid-2").replace(
+        "cv: 2", "cv: 2\n  n_jobs: 2"
+    )
+    assert main(["run", str(write_study(workdir, parallel, "parallel.yaml")), "--quiet"]) == 0
+    _, serial_runs = study_runs("tiny-grid")
+    _, parallel_runs = study_runs("tiny-grid-2")
+    assert len(serial_runs) == len(parallel_runs) == 2
+    for serial, in_parallel in zip(serial_runs, parallel_runs, strict=True):
+        assert serial.data.params == in_parallel.data.params
+        assert in_parallel.data.tags["hpsearch.state"] == "COMPLETE"
+        for key in ("cv_score_fold_0", "cv_score_fold_1", "val_loss"):
+            assert serial.data.metrics[key] == pytest.approx(
+                in_parallel.data.metrics[key], abs=1e-6
+            )

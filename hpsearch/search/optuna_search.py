@@ -1,15 +1,18 @@
 """The ``optuna`` backend: an Optuna study in a persistent storage, resumed by name.
 
 ``n_trials`` is the study's total budget: running the same command again runs only the
-trials still missing, and ``--n-trials`` with a larger number adds the difference. Trials
-that were interrupted (Ctrl-C) do not count against the budget; trials that failed do.
+trials still missing, and ``--n-trials`` with a larger number adds the difference. A trial
+counts when it produced a result of its own (a score, a prune, or its own error); trials
+cut short by Ctrl-C, SIGTERM or a dead process do not. A process killed outright leaves its
+trial RUNNING: Optuna's heartbeat marks it FAIL once the grace period has passed, and the
+next run closes its MLflow run as KILLED.
 Pruning is fold by fold: after each fold the running mean score is reported, so a
 candidate clearly worse than the others stops before its remaining folds.
 """
 
 from __future__ import annotations
 
-import math
+import warnings
 from typing import Any
 
 import optuna
@@ -20,7 +23,9 @@ from hpsearch.search.base import SearchBackend
 from hpsearch.search.evaluation import FAIL, PRUNED
 from hpsearch.tracking import prepare_local_store
 
-INTERRUPTED_ATTR = "hpsearch.interrupted"
+ERROR_ATTR = "error"  # set on trials that failed by themselves (they count in the budget)
+HEARTBEAT_SECONDS = 20
+GRACE_SECONDS = 60
 
 
 def make_sampler(study, n_existing: int) -> optuna.samplers.BaseSampler:
@@ -102,7 +107,11 @@ class OptunaBackend(SearchBackend):
         # hpsearch reports every trial itself (failures included); Optuna's own warnings
         # would repeat each failure with a traceback.
         optuna.logging.set_verbosity(optuna.logging.ERROR)
-        storage = optuna.storages.RDBStorage(storage_url)
+        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(
+                storage_url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
+            )
         existing = [s for s in storage.get_all_studies() if s.study_name == self.study.name]
         if existing and existing[0].direction.name.lower() != self.study.direction:
             raise UserError(
@@ -136,15 +145,15 @@ class OptunaBackend(SearchBackend):
         return sum(
             1
             for trial in optuna_study.get_trials(deepcopy=False, states=finished)
-            if not trial.user_attrs.get(INTERRUPTED_ATTR)
+            if trial.state != optuna.trial.TrialState.FAIL or ERROR_ATTR in trial.user_attrs
         )
-
-    def done_trials(self) -> int:
-        return self.counted_trials(self.open_study())
 
     def run(self) -> None:
         optuna_study = self.open_study()
-        self._fail_abandoned(optuna_study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(optuna_study)
+        self._close_abandoned_runs(optuna_study)
         remaining = self.study.n_trials - self.counted_trials(optuna_study)
         if remaining <= 0:
             return
@@ -156,19 +165,17 @@ class OptunaBackend(SearchBackend):
             gc_after_trial=True,
         )
 
-    def _fail_abandoned(self, optuna_study: optuna.Study) -> None:
-        """Trials left RUNNING by a process that died are failed, and not counted."""
-        for trial in optuna_study.get_trials(
-            deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
-        ):
-            optuna_study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
-            optuna_study._storage.set_trial_state_values(
-                trial._trial_id, optuna.trial.TrialState.FAIL
+    def _close_abandoned_runs(self, optuna_study: optuna.Study) -> None:
+        """MLflow runs still RUNNING whose Optuna trial is no longer running (a dead process)."""
+        running = {
+            trial.number
+            for trial in optuna_study.get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
             )
+        }
         for record in self.tracker.trials():
-            if record.state == "RUNNING":
-                self.tracker.client.set_tag(record.run_id, "hpsearch.state", "FAIL")
-                self.tracker.client.set_terminated(record.run_id, status="KILLED")
+            if record.state == "RUNNING" and record.number not in running:
+                self.tracker.close_killed(record.run_id)
 
     def _objective(self, trial: optuna.Trial) -> float:
         params = suggest(trial, self.study)
@@ -186,9 +193,6 @@ class OptunaBackend(SearchBackend):
                     if fold + 1 < len(cross_validation.splits) and trial.should_prune():
                         state = PRUNED
                         break
-            except (KeyboardInterrupt, SystemExit):
-                trial.set_user_attr(INTERRUPTED_ATTR, True)
-                raise
             except Exception as failure:  # a failing trial is recorded; the study goes on
                 error = f"{type(failure).__name__}: {failure}"
                 state = FAIL
@@ -199,8 +203,6 @@ class OptunaBackend(SearchBackend):
         if outcome.state == PRUNED:
             raise optuna.TrialPruned()
         if outcome.state == FAIL:
-            trial.set_user_attr("error", (outcome.error or "")[:2000])
+            trial.set_user_attr(ERROR_ATTR, (outcome.error or "")[:2000])
             raise TrialFailed(outcome.error)
-        if not math.isfinite(outcome.score):
-            raise TrialFailed("no finite score")
         return outcome.score
