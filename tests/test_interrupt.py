@@ -11,7 +11,6 @@ import pytest
 
 from conftest import TINY_GRID, TINY_OPTUNA, study_runs, write_study
 
-
 # Four trials long enough that the signal lands inside one.
 OPTUNA_STUDY = TINY_OPTUNA.replace("epochs: 2", "epochs: 15")
 GRID_STUDY = TINY_GRID.replace("tiny-grid", "tiny-optuna").replace(
