@@ -50,4 +50,16 @@ class SearchBackend(ABC):
 
     def finish_trial(self, trial_run, outcome: TrialOutcome) -> None:
         trial_run.finish(outcome)
+        release_trial_memory()
         self.on_trial(outcome)
+
+
+def release_trial_memory() -> None:
+    """Drop what Keras keeps between models (graphs, name counters): memory growth across
+    trials is the classic complaint about tuners that run every trial in one process."""
+    import gc
+
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()

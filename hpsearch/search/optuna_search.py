@@ -162,7 +162,6 @@ class OptunaBackend(SearchBackend):
             n_trials=remaining,
             timeout=self.time_left(),
             catch=(TrialFailed,),
-            gc_after_trial=True,
         )
 
     def _close_abandoned_runs(self, optuna_study: optuna.Study) -> None:
