@@ -16,6 +16,7 @@ from typing import Any
 
 from hpsearch import __version__
 from hpsearch.schema import Study
+from hpsearch.study_lock import StudyLock
 from hpsearch.tracking import StudyTracker, TrialRecord
 
 
@@ -32,43 +33,61 @@ class StudyResult:
 def run_study(study: Study, *, on_trial=None, on_start=None) -> StudyResult:
     """Run or resume ``study``; returns what the CLI prints."""
     from hpsearch.data import load_dataset
-    from hpsearch.models.routing import builder_reference, check_model
-    from hpsearch.search import backend_class
-    from hpsearch.search.evaluation import CrossValidation
+    from hpsearch.models.routing import check_model
 
     dataset = load_dataset(study)
     builder_params = check_model(study, dataset.facts)
     tracking_uri = study.tracking_uri()
-    tracker = StudyTracker.open(study, tracking_uri, tags=_run_tags(study, dataset))
-    if study.source.is_file():
-        tracker.log_study_file(study.source)
-    with tempfile.TemporaryDirectory(prefix="hpsearch-folds-") as records_dir:
-        cross_validation = CrossValidation(
-            study, dataset, builder_reference(study), builder_params, records_dir
+    with StudyLock(study, tracking_uri) as lock:
+        tracker = StudyTracker.open(study, tracking_uri, tags=_run_tags(study, dataset))
+        if study.source.is_file():
+            tracker.log_study_file(study.source)
+        with tempfile.TemporaryDirectory(prefix="hpsearch-folds-") as records_dir:
+            best, test_score = _search_and_refit(
+                study,
+                dataset,
+                builder_params,
+                tracker,
+                records_dir,
+                exclusive=lock.held,
+                on_trial=on_trial,
+                on_start=on_start,
+            )
+        tracker.finish("FINISHED")
+        return StudyResult(
+            study, tracker.trials(), best, test_score, tracking_uri, tracker.parent_run_id
         )
-        backend = backend_class(study.search.backend)(
-            study, cross_validation, tracker, on_trial=on_trial
-        )
-        if on_start is not None:
-            on_start(backend, tracker)
-        try:
-            backend.run()
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the backend recorded the running trial
-            tracker.finish("KILLED")
-            raise
-        except BaseException:
-            tracker.finish("FAILED")
-            raise
-        best = tracker.best_trial(study.direction)
-        test_score = None
-        if best is not None:
-            test_score = _refit_best(study, tracker, cross_validation, best)
-            metrics = {"test_score": test_score} if test_score is not None else {}
-            tracker.record_best(best, metrics)
-    tracker.finish("FINISHED")
-    return StudyResult(
-        study, tracker.trials(), best, test_score, tracking_uri, tracker.parent_run_id
+
+
+def _search_and_refit(
+    study, dataset, builder_params, tracker, records_dir, *, exclusive, on_trial, on_start
+):
+    from hpsearch.models.routing import builder_reference
+    from hpsearch.search import backend_class
+    from hpsearch.search.evaluation import CrossValidation
+
+    cross_validation = CrossValidation(
+        study, dataset, builder_reference(study), builder_params, records_dir
     )
+    backend = backend_class(study.search.backend)(
+        study, cross_validation, tracker, on_trial=on_trial, exclusive=exclusive
+    )
+    if on_start is not None:
+        on_start(backend, tracker)
+    try:
+        backend.run()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the backend recorded the running trial
+        tracker.finish("KILLED")
+        raise
+    except BaseException:
+        tracker.finish("FAILED")
+        raise
+    best = tracker.best_trial(study.direction)
+    test_score = None
+    if best is not None:
+        test_score = _refit_best(study, tracker, cross_validation, best)
+        tracker.record_best(best, {"test_score": test_score} if test_score is not None else {})
+    return best, test_score
 
 
 def _refit_best(study: Study, tracker: StudyTracker, cross_validation, best: TrialRecord):

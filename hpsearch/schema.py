@@ -278,6 +278,17 @@ def absolute_sqlite(uri: str) -> str:
     return uri
 
 
+def redact_uri(uri: str) -> str:
+    """A URI fit to print: ``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if not parts.password:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def resolve_tracking_uri(uri: str | None) -> str:
     return absolute_sqlite(uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import UserError
+from hpsearch.schema import redact_uri
 
 STUDY_TAG = "hpsearch.study"
 ROLE_TAG = "hpsearch.role"
@@ -122,7 +123,7 @@ class StudyTracker:
         experiment = client.get_experiment_by_name(study_name)
         parent = experiment and cls._find_parent(client, experiment.experiment_id, study_name)
         if not parent:
-            raise UserError(f"{study_name}: no study of that name in {tracking_uri}")
+            raise UserError(f"{study_name}: no study of that name in {redact_uri(tracking_uri)}")
         return cls(client, experiment.experiment_id, parent.info.run_id, study_name)
 
     @staticmethod

@@ -77,17 +77,20 @@ def load_dataset(study) -> Dataset:
 
 
 def _checked_pair(X, y, study, where: str):
-    X = np.asarray(X)
+    try:
+        X = np.asarray(X)
+    except ValueError:  # numpy 2 refuses ragged nesting outright
+        X = np.empty(1, dtype=object)
     y = np.asarray(y)
-    if X.ndim < 1 or len(X) == 0:
-        raise UserError(f"{where}: X is empty")
-    if len(X) != len(y):
-        raise UserError(f"{where}: X has {len(X)} samples but y has {len(y)}")
-    if X.dtype == object:
+    if X.dtype == object and not all(isinstance(value, str) for value in X.ravel()):
         raise UserError(
             f"{where}: X is not a regular array (sequences of unequal length? pad them,"
             " e.g. keras.utils.pad_sequences)"
         )
+    if X.ndim < 1 or len(X) == 0:
+        raise UserError(f"{where}: X is empty")
+    if len(X) != len(y):
+        raise UserError(f"{where}: X has {len(X)} samples but y has {len(y)}")
     if X.dtype.kind in "fc" and not np.isfinite(X).all():
         raise UserError(f"{where}: X contains NaN or infinite values")
     if study.task == "classification":

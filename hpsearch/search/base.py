@@ -28,8 +28,12 @@ class SearchBackend(ABC):
         tracker: StudyTracker,
         *,
         on_trial: ProgressCallback | None = None,
+        exclusive: bool = False,
     ) -> None:
         self.study = study
+        # True when this process holds the study's lock (hpsearch.study_lock): any trial
+        # still marked RUNNING was then abandoned by a process that died.
+        self.exclusive = exclusive
         self.cross_validation = cross_validation
         self.tracker = tracker
         self.on_trial = on_trial or (lambda outcome: None)

@@ -150,9 +150,12 @@ class OptunaBackend(SearchBackend):
 
     def run(self) -> None:
         optuna_study = self.open_study()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(optuna_study)
+        if self.exclusive:
+            self._recover_abandoned_trials(optuna_study)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(optuna_study)
         self._close_abandoned_runs(optuna_study)
         remaining = self.study.n_trials - self.counted_trials(optuna_study)
         if remaining <= 0:
@@ -163,6 +166,26 @@ class OptunaBackend(SearchBackend):
             timeout=self.time_left(),
             catch=(TrialFailed,),
         )
+
+    def _recover_abandoned_trials(self, optuna_study: optuna.Study) -> None:
+        """Finish the RUNNING trials of a dead process (we hold the study's lock).
+
+        A process killed after MLflow recorded its trial but before Optuna did loses
+        nothing: the trial is told to Optuna with the score MLflow has. The others fail,
+        and do not count against the budget.
+        """
+        running = optuna_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        if not running:
+            return
+        recorded = {record.number: record for record in self.tracker.trials()}
+        for trial in running:
+            record = recorded.get(trial.number)
+            if record is not None and record.state == "COMPLETE":
+                optuna_study.tell(trial.number, record.score)
+            elif record is not None and record.state == PRUNED:
+                optuna_study.tell(trial.number, state=optuna.trial.TrialState.PRUNED)
+            else:
+                optuna_study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
     def _close_abandoned_runs(self, optuna_study: optuna.Study) -> None:
         """MLflow runs still RUNNING whose Optuna trial is no longer running (a dead process)."""

@@ -1,0 +1,71 @@
+"""One ``run`` of a study at a time on a local (SQLite) store.
+
+Two processes running the same study on the same SQLite files would race for the same
+candidates. The first takes an exclusive lock beside the store; the second refuses with a
+clear message. The lock is a ``flock``: the operating system releases it when its process
+dies, even by SIGKILL, so a crashed run never blocks the next one. Holding it also tells
+the backends that any trial still marked RUNNING was abandoned by a dead process.
+
+Stores on servers (an MLflow tracking server, PostgreSQL for Optuna) are meant to be
+shared by many workers and take no lock: there, Optuna's heartbeats find dead workers.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from hpsearch.errors import UserError
+
+
+def _local_folder(*uris: str) -> Path | None:
+    for uri in uris:
+        if uri.startswith("sqlite:///"):
+            return Path(uri.removeprefix("sqlite:///")).parent
+    return None
+
+
+class StudyLock:
+    """``with StudyLock(study):`` holds the study's lock, if its stores are local."""
+
+    def __init__(self, study, tracking_uri: str):
+        self.study = study
+        uris = [tracking_uri]
+        if study.search.backend == "optuna":
+            uris.insert(0, study.optuna_storage())
+        folder = _local_folder(*uris)
+        self.path = folder / ".locks" / f"{study.name}.lock" if folder else None
+        self._handle = None
+
+    @property
+    def held(self) -> bool:
+        return self._handle is not None
+
+    def __enter__(self) -> StudyLock:
+        if self.path is None:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115 - held until __exit__
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise UserError(
+                f"{self.study.source}: name: the study {self.study.name!r} is already running"
+                f" (process {owner}) on this store; wait for it, or give this one another name"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None

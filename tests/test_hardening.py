@@ -1,0 +1,266 @@
+"""Bad input never costs results: malformed files, bad data, concurrent runs, SIGKILL."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import TINY_GRID, TINY_OPTUNA, study_runs, write_study
+from hpsearch.cli import main
+
+VALID = yaml.safe_load(TINY_OPTUNA)
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
+PATHS = [
+    ("name",),
+    ("task",),
+    ("seed",),
+    ("data",),
+    ("data", "loader"),
+    ("data", "params"),
+    ("model",),
+    ("model", "builder"),
+    ("model", "params"),
+    ("model", "loss"),
+    ("search",),
+    ("search", "backend"),
+    ("search", "n_trials"),
+    ("search", "cv"),
+    ("search", "metric"),
+    ("search", "sampler"),
+    ("search", "space"),
+    ("search", "space", "units"),
+    ("search", "space", "units", "low"),
+    ("search", "space", "dropout", "high"),
+    ("search", "space", "optimizer"),
+    ("search", "timeout"),
+    ("tracking",),
+    ("tracking", "uri"),
+]
+
+
+@st.composite
+def malformed_documents(draw) -> bytes:
+    kind = draw(st.sampled_from(["replace", "delete", "unknown", "raw", "yaml-junk"]))
+    if kind == "raw":
+        return draw(st.binary(max_size=200))
+    if kind == "yaml-junk":
+        return draw(
+            st.sampled_from(
+                [
+                    b"",
+                    b"{",
+                    b"name: [",
+                    b": :",
+                    b"- 1\n- 2",
+                    b"\t\tname: x",
+                    b"name: x\nname: y\n",
+                    b"!!python/object:os.system x",
+                ]
+            )
+        )
+    document = yaml.safe_load(TINY_OPTUNA)
+    path = draw(st.sampled_from(PATHS))
+    target = document
+    for key in path[:-1]:
+        target = target.setdefault(key, {}) if isinstance(target, dict) else target
+    if not isinstance(target, dict):
+        return yaml.safe_dump(document).encode()
+    if kind == "replace":
+        target[path[-1]] = draw(JUNK)
+    elif kind == "delete":
+        target.pop(path[-1], None)
+    else:
+        target[draw(st.sampled_from(["colour", "n_trial", "epoch", "Name"]))] = 1
+    return yaml.safe_dump(document, allow_unicode=True).encode()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(content=malformed_documents())
+def test_malformed_study_files_are_one_line_errors_and_write_nothing(content):
+    with tempfile.TemporaryDirectory() as folder, contextlib.chdir(folder):
+        path = Path(folder, "study.yaml")
+        path.write_bytes(content)
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["validate", str(path)])
+        if code == 0:
+            return  # the edit happened to leave a valid study
+        message = stderr.getvalue()
+        assert code == 2, message
+        assert message.startswith(f"error: {path}: ") and message.count("\n") == 1, message
+        assert "Traceback" not in message
+        with contextlib.redirect_stderr(io.StringIO()) as run_stderr:
+            assert main(["run", str(path)]) == 2
+        assert run_stderr.getvalue() == message
+        assert not Path(folder, "mlruns").exists(), "a rejected study wrote to the stores"
+
+
+LOADERS = {
+    "missing_file": "def load():\n    return open('no/such/file.csv').read()\n",
+    "nan_features": "import numpy as np\ndef load():\n    X = np.ones((20, 3, 2)); X[4, 1, 1] = np.nan\n    return X, [0, 1] * 10\n",
+    "continuous_labels": "import numpy as np\ndef load():\n    return np.ones((20, 3, 2)), np.linspace(0, 1, 20)\n",
+    "ragged_sequences": "def load():\n    return [[1, 2, 3], [1, 2]] * 10, [0, 1] * 10\n",
+    "test_feature_count": "import numpy as np\ndef load():\n    return np.ones((20, 3, 2)), [0, 1] * 10, np.ones((4, 3, 5)), [0, 1] * 2\n",
+    "single_class": "import numpy as np\ndef load():\n    return np.ones((20, 3, 2)), [1] * 20\n",
+    "wrong_return": "def load():\n    return {'X': 1}\n",
+    "length_mismatch": "import numpy as np\ndef load():\n    return np.ones((20, 3, 2)), [0, 1] * 9\n",
+}
+MESSAGES = {
+    "missing_file": "found no file",
+    "nan_features": "X contains NaN or infinite values",
+    "continuous_labels": "y holds fractional values; is the task regression?",
+    "ragged_sequences": "sequences of unequal length",
+    "test_feature_count": "the test set has samples of shape (3, 5), the training set (3, 2)",
+    "single_class": "classification needs at least 2 classes",
+    "wrong_return": "must return (X, y) or (X_train, y_train, X_test, y_test), not dict",
+    "length_mismatch": "X has 20 samples but y has 18",
+}
+
+
+@pytest.mark.parametrize("case", sorted(LOADERS))
+def test_bad_data_is_a_clear_error_before_training(workdir, capsys, case):
+    (workdir / "loader.py").write_text(LOADERS[case])
+    path = write_study(
+        workdir,
+        TINY_GRID.replace("loader: digits", 'loader: "loader.py:load"').replace(
+            "  params: {n_samples: 120, classes: 3}\n", ""
+        ),
+    )
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert MESSAGES[case] in err and err.count("\n") == 1, err
+    assert not (workdir / "mlruns").exists()
+
+
+def _start(path: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", "run", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_trial_line(process: subprocess.Popen) -> None:
+    for line in process.stdout:
+        if line.startswith("trial"):
+            return
+    raise AssertionError(f"no trial finished: {process.communicate()}")
+
+
+def test_a_second_run_of_the_same_study_refuses(workdir, capsys):
+    path = write_study(workdir, TINY_OPTUNA.replace("epochs: 2", "epochs: 15"))
+    first = _start(path)
+    try:
+        _wait_for_trial_line(first)
+        assert main(["run", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert f"the study 'tiny-optuna' is already running (process {first.pid})" in err
+    finally:
+        first.communicate(timeout=300)
+    assert first.returncode == 0
+    _, children = study_runs("tiny-optuna")
+    assert [c.data.tags["hpsearch.trial"] for c in children] == ["0", "1", "2", "3"]
+
+
+@pytest.mark.parametrize(
+    "text, kills",
+    [
+        (TINY_OPTUNA.replace("n_trials: 4", "n_trials: 5").replace("epochs: 2", "epochs: 12"), 3),
+        (
+            TINY_GRID.replace("units: [4, 6]", "units: [3, 4, 5]").replace(
+                "epochs: [1, 2]", "epochs: 12"
+            ),
+            2,
+        ),
+    ],
+    ids=["optuna", "grid"],
+)
+def test_sigkill_at_random_moments_loses_nothing(workdir, text, kills):
+    path = write_study(workdir, text)
+    name = yaml.safe_load(text)["name"]
+    chance = random.Random(1234)
+    for _ in range(kills):
+        process = _start(path)
+        _wait_for_trial_line(process)
+        time.sleep(chance.uniform(0.0, 3.0))
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    final = subprocess.run(
+        [sys.executable, "-m", "hpsearch", "run", str(path), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert final.returncode == 0, final.stderr
+
+    parent, children = study_runs(name)
+    assert parent.info.status == "FINISHED"
+    assert not [
+        c
+        for c in children
+        if c.info.status == "RUNNING" or c.data.tags["hpsearch.state"] == "RUNNING"
+    ]
+    complete = [
+        int(c.data.tags["hpsearch.trial"])
+        for c in children
+        if c.data.tags["hpsearch.state"] == "COMPLETE"
+    ]
+    assert len(complete) == len(set(complete)), "a trial recorded twice"
+    if "optuna" in name:
+        study = optuna.load_study(
+            study_name=name, storage=f"sqlite:///{Path('mlruns/optuna.db').resolve()}"
+        )
+        states = {t.number: t.state for t in study.trials}
+        assert optuna.trial.TrialState.RUNNING not in states.values()
+        done = sorted(n for n, s in states.items() if s == optuna.trial.TrialState.COMPLETE)
+        assert done == sorted(complete) and len(done) == 5
+    else:
+        assert sorted(complete) == [0, 1, 2] and len(children) == 3
+
+
+def test_passwords_in_uris_are_not_printed(tmp_path, capsys):
+    text = (
+        TINY_OPTUNA
+        + "  storage: postgresql://hp:s3cret@127.0.0.1:5432/optuna\ntracking:\n  uri: http://hp:s3cret@127.0.0.1:5000\n"
+    )
+    assert main(["validate", str(write_study(tmp_path, text))]) == 0
+    out = capsys.readouterr().out
+    assert "s3cret" not in out and "postgresql://hp:***@127.0.0.1:5432/optuna" in out
+
+
+def test_ui_on_another_host_warns(workdir):
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", "ui", "--host", "0.0.0.0", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        warning = server.stderr.readline()
+    finally:
+        server.kill()
+        server.communicate()
+    assert "warning: serving on 0.0.0.0" in warning and "basic-auth" in warning
