@@ -188,7 +188,7 @@ def test_a_second_run_of_the_same_study_refuses(workdir, capsys):
 @pytest.mark.parametrize(
     "text, kills",
     [
-        (TINY_OPTUNA.replace("n_trials: 4", "n_trials: 5").replace("epochs: 2", "epochs: 12"), 3),
+        (TINY_OPTUNA.replace("n_trials: 4", "n_trials: 5").replace("epochs: 2", "epochs: 12"), 2),
         (
             TINY_GRID.replace("units: [4, 6]", "units: [3, 4, 5]").replace(
                 "epochs: [1, 2]", "epochs: 12"
