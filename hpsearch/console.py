@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from hpsearch.schema import Range, Study, redact_uri
+from hpsearch.schema import Range, Study, redact_text
 
 # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
 _console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -120,7 +120,7 @@ def print_result(result) -> None:
         result.test_score,
     )
     print_leaderboard(leaderboard, fmt="table", top=10)
-    _console.print(f"results: {redact_uri(result.tracking_uri)} (browse: python -m hpsearch ui)")
+    _console.print(f"results: {redact_text(result.tracking_uri)} (browse: python -m hpsearch ui)")
 
 
 def print_leaderboard(leaderboard, *, fmt: str = "table", top: int = 20) -> None:
@@ -187,7 +187,7 @@ def print_resolved_study(study: Study) -> None:
     if search.backend == "optuna":
         lines.append(
             f"optuna: {study.n_trials} trials, sampler {study.sampler},"
-            f" pruner {study.pruner}, storage {redact_uri(study.optuna_storage())}"
+            f" pruner {study.pruner}, storage {redact_text(study.optuna_storage())}"
         )
     else:
         lines.append(
@@ -197,7 +197,7 @@ def print_resolved_study(study: Study) -> None:
     lines.append("space:")
     for name, value in search.space.items():
         lines.append(f"  {name}: {_describe_dimension(value)}")
-    lines.append(f"tracking: {redact_uri(study.tracking_uri())}")
+    lines.append(f"tracking: {redact_text(study.tracking_uri())}")
     print("\n".join(lines))
 
 

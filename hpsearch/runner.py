@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch import __version__
-from hpsearch.schema import Study
+from hpsearch.schema import Study, redact_text
 from hpsearch.study_lock import StudyLock
 from hpsearch.tracking import StudyTracker, TrialRecord
 
@@ -142,7 +142,7 @@ def _run_tags(study: Study, dataset) -> dict[str, str]:
 
     data = {"loader": study.data.loader, "params": study.data.params, "shape": dataset.describe()}
     return {
-        "hpsearch.data": json.dumps(data, default=str)[:5000],
+        "hpsearch.data": redact_text(json.dumps(data, default=str))[:5000],
         "hpsearch.backend": study.search.backend,
         "hpsearch.metric": study.metric.name,
         "hpsearch.direction": study.direction,

@@ -278,15 +278,13 @@ def absolute_sqlite(uri: str) -> str:
     return uri
 
 
-def redact_uri(uri: str) -> str:
-    """A URI fit to print: ``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
-    from urllib.parse import urlsplit, urlunsplit
+_URI_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^\s:/@'\"]+:)[^\s@'\"]+@")
 
-    parts = urlsplit(uri)
-    if not parts.password:
-        return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+
+def redact_text(text: str) -> str:
+    """Every ``scheme://user:password@`` in a text (a URI, a file, JSON) fit to print or log:
+    ``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
+    return _URI_PASSWORD.sub(r"\1***@", text)
 
 
 def resolve_tracking_uri(uri: str | None) -> str:

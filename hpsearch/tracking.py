@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import UserError
-from hpsearch.schema import redact_uri
+from hpsearch.schema import redact_text
 
 STUDY_TAG = "hpsearch.study"
 ROLE_TAG = "hpsearch.role"
@@ -123,7 +123,7 @@ class StudyTracker:
         experiment = client.get_experiment_by_name(study_name)
         parent = experiment and cls._find_parent(client, experiment.experiment_id, study_name)
         if not parent:
-            raise UserError(f"{study_name}: no study of that name in {redact_uri(tracking_uri)}")
+            raise UserError(f"{study_name}: no study of that name in {redact_text(tracking_uri)}")
         return cls(client, experiment.experiment_id, parent.info.run_id, study_name)
 
     @staticmethod
@@ -212,7 +212,14 @@ class StudyTracker:
         return self.client.get_run(self.parent_run_id)
 
     def log_study_file(self, path: Path) -> None:
-        self.client.log_artifact(self.parent_run_id, str(path))
+        """The study file as an artifact, with any password in a URI replaced by ***."""
+        import tempfile
+
+        redacted = redact_text(path.read_text(encoding="utf-8"))
+        with tempfile.TemporaryDirectory(prefix="hpsearch-study-") as folder:
+            copy = Path(folder) / path.name
+            copy.write_text(redacted, encoding="utf-8")
+            self.client.log_artifact(self.parent_run_id, str(copy))
 
     def record_best(self, best: TrialRecord, extra_metrics: dict[str, float]) -> None:
         from mlflow.entities import Metric, RunTag

@@ -12,9 +12,9 @@ import pytest
 from conftest import TINY_GRID, TINY_OPTUNA, study_runs, write_study
 
 # Four trials long enough that the signal lands inside one.
-OPTUNA_STUDY = TINY_OPTUNA.replace("epochs: 2", "epochs: 15")
+OPTUNA_STUDY = TINY_OPTUNA.replace("epochs: 2", "epochs: 10")
 GRID_STUDY = TINY_GRID.replace("tiny-grid", "tiny-optuna").replace(
-    "epochs: [1, 2]", "epochs: [14, 15]"
+    "epochs: [1, 2]", "epochs: [9, 10]"
 )
 
 
@@ -22,10 +22,10 @@ GRID_STUDY = TINY_GRID.replace("tiny-grid", "tiny-optuna").replace(
     "text, signum, code",
     [
         (OPTUNA_STUDY, signal.SIGINT, 130),
-        (OPTUNA_STUDY, signal.SIGTERM, 143),
         (GRID_STUDY, signal.SIGINT, 130),
+        (OPTUNA_STUDY, signal.SIGTERM, 143),
     ],
-    ids=["optuna-sigint", "optuna-sigterm", "grid-sigint"],
+    ids=["optuna-sigint", "grid-sigint", "optuna-sigterm"],
 )
 def test_interrupt_then_resume(workdir, text, signum, code):
     path = write_study(workdir, text)

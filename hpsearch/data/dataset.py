@@ -59,6 +59,11 @@ def load_dataset(study) -> Dataset:
         raise UserError(
             f"{where}: the loader {study.data.loader!r} found no file: {error}"
         ) from None
+    except (KeyError, ValueError) as error:
+        # A missing column, a malformed file: problems with the user's data, told in a line.
+        # Anything else (a bug in a loader) keeps its traceback.
+        problem = f"missing column or key {error}" if isinstance(error, KeyError) else error
+        raise UserError(f"{where}: the loader {study.data.loader!r} failed: {problem}") from None
     if not isinstance(returned, tuple) or len(returned) not in (2, 4):
         raise UserError(
             f"{where}: the loader {study.data.loader!r} must return (X, y) or"
