@@ -76,17 +76,18 @@ def _search_and_refit(
         on_start(backend, tracker)
     try:
         backend.run()
+        best = tracker.best_trial(study.direction)
+        test_score = None
+        if best is not None:
+            test_score = _refit_best(study, tracker, cross_validation, best)
+            metrics = {"test_score": test_score} if test_score is not None else {}
+            tracker.record_best(best, metrics)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the backend recorded the running trial
         tracker.finish("KILLED")
         raise
     except BaseException:
         tracker.finish("FAILED")
         raise
-    best = tracker.best_trial(study.direction)
-    test_score = None
-    if best is not None:
-        test_score = _refit_best(study, tracker, cross_validation, best)
-        tracker.record_best(best, {"test_score": test_score} if test_score is not None else {})
     return best, test_score
 
 

@@ -57,6 +57,7 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(workdir):
         .replace("builder: gru", 'builder: "fragile.py:build"')
         .replace("units: {low: 3, high: 6}", "units: [4, 5]")
         .replace("n_trials: 4", "n_trials: 5")
+        .replace("cv: 2", "cv: {holdout: 0.3}")
     )
     path = write_study(workdir, text)
     assert main(["run", str(path), "--quiet"]) == 0
