@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -85,3 +87,31 @@ def study_runs(name: str):
     children.sort(key=lambda r: int(r.data.tags["hpsearch.trial"]))
     assert len(parents) == 1, f"expected one parent run, found {len(parents)}"
     return parents[0], children
+
+
+def start_run(path: Path, *options: str) -> subprocess.Popen:
+    """``hpsearch run`` in its own process (for signals); stdout is one line per trial."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", "run", str(path), *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_trial_line(process: subprocess.Popen) -> None:
+    for line in process.stdout:
+        if line.startswith("trial"):
+            return
+    raise AssertionError(f"no trial finished: {process.communicate()}")
+
+
+def run_to_completion(path: Path) -> None:
+    """``hpsearch run`` in a fresh process, which must succeed (a resume, typically)."""
+    finished = subprocess.run(
+        [sys.executable, "-m", "hpsearch", "run", str(path), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert finished.returncode == 0, finished.stderr

@@ -19,7 +19,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TINY_GRID, TINY_OPTUNA, study_runs, write_study
+from conftest import (
+    TINY_GRID,
+    TINY_OPTUNA,
+    run_to_completion,
+    start_run,
+    study_runs,
+    wait_for_trial_line,
+    write_study,
+)
 from hpsearch.cli import main
 
 VALID = yaml.safe_load(TINY_OPTUNA)
@@ -156,30 +164,14 @@ def test_bad_data_is_a_clear_error_before_training(workdir, capsys, case):
     assert not (workdir / "mlruns").exists()
 
 
-def _start(path: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "hpsearch", "run", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait_for_trial_line(process: subprocess.Popen) -> None:
-    for line in process.stdout:
-        if line.startswith("trial"):
-            return
-    raise AssertionError(f"no trial finished: {process.communicate()}")
-
-
 def test_a_second_run_of_the_same_study_refuses(workdir, capsys):
     path = write_study(
         workdir,
         TINY_OPTUNA.replace("epochs: 2", "epochs: 10").replace("n_trials: 4", "n_trials: 3"),
     )
-    first = _start(path)
+    first = start_run(path)
     try:
-        _wait_for_trial_line(first)
+        wait_for_trial_line(first)
         assert main(["run", str(path)]) == 2
         err = capsys.readouterr().err
         assert f"the study 'tiny-optuna' is already running (process {first.pid})" in err
@@ -208,18 +200,12 @@ def test_sigkill_at_random_moments_loses_nothing(workdir, text, kills):
     name = yaml.safe_load(text)["name"]
     chance = random.Random(1234)
     for _ in range(kills):
-        process = _start(path)
-        _wait_for_trial_line(process)
+        process = start_run(path)
+        wait_for_trial_line(process)
         time.sleep(chance.uniform(0.0, 3.0))
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
-    final = subprocess.run(
-        [sys.executable, "-m", "hpsearch", "run", str(path), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert final.returncode == 0, final.stderr
+    run_to_completion(path)
 
     parent, children = study_runs(name)
     assert parent.info.status == "FINISHED"

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import TINY_GRID, TINY_OPTUNA, study_runs, write_study
+from conftest import (
+    TINY_GRID,
+    TINY_OPTUNA,
+    run_to_completion,
+    start_run,
+    study_runs,
+    wait_for_trial_line,
+    write_study,
+)
 
 # Four trials long enough that the signal lands inside one.
 OPTUNA_STUDY = TINY_OPTUNA.replace("epochs: 2", "epochs: 10")
@@ -31,17 +37,8 @@ def test_interrupt_then_resume(workdir, text, signum, code):
     path = write_study(workdir, text)
     import mlflow  # noqa: F401 - imported before the race below starts
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hpsearch", "run", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    for line in process.stdout:  # off a terminal, one line per finished trial
-        if line.startswith("trial"):
-            break
-    else:
-        raise AssertionError(f"no trial finished: {process.communicate()}")
+    process = start_run(path)
+    wait_for_trial_line(process)
     deadline = time.monotonic() + 60
     while not any(c.data.tags["hpsearch.state"] == "RUNNING" for c in study_runs("tiny-optuna")[1]):
         assert time.monotonic() < deadline and process.poll() is None, "no second trial started"
@@ -60,13 +57,7 @@ def test_interrupt_then_resume(workdir, text, signum, code):
     if signum == signal.SIGTERM:
         return  # resuming is the same path as after Ctrl-C, covered by the other cases
 
-    resumed = subprocess.run(
-        [sys.executable, "-m", "hpsearch", "run", str(path), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert resumed.returncode == 0, resumed.stderr
+    run_to_completion(path)
     parent_after, children = study_runs("tiny-optuna")
     assert parent_after.info.run_id == parent.info.run_id
     assert parent_after.info.status == "FINISHED"

@@ -99,3 +99,37 @@ def test_a_grid_candidate_that_diverges_is_a_failed_trial(workdir):
     assert by_rate[0.01].data.tags["hpsearch.state"] == "COMPLETE"
     assert by_rate[1e12].data.tags["hpsearch.state"] == "FAIL"
     assert "training loss became" in by_rate[1e12].data.tags["hpsearch.error"]
+
+
+def test_pruning_stops_clearly_worse_trials_after_their_first_fold(workdir):
+    text = """
+    name: pruned
+    task: classification
+    seed: 11
+    data: {loader: digits, params: {n_samples: 120, classes: 3}}
+    model: {builder: gru}
+    search:
+      backend: optuna
+      n_trials: 8
+      sampler: random
+      pruner: median
+      cv: 3
+      space:
+        units: 4
+        epochs: 3
+        batch_size: 16
+        learning_rate: [0.03, 1.0e-7]
+    """
+    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    storage = optuna.storages.RDBStorage(f"sqlite:///{workdir / 'mlruns' / 'optuna.db'}")
+    trials = optuna.load_study(study_name="pruned", storage=storage).trials
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned, [(t.params, t.state, t.intermediate_values) for t in trials]
+    for trial in pruned:
+        assert trial.params["learning_rate"] == 1e-7
+        assert len(trial.intermediate_values) < 3  # stopped before its last fold
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert all(sorted(t.intermediate_values) == [1, 2, 3] for t in complete)
+    _, children = study_runs("pruned")
+    states = {int(c.data.tags["hpsearch.trial"]): c.data.tags["hpsearch.state"] for c in children}
+    assert {states[t.number] for t in pruned} == {"PRUNED"}
