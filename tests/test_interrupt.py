@@ -18,9 +18,9 @@ from conftest import (
 )
 
 # Four trials long enough that the signal lands inside one.
-OPTUNA_STUDY = TINY_OPTUNA.replace("epochs: 2", "epochs: 10")
+OPTUNA_STUDY = TINY_OPTUNA.replace("epochs: 2", "epochs: 6")
 GRID_STUDY = TINY_GRID.replace("tiny-grid", "tiny-optuna").replace(
-    "epochs: [1, 2]", "epochs: [9, 10]"
+    "epochs: [1, 2]", "epochs: [5, 6]"
 )
 
 
