@@ -17,7 +17,10 @@ def exported(tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
-        path = write_study(folder, TINY_GRID)
+        one_candidate = TINY_GRID.replace("units: [4, 6]", "units: 4").replace(
+            "epochs: [1, 2]", "epochs: 2"
+        )
+        path = write_study(folder, one_candidate)
         assert main(["run", str(path), "--quiet"]) == 0
         assert main(["export", str(path), "--out", str(folder / "out")]) == 0
         yield folder
