@@ -177,7 +177,7 @@ def _export(arguments) -> int:
 
 def _ui(arguments) -> int:
     from hpsearch.schema import resolve_tracking_uri
-    from hpsearch.tracking import prepare_local_store
+    from hpsearch.tracking import local_artifacts_root, prepare_local_store
 
     uri = resolve_tracking_uri(arguments.tracking_uri)
     prepare_local_store(uri)
@@ -205,7 +205,7 @@ def _ui(arguments) -> int:
         "--workers",
         "1",
     ]
-    artifacts = _local_artifacts_root(uri)
+    artifacts = local_artifacts_root(uri)
     if artifacts:
         command += ["--default-artifact-root", artifacts]
     # One browsing user needs neither MLflow's background job workers (seven processes)
@@ -213,12 +213,6 @@ def _ui(arguments) -> int:
     environment = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
     # Replace this process: Ctrl-C and SIGTERM then reach the server, which leaves no orphans.
     os.execve(sys.executable, command, environment)
-
-
-def _local_artifacts_root(uri: str) -> str | None:
-    if not uri.startswith("sqlite:///"):
-        return None
-    return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
 
 
 if __name__ == "__main__":

@@ -270,6 +270,11 @@ class Study(_Section):
         return math.prod(len(values) for values in self.grid().values())
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL; None for any other store."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
 def absolute_sqlite(uri: str) -> str:
     """A relative SQLite URL made absolute: MLflow caches stores by URL, and "mlruns/" must
     mean the folder the command started in."""

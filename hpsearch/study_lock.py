@@ -17,12 +17,14 @@ import os
 from pathlib import Path
 
 from hpsearch.errors import UserError
+from hpsearch.schema import sqlite_path
 
 
 def _local_folder(*uris: str) -> Path | None:
     for uri in uris:
-        if uri.startswith("sqlite:///"):
-            return Path(uri.removeprefix("sqlite:///")).parent
+        database = sqlite_path(uri)
+        if database is not None:
+            return database.parent
     return None
 
 

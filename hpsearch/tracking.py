@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import UserError
-from hpsearch.schema import redact_text
+from hpsearch.schema import redact_text, sqlite_path
 
 STUDY_TAG = "hpsearch.study"
 ROLE_TAG = "hpsearch.role"
@@ -35,18 +35,22 @@ _MAX_TAG_LENGTH = 5000
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
 
 
+def local_artifacts_root(tracking_uri: str) -> str | None:
+    """``mlruns/artifacts`` beside a local SQLite store; a server decides its own."""
+    database = sqlite_path(tracking_uri)
+    return None if database is None else (database.parent / "artifacts").resolve().as_uri()
+
+
 def default_artifact_location(tracking_uri: str, experiment: str) -> str | None:
-    """``mlruns/artifacts/NAME`` beside a local SQLite store; the server decides otherwise."""
-    if not tracking_uri.startswith("sqlite:///"):
-        return None
-    database = Path(tracking_uri.removeprefix("sqlite:///"))
-    return (database.parent / "artifacts" / experiment).resolve().as_uri()
+    root = local_artifacts_root(tracking_uri)
+    return None if root is None else f"{root}/{experiment}"
 
 
 def prepare_local_store(uri: str) -> None:
     """Create the folder of a SQLite database (``mlruns/``) before anything connects to it."""
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_path(uri)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
 
 
 @dataclass
@@ -115,8 +119,8 @@ class StudyTracker:
         """The tracker of a study that has run before (for report and export)."""
         from mlflow import MlflowClient
 
-        if tracking_uri.startswith("sqlite:///"):
-            database = Path(tracking_uri.removeprefix("sqlite:///"))
+        database = sqlite_path(tracking_uri)
+        if database is not None:
             if not database.exists():
                 raise UserError(f"{study_name}: no study of that name: {database} does not exist")
         client = MlflowClient(tracking_uri=tracking_uri)
@@ -182,9 +186,7 @@ class StudyTracker:
 
     def close_killed(self, run_id: str) -> None:
         """A trial run whose process died: FAIL, status KILLED."""
-        self.client.set_tag(run_id, STATE_TAG, "FAIL")
-        self.client.set_tag(run_id, ERROR_TAG, "the process running this trial died")
-        self.client.set_terminated(run_id, status="KILLED")
+        TrialRun(self, run_id).fail("the process running this trial died", status="KILLED")
 
     def delete_run(self, run_id: str) -> None:
         self.client.delete_run(run_id)

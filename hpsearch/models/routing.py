@@ -6,7 +6,12 @@ from functools import cache
 from typing import Any
 
 from hpsearch.errors import UserError
-from hpsearch.registry import canonical_reference, check_parameters, resolve
+from hpsearch.registry import (
+    accepted_parameters,
+    canonical_reference,
+    check_parameters,
+    resolve,
+)
 from hpsearch.schema import TRAINING_PARAMETERS, Study
 
 # SciKeras's own constructor arguments: a builder parameter of the same name would be
@@ -104,8 +109,6 @@ def check_model(study: Study, facts: dict[str, Any] | None = None) -> dict[str, 
     check_parameters(builder, names, kind="builder", reference=study.model.builder)
     _check_optimizers(study)
     fixed = dict(study.model.params)
-    from hpsearch.registry import accepted_parameters
-
     accepted = accepted_parameters(builder)
     for name, value in (facts or {}).items():
         if name not in fixed and name not in study.search.space:
