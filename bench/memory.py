@@ -42,6 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--keep-keras-state", action="store_true")
+    parser.add_argument("--trim", action="store_true", help="malloc_trim(0) after each trial")
     arguments = parser.parse_args()
 
     import hpsearch.search.base as base
@@ -50,6 +51,16 @@ def main() -> None:
 
     if arguments.keep_keras_state:
         base.release_trial_memory = lambda: None
+    if arguments.trim:
+        import ctypes
+
+        release = base.release_trial_memory
+
+        def release_and_trim() -> None:
+            release()
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+        base.release_trial_memory = release_and_trim
     process = psutil.Process()
     rss: list[float] = []
 

@@ -118,6 +118,8 @@ def print_result(result) -> None:
         result.trials,
         result.best.run_id if result.best else None,
         result.test_score,
+        study_metrics=result.study_metrics,
+        baseline=result.baseline,
     )
     print_leaderboard(leaderboard, fmt="table", top=10)
     _console.print(f"results: {redact_text(result.tracking_uri)} (browse: python -m hpsearch ui)")
@@ -171,6 +173,31 @@ def print_leaderboard(leaderboard, *, fmt: str = "table", top: int = 20) -> None
         f" ± {_number(best.score_std)}{test}"
     )
     _console.print(f"best parameters: {json.dumps(best.params)}")
+    _print_baseline_and_extras(leaderboard)
+
+
+def _print_baseline_and_extras(leaderboard) -> None:
+    """The baseline beside the best score, and the test set's extra metrics (forecast, LM)."""
+    metrics = leaderboard.study_metrics
+    if "baseline_score" in metrics:
+        test = metrics.get("baseline_test_score")
+        test_text = "" if test is None else f", test {_number(test)}"
+        _console.print(
+            f"baseline ({leaderboard.baseline or 'trivial'}): {leaderboard.metric}"
+            f" {_number(metrics['baseline_score'])}{test_text}"
+        )
+    extras = sorted(
+        name[len("test_") :]
+        for name in metrics
+        if name.startswith("test_") and name != "test_score"
+    )
+    if extras:
+        parts = []
+        for name in extras:
+            baseline = metrics.get(f"baseline_test_{name}")
+            versus = "" if baseline is None else f" (baseline {_number(baseline)})"
+            parts.append(f"{name} {_number(metrics[f'test_{name}'])}{versus}")
+        _console.print("test set: " + ", ".join(parts))
 
 
 def print_resolved_study(study: Study) -> None:
@@ -189,6 +216,8 @@ def print_resolved_study(study: Study) -> None:
             f"optuna: {study.n_trials} trials, sampler {study.sampler},"
             f" pruner {study.pruner}, storage {redact_text(study.optuna_storage())}"
         )
+        for start in search.enqueue:
+            lines.append(f"  first: {json.dumps(start)}")
     else:
         lines.append(
             f"grid: {study.grid_size()} candidates x {study.n_folds} folds"

@@ -25,7 +25,7 @@ from typing import Any
 
 from hpsearch import __version__
 from hpsearch.errors import UserError
-from hpsearch.tracking import BEST_RUN_TAG, StudyTracker
+from hpsearch.tracking import BASELINE_TAG, BEST_RUN_TAG, StudyTracker
 
 CHAMPION_ALIAS = "champion"
 _VERSIONED_PACKAGES = (
@@ -53,6 +53,8 @@ def export_best(study_name: str, tracking_uri: str, out_dir: Path) -> ExportResu
     import numpy as np
     from mlflow.models import infer_signature
 
+    from hpsearch.models.estimator import keras_input
+
     tracker = StudyTracker.find(study_name, tracking_uri)
     parent = tracker.parent_run()
     best_run_id = parent.data.tags.get(BEST_RUN_TAG)
@@ -70,7 +72,8 @@ def export_best(study_name: str, tracking_uri: str, out_dir: Path) -> ExportResu
         shutil.copy(downloaded / "model.keras", out_dir / "model.keras")
 
     model.export(str(out_dir / "saved_model"), format="tf_saved_model", verbose=False)
-    signature = infer_signature(example, model.predict(example, verbose=0))
+    # Keras refuses numpy string arrays: raw text goes in as a TensorFlow string tensor.
+    signature = infer_signature(example, model.predict(keras_input(example), verbose=0))
     # mlflow.keras.save_model writes into an existing folder (unlike the other flavors).
     (out_dir / "mlflow_model").mkdir()
     mlflow.keras.save_model(
@@ -121,6 +124,13 @@ def _model_card(study_name, tracker, parent, best_run_id, facts, version) -> dic
         "cv_score": best.data.metrics.get("cv_score"),
         "cv_score_std": best.data.metrics.get("cv_score_std"),
         "test_score": metrics.get("test_score"),
+        # The trivial baseline (see hpsearch.search.baseline) and the data kind's extras.
+        "baseline": tags.get(BASELINE_TAG),
+        "study_metrics": {
+            name: value
+            for name, value in sorted(metrics.items())
+            if name.startswith(("test_", "baseline_"))
+        },
         "parameters": facts.get("params"),
         "trial": facts.get("trial"),
         "run_id": best_run_id,

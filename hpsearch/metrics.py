@@ -41,6 +41,7 @@ METRICS: dict[str, Metric] = _metrics(
     ("recall_macro", "classification", True, "recall_macro"),
     ("roc_auc", "classification", True, "roc_auc"),  # one-vs-rest when multi-class
     ("log_loss", "classification", False, "neg_log_loss"),
+    ("perplexity", "classification", False, "neg_perplexity"),  # exp(log_loss): language models
     ("rmse", "regression", False, "neg_root_mean_squared_error"),
     ("mse", "regression", False, "neg_mean_squared_error"),
     ("mae", "regression", False, "neg_mean_absolute_error"),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from hpsearch.tracking import StudyTracker, TrialRecord
+from hpsearch.tracking import BASELINE_TAG, StudyTracker, TrialRecord
 
 
 @dataclass
@@ -17,6 +17,9 @@ class Leaderboard:
     trials: list[TrialRecord]
     best_run_id: str | None
     test_score: float | None
+    # The parent run's metrics: baseline_score, test_* and baseline_test_* (see runner).
+    study_metrics: dict[str, float] = field(default_factory=dict)
+    baseline: str | None = None  # what the baseline is ("majority class", "last value"...)
 
     def ranked(self) -> list[TrialRecord]:
         """Complete trials best first, then pruned, then failed."""
@@ -64,4 +67,6 @@ def load_leaderboard(study_name: str, tracking_uri: str) -> Leaderboard:
         trials=tracker.trials(),
         best_run_id=tags.get("hpsearch.best_run_id"),
         test_score=parent.data.metrics.get("test_score"),
+        study_metrics=dict(parent.data.metrics),
+        baseline=tags.get(BASELINE_TAG),
     )

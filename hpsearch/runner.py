@@ -17,7 +17,7 @@ from typing import Any
 from hpsearch import __version__
 from hpsearch.schema import Study, redact_text
 from hpsearch.study_lock import StudyLock
-from hpsearch.tracking import StudyTracker, TrialRecord
+from hpsearch.tracking import BASELINE_TAG, StudyTracker, TrialRecord
 
 
 @dataclass
@@ -28,6 +28,8 @@ class StudyResult:
     test_score: float | None
     tracking_uri: str
     parent_run_id: str
+    study_metrics: dict[str, float]
+    baseline: str | None
 
 
 def run_study(study: Study, *, on_trial=None, on_start=None) -> StudyResult:
@@ -54,8 +56,16 @@ def run_study(study: Study, *, on_trial=None, on_start=None) -> StudyResult:
                 on_start=on_start,
             )
         tracker.finish("FINISHED")
+        parent = tracker.parent_run()
         return StudyResult(
-            study, tracker.trials(), best, test_score, tracking_uri, tracker.parent_run_id
+            study,
+            tracker.trials(),
+            best,
+            test_score,
+            tracking_uri,
+            tracker.parent_run_id,
+            study_metrics=dict(parent.data.metrics),
+            baseline=parent.data.tags.get(BASELINE_TAG),
         )
 
 
@@ -64,11 +74,13 @@ def _search_and_refit(
 ):
     from hpsearch.models.routing import builder_reference
     from hpsearch.search import backend_class
+    from hpsearch.search.baseline import baseline_metrics
     from hpsearch.search.evaluation import CrossValidation
 
     cross_validation = CrossValidation(
         study, dataset, builder_reference(study), builder_params, records_dir
     )
+    tracker.log_study_metrics(baseline_metrics(cross_validation))
     backend = backend_class(study.search.backend)(
         study, cross_validation, tracker, on_trial=on_trial, exclusive=exclusive
     )
@@ -79,9 +91,9 @@ def _search_and_refit(
         best = tracker.best_trial(study.direction)
         test_score = None
         if best is not None:
-            test_score = _refit_best(study, tracker, cross_validation, best)
-            metrics = {"test_score": test_score} if test_score is not None else {}
-            tracker.record_best(best, metrics)
+            test_metrics = _refit_best(study, tracker, cross_validation, best)
+            test_score = test_metrics.get("test_score")
+            tracker.record_best(best, test_metrics)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the backend recorded the running trial
         tracker.finish("KILLED")
         raise
@@ -91,29 +103,61 @@ def _search_and_refit(
     return best, test_score
 
 
-def _refit_best(study: Study, tracker: StudyTracker, cross_validation, best: TrialRecord):
+def _refit_best(
+    study: Study, tracker: StudyTracker, cross_validation, best: TrialRecord
+) -> dict[str, float]:
     """Fit the best candidate on all training data; keep it for export; score the test set.
 
-    Skipped when the parent run already holds the model of this very trial (a resumed study
-    whose best did not change).
+    Returns the test metrics (``test_score`` and the data kind's extras). Skipped when the
+    parent run already holds the model of this very trial (a resumed study whose best did
+    not change).
     """
+    from hpsearch.models.estimator import deployable_model
+    from hpsearch.search.test_metrics import extra_test_metrics
+
     if tracker.model_trial_run_id() == best.run_id:
-        return tracker.parent_run().data.metrics.get("test_score")
+        logged = tracker.parent_run().data.metrics
+        return {name: value for name, value in logged.items() if name.startswith("test_")}
+    dataset = cross_validation.dataset
     estimator = cross_validation.refit(best.params)
-    test_score = cross_validation.test_score(estimator)
+    metrics = {"test_score": cross_validation.test_score(estimator)}
+    metrics.update(
+        {f"test_{name}": value for name, value in extra_test_metrics(dataset, estimator).items()}
+    )
     with tempfile.TemporaryDirectory(prefix="hpsearch-model-") as folder:
         folder = Path(folder)
-        estimator.model_.save(folder / "model.keras")
-        _save_input_example(cross_validation.dataset.X, folder / "input_example.npy")
+        deployable_model(estimator).save(folder / "model.keras")
+        _save_input_example(dataset.X, folder / "input_example.npy")
         _save_json(folder / "estimator.json", _estimator_facts(estimator, best, study))
         tracker.log_model(folder, best)
-    return test_score
+    if dataset.kind == "forecast" and dataset.has_test:
+        _log_forecast(study, tracker, dataset, estimator)
+    return {name: value for name, value in metrics.items() if value is not None}
+
+
+def _log_forecast(study: Study, tracker: StudyTracker, dataset, estimator) -> None:
+    """The test period predicted day by day: a CSV and a plot on the parent run."""
+    import pandas as pd
+
+    from hpsearch.plots import forecast_plot
+    from hpsearch.search.test_metrics import forecast_table
+
+    table = forecast_table(dataset, estimator)
+    with tempfile.TemporaryDirectory(prefix="hpsearch-forecast-") as folder:
+        csv_path = Path(folder) / "forecast_test.csv"
+        pd.DataFrame(table).to_csv(csv_path, index=False)
+        tracker.log_study_artifact(csv_path)
+        title = f"{study.name}: test period, best model refitted on all training data"
+        tracker.log_study_artifact(forecast_plot(table, title, Path(folder) / "forecast_test.png"))
 
 
 def _save_input_example(X: Any, path: Path) -> None:
     import numpy as np
 
-    np.save(path, np.asarray(X[:5]), allow_pickle=False)
+    example = np.asarray(X[:5])
+    if example.dtype == object:  # raw text: a fixed-width string array needs no pickle
+        example = example.astype(str)
+    np.save(path, example, allow_pickle=False)
 
 
 def _estimator_facts(estimator, best: TrialRecord, study: Study) -> dict[str, Any]:
@@ -141,8 +185,11 @@ def _save_json(path: Path, payload: dict[str, Any]) -> None:
 def _run_tags(study: Study, dataset) -> dict[str, str]:
     import json
 
+    from hpsearch.search.baseline import baseline_description
+
     data = {"loader": study.data.loader, "params": study.data.params, "shape": dataset.describe()}
     return {
+        BASELINE_TAG: baseline_description(dataset, study.task),
         "hpsearch.data": redact_text(json.dumps(data, default=str))[:5000],
         "hpsearch.backend": study.search.backend,
         "hpsearch.metric": study.metric.name,

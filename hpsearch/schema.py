@@ -189,6 +189,8 @@ class SearchSection(_Section):
     metric: StrictStr | None = None
     direction: Literal["maximize", "minimize"] | None = None
     space: dict[str, Dimension] = {}
+    # Known-good starting points, evaluated first (optuna); each names some searched values.
+    enqueue: list[dict[str, Scalar]] = []
     storage: StrictStr | None = None
 
     @field_validator("space")
@@ -437,6 +439,7 @@ def _check_across_sections(study: Study, source: Path) -> None:
             "parallel Optuna trials are not supported yet; use n_jobs: 1 (the grid backend"
             " runs fits in parallel)",
         )
+    _check_enqueue(search, source)
     overlap = sorted(set(search.space) & set(study.model.params))
     if overlap:
         raise UserError.at(
@@ -452,6 +455,44 @@ def _check_across_sections(study: Study, source: Path) -> None:
             raise UserError.at(
                 source, f"search.space.{name}", f"must be an integer >= 1 (got {shown})"
             )
+
+
+def _check_enqueue(search: SearchSection, source: Path) -> None:
+    """Each enqueued start names searched values the space can produce."""
+    if search.enqueue and search.backend != "optuna":
+        raise UserError.at(
+            source, "search.enqueue", "applies to the optuna backend only (a grid runs all)"
+        )
+    for index, start in enumerate(search.enqueue):
+        if not start:
+            raise UserError.at(source, f"search.enqueue.{index}", "an empty start; name values")
+        for name, value in start.items():
+            key = f"search.enqueue.{index}.{name}"
+            if name not in search.space:
+                raise UserError.at(source, key, f"{name!r} is not in search.space")
+            problem = _outside(search.space[name], value)
+            if problem:
+                raise UserError.at(source, key, problem)
+
+
+def _outside(dimension: Any, value: Any) -> str | None:
+    """Why ``value`` is not a value of ``dimension``; None when it is."""
+    if isinstance(dimension, list):
+        same_type = [c for c in dimension if type(c) is type(value) and c == value]
+        return None if same_type else f"{value!r} is not one of the choices {dimension}"
+    if isinstance(dimension, Range):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{value!r} is not a number"
+        if dimension.is_int and not isinstance(value, int):
+            return f"{value!r} is not an integer (the range is {dimension.describe()})"
+        if not dimension.low <= value <= dimension.high:
+            return f"{value!r} is outside the range {dimension.describe()}"
+        if dimension.step is not None:
+            steps = (value - dimension.low) / dimension.step
+            if abs(steps - round(steps)) > 1e-9:
+                return f"{value!r} is not on the range's steps ({dimension.describe()})"
+        return None
+    return None if value == dimension else f"fixed at {dimension!r} in search.space"
 
 
 def _int_values(value: Any) -> list[int] | None:

@@ -27,6 +27,7 @@ TRIAL_TAG = "hpsearch.trial"
 STATE_TAG = "hpsearch.state"
 PARAMS_TAG = "hpsearch.params"  # the typed parameters as JSON (MLflow params are strings)
 ERROR_TAG = "hpsearch.error"
+BASELINE_TAG = "hpsearch.baseline"
 BEST_RUN_TAG = "hpsearch.best_run_id"
 MODEL_TRIAL_TAG = "hpsearch.model_trial_run_id"
 
@@ -223,18 +224,29 @@ class StudyTracker:
             copy.write_text(redacted, encoding="utf-8")
             self.client.log_artifact(self.parent_run_id, str(copy))
 
-    def record_best(self, best: TrialRecord, extra_metrics: dict[str, float]) -> None:
+    def log_study_metrics(
+        self, metrics: dict[str, float | None], tags: dict[str, str] | None = None
+    ) -> None:
+        """Metrics (and tags) of the whole study on the parent run, in one call."""
         from mlflow.entities import Metric, RunTag
 
         now = int(time.time() * 1000)
-        metrics = {"best_score": best.score, **extra_metrics}
         self.client.log_batch(
             self.parent_run_id,
             metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None],
-            tags=[
-                RunTag(BEST_RUN_TAG, best.run_id),
-                RunTag("hpsearch.best_params", _truncate(json.dumps(best.params))),
-            ],
+            tags=[RunTag(k, v) for k, v in (tags or {}).items()],
+        )
+
+    def log_study_artifact(self, path: Path) -> None:
+        self.client.log_artifact(self.parent_run_id, str(path))
+
+    def record_best(self, best: TrialRecord, extra_metrics: dict[str, float]) -> None:
+        self.log_study_metrics(
+            {"best_score": best.score, **extra_metrics},
+            tags={
+                BEST_RUN_TAG: best.run_id,
+                "hpsearch.best_params": _truncate(json.dumps(best.params)),
+            },
         )
 
     def log_model(self, local_dir: Path, best: TrialRecord) -> None:

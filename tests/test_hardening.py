@@ -143,7 +143,7 @@ MESSAGES = {
     "ragged_sequences": "sequences of unequal length",
     "test_feature_count": "the test set has samples of shape (3, 5), the training set (3, 2)",
     "single_class": "classification needs at least 2 classes",
-    "wrong_return": "must return (X, y) or (X_train, y_train, X_test, y_test), not dict",
+    "wrong_return": "must return (X, y), (X_train, y_train, X_test, y_test) or a Dataset, not dict",
     "length_mismatch": "X has 20 samples but y has 18",
     "missing_column": "failed: missing column or key",
 }

@@ -1,4 +1,10 @@
-"""Ctrl-C (SIGINT) or SIGTERM during a study: exit 130/143, nothing lost, the next run resumes."""
+"""Ctrl-C (SIGINT) or SIGTERM during a study: exit 130/143, nothing lost, the next run resumes.
+
+The signal must land inside a trial, whatever the machine's speed: the study's builder
+(``pausing_builder.py``, beside the study file) waits when the test leaves a ``pause`` file,
+and says so by renaming it ``paused``. The test signals only then, so the process is for
+certain inside the fit of a trial that started after the first one finished.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +23,24 @@ from conftest import (
     write_study,
 )
 
-# Four trials long enough that the signal lands inside one.
-OPTUNA_STUDY = TINY_OPTUNA.replace("epochs: 2", "epochs: 6")
+PAUSING_BUILDER = """
+import time
+from pathlib import Path
+
+from hpsearch.models.builders import build_lstm
+
+
+def build(meta, **params):
+    pause = Path(__file__).with_name("pause")
+    if pause.exists():
+        pause.rename(pause.with_name("paused"))
+        time.sleep(300)  # the test's signal lands here, inside a trial's fit
+    return build_lstm(meta, **params)
+"""
+
+OPTUNA_STUDY = TINY_OPTUNA.replace("builder: gru", "builder: pausing_builder.py:build")
 GRID_STUDY = TINY_GRID.replace("tiny-grid", "tiny-optuna").replace(
-    "epochs: [1, 2]", "epochs: [5, 6]"
+    "builder: lstm", "builder: pausing_builder.py:build"
 )
 
 
@@ -35,15 +55,15 @@ GRID_STUDY = TINY_GRID.replace("tiny-grid", "tiny-optuna").replace(
 )
 def test_interrupt_then_resume(workdir, text, signum, code):
     path = write_study(workdir, text)
-    import mlflow  # noqa: F401 - imported before the race below starts
+    (workdir / "pausing_builder.py").write_text(PAUSING_BUILDER)
 
     process = start_run(path)
     wait_for_trial_line(process)
-    deadline = time.monotonic() + 60
-    while not any(c.data.tags["hpsearch.state"] == "RUNNING" for c in study_runs("tiny-optuna")[1]):
-        assert time.monotonic() < deadline and process.poll() is None, "no second trial started"
-        time.sleep(0.2)
-    time.sleep(0.5)  # inside the second trial's training
+    (workdir / "pause").touch()
+    deadline = time.monotonic() + 120
+    while not (workdir / "paused").exists():
+        assert time.monotonic() < deadline and process.poll() is None, "no later trial started"
+        time.sleep(0.1)
     process.send_signal(signum)
     _, err = process.communicate(timeout=120)
     assert process.returncode == code, err
@@ -53,7 +73,9 @@ def test_interrupt_then_resume(workdir, text, signum, code):
     assert parent.info.status == "KILLED"
     interrupted = [c for c in children if c.info.status == "KILLED"]
     assert len(interrupted) == 1 and interrupted[0].data.tags["hpsearch.state"] == "FAIL"
+    assert interrupted[0].data.tags["hpsearch.error"] == "interrupted"
     done_before = sum(c.data.tags["hpsearch.state"] == "COMPLETE" for c in children)
+    assert done_before >= 1
     if signum == signal.SIGTERM:
         return  # resuming is the same path as after Ctrl-C, covered by the other cases
 
@@ -64,7 +86,7 @@ def test_interrupt_then_resume(workdir, text, signum, code):
     complete = [c for c in children if c.data.tags["hpsearch.state"] == "COMPLETE"]
     # The interrupted trial does not count against the budget of 4 (optuna), or is trained
     # again (grid: its killed run is replaced).
-    assert len(complete) == 4 and done_before >= 1
+    assert len(complete) == 4
     if "grid" in text:
         assert len(children) == 4
     assert not [c for c in children if c.info.status == "RUNNING"]

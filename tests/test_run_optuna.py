@@ -8,11 +8,21 @@ from conftest import TINY_OPTUNA, study_runs, write_study
 from hpsearch.cli import main
 
 
+def _enqueued(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.trials if "fixed_params" in t.system_attrs]
+
+
 def test_optuna_study_runs_and_resumes_into_the_same_parent(workdir, capsys):
-    path = write_study(workdir, TINY_OPTUNA)
+    with_start = TINY_OPTUNA.replace(
+        "  sampler: random", "  sampler: random\n  enqueue: [{units: 5, optimizer: rmsprop}]"
+    )
+    path = write_study(workdir, with_start)
     assert main(["run", str(path), "--quiet"]) == 0
     parent, children = study_runs("tiny-optuna")
     assert [c.data.tags["hpsearch.trial"] for c in children] == ["0", "1", "2", "3"]
+    # The known-good start ran first, with its values; the rest was sampled.
+    assert children[0].data.params["units"] == "5"
+    assert children[0].data.params["optimizer"] == "rmsprop"
     for child in children:
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.data.tags["hpsearch.state"] == "COMPLETE"
@@ -38,7 +48,9 @@ def test_optuna_study_runs_and_resumes_into_the_same_parent(workdir, capsys):
     parent_again, children = study_runs("tiny-optuna")
     assert parent_again.info.run_id == parent.info.run_id
     assert [c.data.tags["hpsearch.trial"] for c in children] == ["0", "1", "2", "3", "4", "5"]
-    assert len(optuna.load_study(study_name="tiny-optuna", storage=storage).trials) == 6
+    resumed = optuna.load_study(study_name="tiny-optuna", storage=storage)
+    assert len(resumed.trials) == 6
+    assert len(_enqueued(resumed)) == 1  # the start is not queued again on resume
     # The budget is spent: running again trains nothing.
     assert main(["run", str(path), "--quiet", "--n-trials", "6"]) == 0
     assert len(study_runs("tiny-optuna")[1]) == 6

@@ -112,6 +112,18 @@ BROKEN = [
     ("s/timeout: 3600/timeout: -5/", "search.timeout: Input should be greater than 0"),
     ("s/backend: optuna/backend: grid/", "search.n_trials: applies to the optuna backend only"),
     (
+        "s/  n_jobs: 1/  n_jobs: 1\\n  enqueue: [{units: 200}]/",
+        "search.enqueue.0.units: 200 is outside the range int in [16, 128], log",
+    ),
+    (
+        "s/  n_jobs: 1/  n_jobs: 1\\n  enqueue: [{optimizer: adamw}]/",
+        "search.enqueue.0.optimizer: 'adamw' is not one of the choices",
+    ),
+    (
+        "s/  n_jobs: 1/  n_jobs: 1\\n  enqueue: [{epochz: 2}]/",
+        "search.enqueue.0.epochz: 'epochz' is not in search.space",
+    ),
+    (
         "s/init: \\[glorot_uniform, he_normal/init: [he_normal, he_normal/",
         "search.space.init: the choice 'he_normal' is listed twice",
     ),

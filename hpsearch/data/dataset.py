@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -10,24 +10,44 @@ import numpy as np
 from hpsearch.errors import UserError
 from hpsearch.registry import check_parameters, resolve
 
+KINDS = ("plain", "forecast", "language_model")
+
 
 @dataclass(frozen=True)
 class Dataset:
-    """Training data (searched with cross-validation) and an optional held-out test set."""
+    """Training data (searched with cross-validation) and an optional held-out test set.
+
+    A loader may return one instead of a tuple to tell hpsearch more than X and y:
+
+    - ``facts``: what a builder should know that the study file need not repeat
+      (``vocab_size``, ``sequence_length``); given to builders that take such a parameter.
+    - ``kind``: ``forecast`` (y continues the series ``X[:, -1, forecast_feature]``: the
+      baseline is the last value, MAE and directional accuracy are reported) or
+      ``language_model`` (y is the next word: the baseline is the unigram model,
+      perplexity is reported); ``plain`` otherwise.
+    - ``test_labels``: a label per test sample (a date), for plots.
+
+    Raw text is a 1-D array of strings; hpsearch hands it to Keras as shape (n, 1).
+    """
 
     X: Any
-    y: np.ndarray
+    y: Any
     X_test: Any = None
-    y_test: np.ndarray | None = None
-    # What the data tells a builder that the study file need not repeat (``vocab_size``).
+    y_test: Any = None
     facts: dict[str, Any] = field(default_factory=dict)
+    kind: str = "plain"
+    forecast_feature: int | None = None
+    test_labels: list[str] | None = None
 
     @property
     def has_test(self) -> bool:
         return self.X_test is not None
 
     def describe(self) -> str:
-        text = f"{len(self.y)} training samples of shape {tuple(np.shape(self.X)[1:])}"
+        if np.asarray(self.X).dtype.kind in "OUS":
+            text = f"{len(self.y)} training texts"
+        else:
+            text = f"{len(self.y)} training samples of shape {tuple(np.shape(self.X)[1:])}"
         if self.has_test:
             text += f", {len(self.y_test)} test samples"
         return text
@@ -64,21 +84,51 @@ def load_dataset(study) -> Dataset:
         # Anything else (a bug in a loader) keeps its traceback.
         problem = f"missing column or key {error}" if isinstance(error, KeyError) else error
         raise UserError(f"{where}: the loader {study.data.loader!r} failed: {problem}") from None
-    if not isinstance(returned, tuple) or len(returned) not in (2, 4):
+    if isinstance(returned, Dataset):
+        described = returned
+    elif isinstance(returned, tuple) and len(returned) in (2, 4):
+        described = Dataset(*returned)
+    else:
         raise UserError(
-            f"{where}: the loader {study.data.loader!r} must return (X, y) or"
-            f" (X_train, y_train, X_test, y_test), not {type(returned).__name__}"
+            f"{where}: the loader {study.data.loader!r} must return (X, y),"
+            f" (X_train, y_train, X_test, y_test) or a Dataset, not {type(returned).__name__}"
         )
-    X, y = _checked_pair(returned[0], returned[1], study, f"{where} (training)")
+    X, y = _checked_pair(described.X, described.y, study, f"{where} (training)")
     X_test = y_test = None
-    if len(returned) == 4:
-        X_test, y_test = _checked_pair(returned[2], returned[3], study, f"{where} (test)")
+    if described.X_test is not None:
+        X_test, y_test = _checked_pair(described.X_test, described.y_test, study, f"{where} (test)")
         if np.shape(X_test)[1:] != np.shape(X)[1:]:
             raise UserError(
                 f"{where}: the test set has samples of shape {np.shape(X_test)[1:]},"
                 f" the training set {np.shape(X)[1:]}"
             )
-    return Dataset(X, y, X_test, y_test, facts=_facts(X, X_test))
+    _check_description(described, X, study, where)
+    return replace(
+        described,
+        X=X,
+        y=y,
+        X_test=X_test,
+        y_test=y_test,
+        facts={**_facts(X, X_test, described), **described.facts},
+    )
+
+
+def _check_description(dataset: Dataset, X, study, where: str) -> None:
+    if dataset.kind not in KINDS:
+        raise UserError(f"{where}: unknown dataset kind {dataset.kind!r} (known: {KINDS})")
+    if dataset.kind == "forecast":
+        if study.task != "regression":
+            raise UserError(f"{where}: a forecast is a regression task; set task: regression")
+        feature = dataset.forecast_feature
+        if X.ndim != 3 or feature is None or not 0 <= feature < X.shape[2]:
+            raise UserError(
+                f"{where}: a forecast needs windows of shape (n, steps, features) and the"
+                " index of the forecast feature"
+            )
+    if dataset.kind == "language_model" and study.task != "classification":
+        raise UserError(
+            f"{where}: next-word prediction is a classification task; set task: classification"
+        )
 
 
 def _checked_pair(X, y, study, where: str):
@@ -87,6 +137,9 @@ def _checked_pair(X, y, study, where: str):
     except ValueError:  # numpy 2 refuses ragged nesting outright
         X = np.empty(1, dtype=object)
     y = np.asarray(y)
+    if X.ndim == 1 and X.dtype.kind in "OUS":
+        # Raw text: one string per sample, handed to Keras as shape (n, 1).
+        X = X.astype(object).reshape(-1, 1)
     if X.dtype == object and not all(isinstance(value, str) for value in X.ravel()):
         raise UserError(
             f"{where}: X is not a regular array (sequences of unequal length? pad them,"
@@ -119,8 +172,10 @@ def _checked_pair(X, y, study, where: str):
     return X, y
 
 
-def _facts(X, X_test) -> dict[str, Any]:
+def _facts(X, X_test, described: Dataset) -> dict[str, Any]:
     facts: dict[str, Any] = {}
+    if described.kind == "forecast":
+        facts["forecast_feature"] = described.forecast_feature  # for residual forecasters
     if X.dtype.kind in "iu" and X.ndim == 2:
         # Integer token sequences: the Embedding must cover every token, test set included.
         top = int(X.max()) if X_test is None else max(int(X.max()), int(np.max(X_test)))

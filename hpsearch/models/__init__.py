@@ -11,4 +11,7 @@ BUILDERS: dict[str, str] = {
     "simple_rnn": "hpsearch.models.builders:build_simple_rnn",
     "lstm": "hpsearch.models.builders:build_lstm",
     "gru": "hpsearch.models.builders:build_gru",
+    "recurrent": "hpsearch.models.builders:build_recurrent",
+    "cnn_lstm": "hpsearch.models.builders:build_cnn_lstm",
+    "conv_lstm2d": "hpsearch.models.builders:build_conv_lstm2d",
 }

@@ -1,9 +1,16 @@
-"""The built-in builders: a dense baseline and the recurrent cells, for numbers or tokens.
+"""The built-in builders: a dense baseline, the recurrent cells, CNN+LSTM and ConvLSTM2D.
 
-Inputs are read from ``meta``: ``(n, steps, features)`` floats are numeric sequences,
-``(n, steps)`` integers are token sequences fed through an Embedding, ``(n, steps)``
-floats are one-feature sequences. Keras is imported inside the functions so that listing
-the builders costs nothing.
+Inputs are read from ``meta`` and encoded the same way by every builder (``_encoded``):
+
+- raw text, shape ``(n, 1)`` strings: ``TextVectorization`` (adapted on the training data
+  of each fit, see ``adapt_preprocessing``) then ``Embedding``, so an exported model takes
+  raw strings;
+- integer tokens, shape ``(n, steps)``: ``Embedding``;
+- numbers, ``(n, steps, features)`` (or ``(n, steps)``: one feature per step), optionally
+  through a ``Normalization`` adapted on each fit's training data (``normalize``), so an
+  exported forecaster takes raw prices.
+
+Keras is imported inside the functions so that listing the builders costs nothing.
 """
 
 from __future__ import annotations
@@ -13,14 +20,131 @@ from typing import Any
 
 from hpsearch.models.heads import output_layer
 
+# Defaults for raw text when neither the study nor the loader says (``facts``).
+DEFAULT_VOCAB_SIZE = 20000
+DEFAULT_SEQUENCE_LENGTH = 200
+
+_CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def _is_text(meta: dict[str, Any]) -> bool:
+    return meta["X_dtype_"].kind in "OUS"
+
+
+def _is_tokens(meta: dict[str, Any]) -> bool:
+    return meta["X_dtype_"].kind in "iu"
+
 
 def _input_tensor(meta: dict[str, Any]):
     import keras
 
     shape = tuple(meta["X_shape_"][1:])
-    if meta["X_dtype_"].kind in "iu":
+    if _is_text(meta):
+        return keras.Input(shape=shape, dtype="string", name="text")
+    if _is_tokens(meta):
         return keras.Input(shape=shape, dtype="int32", name="tokens")
     return keras.Input(shape=shape, dtype="float32", name="features")
+
+
+def _regularizer(l1: float, l2: float):
+    import keras
+
+    return keras.regularizers.L1L2(l1=float(l1), l2=float(l2)) if (l1 or l2) else None
+
+
+def _head(meta: dict[str, Any], inputs, x, *, residual: bool, forecast_feature: int | None):
+    """The task's output layer; with ``residual``, added to the window's last known value.
+
+    A residual forecaster predicts the change from the last value of the series (input
+    feature ``forecast_feature``, which a forecast loader provides) instead of the level:
+    it starts as the last-value baseline and learns a correction, and prices outside the
+    training range (the usual case for a trending stock) do not saturate it. The last value
+    is standardised like the target by a frozen Dense layer, so the model stays made of
+    built-in layers (safe-mode loadable).
+    """
+    import keras
+    import numpy as np
+
+    outputs = output_layer(meta)(x)
+    if not residual:
+        return outputs
+    if "target_mean_" not in meta:
+        raise ValueError("residual needs a regression target (task: regression)")
+    shape = tuple(meta["X_shape_"][1:])
+    if len(shape) != 2 or _is_text(meta) or _is_tokens(meta):
+        raise ValueError(f"residual needs numeric windows (n, steps, features), got {shape}")
+    if forecast_feature is None or not 0 <= int(forecast_feature) < shape[1]:
+        raise ValueError("residual needs forecast_feature: the input feature the target continues")
+    last = keras.layers.Flatten()(keras.layers.Cropping1D((shape[0] - 1, 0))(inputs))
+    standardise = keras.layers.Dense(1, trainable=False, name="last_value")
+    scaled_last = standardise(last)
+    mean, scale = (
+        float(np.ravel(meta["target_mean_"])[0]),
+        float(np.ravel(meta["target_scale_"])[0]),
+    )
+    kernel = np.zeros((shape[1], 1), dtype="float32")
+    kernel[int(forecast_feature), 0] = 1.0 / scale
+    standardise.set_weights([kernel, np.array([-mean / scale], dtype="float32")])
+    return keras.layers.Add(name="residual")([outputs, scaled_last])
+
+
+def _encoded(
+    meta: dict[str, Any],
+    inputs,
+    *,
+    embedding_dim: int,
+    vocab_size: int | None,
+    sequence_length: int | None,
+    mask_zero: bool,
+    normalize: bool,
+    sequence: bool = True,
+):
+    """The input as a float sequence ``(batch, steps, channels)`` ready for the layers.
+
+    With ``sequence=False`` numeric inputs keep their shape (ConvLSTM2D's frames).
+    """
+    import keras
+
+    if _is_text(meta):
+        vocab_size = int(vocab_size or DEFAULT_VOCAB_SIZE)
+        x = keras.layers.TextVectorization(
+            max_tokens=vocab_size,
+            output_sequence_length=int(sequence_length or DEFAULT_SEQUENCE_LENGTH),
+            name="text_vectorization",
+        )(inputs)
+        return keras.layers.Embedding(vocab_size, int(embedding_dim), mask_zero=mask_zero)(x)
+    if _is_tokens(meta):
+        if vocab_size is None:
+            raise ValueError("token inputs need vocab_size")
+        return keras.layers.Embedding(int(vocab_size), int(embedding_dim), mask_zero=mask_zero)(
+            inputs
+        )
+    x = inputs
+    if sequence and len(meta["X_shape_"]) == 2:
+        x = keras.layers.Reshape((meta["X_shape_"][1], 1))(x)
+    if normalize:
+        x = keras.layers.Normalization(axis=-1, name="normalization")(x)
+    return x
+
+
+def adapt_preprocessing(model, X) -> None:
+    """Fit the model's preprocessing layers on ``X``, the training data of this fit only.
+
+    Called by the estimator before every fresh fit, so that validation folds and the test
+    set never shape the vocabulary or the scaling.
+    """
+    import keras
+    import numpy as np
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.TextVectorization):
+            texts = X if not isinstance(X, np.ndarray) else X.astype(str)  # tensor or array
+            layer.adapt(texts, batch_size=1024)
+        elif isinstance(layer, keras.layers.Normalization):
+            data = np.asarray(X, dtype="float32")
+            if len(layer.input.shape) == data.ndim + 1:
+                data = data[..., None]
+            layer.adapt(data)
 
 
 def build_dense(
@@ -31,21 +155,96 @@ def build_dense(
     dropout: float = 0.0,
     activation: str = "relu",
     init: str = "glorot_uniform",
+    l1: float = 0.0,
+    l2: float = 0.0,
+    normalize: bool = False,
+    embedding_dim: int = 32,
+    vocab_size: int | None = None,
+    sequence_length: int | None = None,
+    residual: bool = False,
+    forecast_feature: int | None = None,
 ):
-    """A multi-layer perceptron on the flattened input: the baseline every RNN must beat."""
+    """A multi-layer perceptron: the baseline every recurrent network must beat.
+
+    Numbers are flattened; tokens and text are embedded and averaged (a bag of words).
+    """
     import keras
 
     inputs = _input_tensor(meta)
-    x = keras.layers.Flatten()(inputs) if len(meta["X_shape_"]) > 2 else inputs
-    x = keras.ops.cast(x, "float32") if meta["X_dtype_"].kind in "iu" else x
+    if _is_text(meta) or _is_tokens(meta):
+        x = _encoded(
+            meta,
+            inputs,
+            embedding_dim=embedding_dim,
+            vocab_size=vocab_size,
+            sequence_length=sequence_length,
+            mask_zero=True,
+            normalize=False,
+        )
+        x = keras.layers.GlobalAveragePooling1D()(x)
+    else:
+        x = _encoded(
+            meta,
+            inputs,
+            embedding_dim=embedding_dim,
+            vocab_size=None,
+            sequence_length=None,
+            mask_zero=False,
+            normalize=normalize,
+            sequence=False,
+        )
+        x = keras.layers.Flatten()(x) if len(x.shape) > 2 else x
     for _ in range(int(layers)):
-        x = keras.layers.Dense(int(units), activation=activation, kernel_initializer=init)(x)
+        x = keras.layers.Dense(
+            int(units),
+            activation=activation,
+            kernel_initializer=init,
+            kernel_regularizer=_regularizer(l1, l2),
+        )(x)
         if dropout:
             x = keras.layers.Dropout(float(dropout))(x)
-    return keras.Model(inputs, output_layer(meta)(x), name="dense")
+    head = _head(meta, inputs, x, residual=residual, forecast_feature=forecast_feature)
+    return keras.Model(inputs, head, name="dense")
 
 
-_CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+def _recurrent_stack(
+    x,
+    *,
+    cell: str,
+    units: int,
+    layers: int,
+    dropout: float,
+    recurrent_dropout: float,
+    activation: str,
+    init: str,
+    bidirectional: bool,
+    l1: float,
+    l2: float,
+    growth: float = 1.0,
+):
+    """Stacked recurrent layers (``return_sequences`` between them), dropout after each.
+
+    ``growth`` multiplies the units from one layer to the next (the lecture's "growing
+    number of units": 50, 100, 200...).
+    """
+    import keras
+
+    if cell not in _CELLS:
+        raise ValueError(f"cell must be one of {sorted(_CELLS)}, not {cell!r}")
+    layer_class = getattr(keras.layers, _CELLS[cell])
+    for index in range(int(layers)):
+        layer = layer_class(
+            max(1, round(int(units) * float(growth) ** index)),
+            activation=activation,
+            kernel_initializer=init,
+            kernel_regularizer=_regularizer(l1, l2),
+            recurrent_dropout=float(recurrent_dropout),
+            return_sequences=index < int(layers) - 1,
+        )
+        x = keras.layers.Bidirectional(layer)(x) if bidirectional else layer(x)
+        if dropout:
+            x = keras.layers.Dropout(float(dropout))(x)
+    return x
 
 
 def build_recurrent(
@@ -54,45 +253,172 @@ def build_recurrent(
     cell: str = "lstm",
     units: int = 32,
     layers: int = 1,
+    growth: float = 1.0,
     dropout: float = 0.0,
     recurrent_dropout: float = 0.0,
     activation: str = "tanh",
     init: str = "glorot_uniform",
     bidirectional: bool = False,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    normalize: bool = False,
     embedding_dim: int = 32,
     vocab_size: int | None = None,
+    sequence_length: int | None = None,
     mask_zero: bool = True,
+    residual: bool = False,
+    forecast_feature: int | None = None,
 ):
-    """Stacked recurrent layers (``return_sequences`` between them) with dropout after each.
+    """Recurrent layers of one ``cell`` (simple_rnn, lstm, gru: itself a searchable choice).
 
-    Token inputs go through ``Embedding(vocab_size, embedding_dim)``; ``vocab_size`` comes
-    from the data unless the study sets it.
+    Token and text inputs go through ``Embedding(vocab_size, embedding_dim)``; ``vocab_size``
+    and ``sequence_length`` come from the data unless the study sets them. ``normalize``
+    standardises numeric inputs with statistics of each fit's training data; ``residual``
+    makes a forecaster predict the change from the last value (see ``_head``).
     """
     import keras
 
-    if cell not in _CELLS:
-        raise ValueError(f"cell must be one of {sorted(_CELLS)}, not {cell!r}")
     inputs = _input_tensor(meta)
-    x = inputs
-    if meta["X_dtype_"].kind in "iu":
-        if vocab_size is None:
-            raise ValueError("token inputs need vocab_size")
-        x = keras.layers.Embedding(int(vocab_size), int(embedding_dim), mask_zero=mask_zero)(x)
-    elif len(meta["X_shape_"]) == 2:
-        x = keras.layers.Reshape((meta["X_shape_"][1], 1))(x)
-    layer_class = getattr(keras.layers, _CELLS[cell])
-    for index in range(int(layers)):
-        layer = layer_class(
-            int(units),
+    x = _encoded(
+        meta,
+        inputs,
+        embedding_dim=embedding_dim,
+        vocab_size=vocab_size,
+        sequence_length=sequence_length,
+        mask_zero=mask_zero,
+        normalize=normalize,
+    )
+    x = _recurrent_stack(
+        x,
+        cell=cell,
+        units=units,
+        layers=layers,
+        growth=growth,
+        dropout=dropout,
+        recurrent_dropout=recurrent_dropout,
+        activation=activation,
+        init=init,
+        bidirectional=bidirectional,
+        l1=l1,
+        l2=l2,
+    )
+    head = _head(meta, inputs, x, residual=residual, forecast_feature=forecast_feature)
+    return keras.Model(inputs, head, name=cell)
+
+
+def build_cnn_lstm(
+    meta: dict[str, Any],
+    *,
+    filters: int = 32,
+    kernel_size: int = 3,
+    pool_size: int = 2,
+    conv_layers: int = 1,
+    cell: str = "lstm",
+    units: int = 32,
+    layers: int = 1,
+    dropout: float = 0.0,
+    recurrent_dropout: float = 0.0,
+    activation: str = "relu",
+    init: str = "glorot_uniform",
+    bidirectional: bool = False,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    normalize: bool = False,
+    embedding_dim: int = 32,
+    vocab_size: int | None = None,
+    sequence_length: int | None = None,
+    residual: bool = False,
+    forecast_feature: int | None = None,
+):
+    """Conv1D front (local patterns, shorter sequence after pooling), recurrent layers after.
+
+    ``activation`` is the convolutions'; the recurrent cells keep their tanh.
+    """
+    import keras
+
+    inputs = _input_tensor(meta)
+    x = _encoded(
+        meta,
+        inputs,
+        embedding_dim=embedding_dim,
+        vocab_size=vocab_size,
+        sequence_length=sequence_length,
+        mask_zero=False,  # Conv1D does not carry masks
+        normalize=normalize,
+    )
+    for _ in range(int(conv_layers)):
+        x = keras.layers.Conv1D(
+            int(filters),
+            int(kernel_size),
+            padding="same",
             activation=activation,
             kernel_initializer=init,
+            kernel_regularizer=_regularizer(l1, l2),
+        )(x)
+        if int(pool_size) > 1 and x.shape[1] is not None and x.shape[1] >= int(pool_size):
+            x = keras.layers.MaxPooling1D(int(pool_size))(x)
+    x = _recurrent_stack(
+        x,
+        cell=cell,
+        units=units,
+        layers=layers,
+        dropout=dropout,
+        recurrent_dropout=recurrent_dropout,
+        activation="tanh",
+        init=init,
+        bidirectional=bidirectional,
+        l1=l1,
+        l2=l2,
+    )
+    head = _head(meta, inputs, x, residual=residual, forecast_feature=forecast_feature)
+    return keras.Model(inputs, head, name="cnn_lstm")
+
+
+def build_conv_lstm2d(
+    meta: dict[str, Any],
+    *,
+    filters: int = 16,
+    kernel_size: int = 3,
+    layers: int = 1,
+    dropout: float = 0.0,
+    recurrent_dropout: float = 0.0,
+    activation: str = "tanh",
+    init: str = "glorot_uniform",
+    l1: float = 0.0,
+    l2: float = 0.0,
+    normalize: bool = False,
+):
+    """ConvLSTM2D layers over a sequence of frames ``(n, steps, rows, cols[, channels])``.
+
+    The last layer's feature maps are averaged over space before the output layer.
+    """
+    import keras
+
+    shape = tuple(meta["X_shape_"][1:])
+    if len(shape) not in (3, 4) or _is_text(meta) or _is_tokens(meta):
+        raise ValueError(
+            "conv_lstm2d needs frames: X of shape (n, steps, rows, cols[, channels]),"
+            f" got {(None, *shape)}"
+        )
+    inputs = _input_tensor(meta)
+    x = keras.layers.Reshape((*shape, 1))(inputs) if len(shape) == 3 else inputs
+    if normalize:
+        x = keras.layers.Normalization(axis=-1, name="normalization")(x)
+    for index in range(int(layers)):
+        x = keras.layers.ConvLSTM2D(
+            int(filters),
+            int(kernel_size),
+            padding="same",
+            activation=activation,
+            kernel_initializer=init,
+            kernel_regularizer=_regularizer(l1, l2),
             recurrent_dropout=float(recurrent_dropout),
             return_sequences=index < int(layers) - 1,
-        )
-        x = keras.layers.Bidirectional(layer)(x) if bidirectional else layer(x)
+        )(x)
         if dropout:
             x = keras.layers.Dropout(float(dropout))(x)
-    return keras.Model(inputs, output_layer(meta)(x), name=cell)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, output_layer(meta)(x), name="conv_lstm2d")
 
 
 def _builder_for_cell(cell: str):

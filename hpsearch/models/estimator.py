@@ -10,7 +10,11 @@ add what a tracked search needs from every fit:
   GridSearchCV's ``param_grid`` speak the study file's language;
 - validation on the held-out fold of the cross-validation the fit is part of (per-epoch
   ``val_loss``), found through a ``FoldPlan`` passed as fit parameter;
-- a loss that becomes NaN stops training and fails the fit with a clear message.
+- a loss that becomes NaN stops training and fails the fit with a clear message;
+- raw text (strings, which SciKeras would cast to numbers) passes through to the model's
+  TextVectorization, and preprocessing layers are adapted on each fit's training rows;
+- regression targets are standardised per fit (``StandardizedTargetEncoder``) and
+  ``deployable_model`` folds the inverse back into the saved model.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from typing import Any
 
 import keras
 import numpy as np
+from scikeras.utils.transformers import RegressorTargetEncoder
 from scikeras.wrappers import KerasClassifier, KerasRegressor
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import ClassifierTags, RegressorTags
 
 from hpsearch.errors import TrialFailed
+from hpsearch.models.builders import adapt_preprocessing
 from hpsearch.models.folds import FoldPlan
 from hpsearch.models.heads import default_loss, default_metrics
 
@@ -106,17 +113,46 @@ class _TrackedFitMixin:
                 self.feature_encoder_.transform(X_val),
                 self.target_encoder_.transform(y_val),
             )
+        if not warm_start:
+            adapt_preprocessing(self.model_, X)
         if not any(isinstance(c, _StopOnNonFiniteLoss) for c in self._fit_callbacks):
             self._fit_callbacks = [*self._fit_callbacks, _StopOnNonFiniteLoss()]
         return super()._fit_keras_model(
             X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
         )
 
+    @property
+    def feature_encoder(self):
+        return FunctionTransformer(keras_input)
+
+    def _validate_data(self, X=None, y=None, reset: bool = False, **kwargs):
+        """SciKeras casts every X to numbers; raw text (strings) passes through as (n, 1)."""
+        if X is None or np.asarray(X).dtype.kind not in "OUS":
+            return super()._validate_data(X=X, y=y, reset=reset, **kwargs)
+        X = np.asarray(X, dtype=object)
+        X = X.reshape(-1, 1) if X.ndim == 1 else X
+        if y is not None:
+            _, y = super()._validate_data(X=None, y=y, reset=reset, **kwargs)
+            if len(y) != len(X):
+                raise ValueError(f"X has {len(X)} samples but y has {len(y)}")
+        if reset:
+            self.X_dtype_, self.X_shape_, self.n_features_in_ = X.dtype, X.shape, X.shape[1]
+        return X, y
+
     def _raise_if_diverged(self) -> None:
         losses = self.history_.get("loss", [])
         for epoch, value in enumerate(losses, start=1):
             if not math.isfinite(value):
                 raise TrialFailed(f"the training loss became {value} at epoch {epoch}")
+
+
+def keras_input(X):
+    """Raw text as a TensorFlow string tensor (Keras refuses numpy string arrays); else X."""
+    if isinstance(X, np.ndarray) and X.dtype.kind in "OUS":
+        import tensorflow as tf
+
+        return tf.constant(X.astype(str))
+    return X
 
 
 class HpsearchClassifier(_TrackedFitMixin, KerasClassifier):
@@ -132,8 +168,40 @@ class HpsearchClassifier(_TrackedFitMixin, KerasClassifier):
         return tags
 
 
+class StandardizedTargetEncoder(RegressorTargetEncoder):
+    """Targets standardised with the mean and spread of each fit's training targets.
+
+    Prices in the thousands train badly through a linear output; the network learns the
+    standardised target, predictions come back in the data's units (so do the scores).
+    """
+
+    def fit(self, y: np.ndarray) -> StandardizedTargetEncoder:
+        super().fit(y)
+        values = np.asarray(y, dtype="float64")
+        self.mean_ = values.mean(axis=0)
+        scale = values.std(axis=0)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        return self
+
+    def get_metadata(self) -> dict[str, Any]:
+        """Seen by builders in ``meta`` (a residual forecaster standardises with them)."""
+        return {"target_mean_": self.mean_, "target_scale_": self.scale_}
+
+    def transform(self, y: np.ndarray) -> np.ndarray:
+        y = super().transform(y)
+        return ((np.asarray(y, dtype="float64") - self.mean_) / self.scale_).astype("float32")
+
+    def inverse_transform(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y, dtype="float64").reshape(-1, *np.shape(self.mean_))
+        return super().inverse_transform(y * self.scale_ + self.mean_)
+
+
 class HpsearchRegressor(_TrackedFitMixin, KerasRegressor):
-    """``KerasRegressor`` that scikit-learn sees as a regressor."""
+    """``KerasRegressor`` that scikit-learn sees as a regressor, on standardised targets."""
+
+    @property
+    def target_encoder(self):
+        return StandardizedTargetEncoder()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -142,6 +210,22 @@ class HpsearchRegressor(_TrackedFitMixin, KerasRegressor):
         tags.target_tags.required = True
         tags.input_tags.three_d_array = True
         return tags
+
+
+def deployable_model(estimator):
+    """The fitted Keras model taking raw inputs and giving answers in the data's units.
+
+    For a regressor, the target standardisation is appended as a ``Rescaling`` layer, so
+    the saved model predicts prices, not standardised prices.
+    """
+    model = estimator.model_
+    encoder = getattr(estimator, "target_encoder_", None)
+    if not isinstance(encoder, StandardizedTargetEncoder):
+        return model
+    outputs = keras.layers.Rescaling(
+        scale=encoder.scale_.tolist(), offset=encoder.mean_.tolist(), name="target_scale"
+    )(model.outputs[0])
+    return keras.Model(model.inputs, outputs, name=model.name)
 
 
 def make_estimator(
@@ -172,7 +256,9 @@ __all__ = [
     "FoldPlan",
     "HpsearchClassifier",
     "HpsearchRegressor",
+    "StandardizedTargetEncoder",
     "build_model",
+    "deployable_model",
     "make_estimator",
     "make_optimizer",
 ]

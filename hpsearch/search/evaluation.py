@@ -62,10 +62,28 @@ def make_splitter(study: Study):
     return TimeSeriesSplit(n_splits=cv.timeseries)
 
 
+def neg_log_loss(estimator, X, y) -> float:
+    """scikit-learn's ``neg_log_loss``, but over the estimator's classes: a fold may lack some."""
+    from hpsearch.search.test_metrics import mean_log_loss
+
+    return -mean_log_loss(estimator, X, y)
+
+
+def neg_perplexity(estimator, X, y) -> float:
+    from hpsearch.search.test_metrics import perplexity
+
+    return -perplexity(estimator, X, y)
+
+
+_OWN_SCORERS = {"neg_log_loss": neg_log_loss, "neg_perplexity": neg_perplexity}
+
+
 def make_scorer(metric: Metric, y) -> Any:
     from sklearn.metrics import get_scorer
 
     name = metric.scorer
+    if name in _OWN_SCORERS:
+        return _OWN_SCORERS[name]
     if name == "roc_auc" and len(np.unique(y)) > 2:
         name = "roc_auc_ovr"
     return get_scorer(name)

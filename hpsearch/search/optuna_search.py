@@ -6,6 +6,7 @@ counts when it produced a result of its own (a score, a prune, or its own error)
 cut short by Ctrl-C, SIGTERM or a dead process do not. A process killed outright leaves its
 trial RUNNING: Optuna's heartbeat marks it FAIL once the grace period has passed, and the
 next run closes its MLflow run as KILLED.
+Starts listed in ``search.enqueue`` (known-good candidates) are evaluated first.
 Pruning is fold by fold: after each fold the running mean score is reported, so a
 candidate clearly worse than the others stops before its remaining folds.
 """
@@ -160,6 +161,9 @@ class OptunaBackend(SearchBackend):
         remaining = self.study.n_trials - self.counted_trials(optuna_study)
         if remaining <= 0:
             return
+        for start in self.study.search.enqueue:
+            # Runs first; a start already tried (a resumed study) is not queued again.
+            optuna_study.enqueue_trial(start, skip_if_exists=True)
         optuna_study.optimize(
             self._objective,
             n_trials=remaining,

@@ -1,0 +1,67 @@
+"""The trivial baseline of a study: what "doing nothing" scores on the same folds and test set.
+
+Majority class for classification (DummyClassifier "prior", which for next-word prediction is
+the unigram model: its probabilities are the training word frequencies), the last known value
+for a forecast, the training mean for other regression. Users must see whether the network
+beats it; it is logged on the parent run as ``baseline_score`` (cross-validated, beside
+``best_score``) and ``baseline_test_score`` (beside ``test_score``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+
+from hpsearch.data import Dataset
+
+
+class LastValueRegressor(RegressorMixin, BaseEstimator):
+    """Predicts that the series stays where the window ends: ``X[:, -1, feature]``."""
+
+    def __init__(self, feature: int = 0):
+        self.feature = feature
+
+    def fit(self, X, y):
+        self.n_features_in_ = np.shape(X)[-1]
+        return self
+
+    def predict(self, X):
+        return np.asarray(X, dtype="float64")[:, -1, self.feature]
+
+
+def baseline_estimator(dataset: Dataset, task: str):
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    if task == "classification":
+        return DummyClassifier(strategy="prior")
+    if dataset.kind == "forecast":
+        return LastValueRegressor(feature=dataset.forecast_feature)
+    return DummyRegressor(strategy="mean")
+
+
+def baseline_description(dataset: Dataset, task: str) -> str:
+    if task == "classification":
+        return "unigram model" if dataset.kind == "language_model" else "majority class"
+    return "last value" if dataset.kind == "forecast" else "training mean"
+
+
+def baseline_metrics(cross_validation) -> dict[str, float]:
+    """``baseline_score`` on the study's folds, and on the test set with its extra metrics."""
+    from sklearn.model_selection import cross_val_score
+
+    from hpsearch.search.test_metrics import extra_test_metrics
+
+    dataset = cross_validation.dataset
+    task = cross_validation.study.task
+    estimator = baseline_estimator(dataset, task)
+    fold_scores = cross_val_score(
+        estimator, dataset.X, dataset.y, cv=cross_validation.splits, scoring=cross_validation.scorer
+    )
+    metrics = {"baseline_score": cross_validation.natural(float(np.mean(fold_scores)))}
+    if dataset.has_test:
+        fitted = estimator.fit(dataset.X, dataset.y)
+        metrics["baseline_test_score"] = cross_validation.test_score(fitted)
+        extra = extra_test_metrics(dataset, fitted)
+        extra.pop("directional_accuracy", None)  # a constant forecast has no direction
+        metrics.update({f"baseline_test_{name}": value for name, value in extra.items()})
+    return metrics
