@@ -1,23 +1,29 @@
-"""Resident memory over many sequential trials in one process.
+"""Memory over many sequential trials: training in recycled workers vs in one process.
 
-    python bench/memory.py [--trials 50] [--keep-keras-state]
+    python bench/memory.py [--trials 50] [--trials-per-process 10]
 
-Runs an Optuna study of small LSTMs on the digits (holdout validation) in this process and
-records the RSS after every trial. Memory growth across trials is the most common complaint
-about KerasTuner, Optuna scripts and Ray Tune; hpsearch clears Keras's global state after
-each trial. ``--keep-keras-state`` skips that, for comparison. Goal: growth <= 150 MB.
+Runs the same Optuna study of small LSTMs on the digits (holdout validation) twice, each in
+a fresh process: once as hpsearch does by default (trials in a worker process replaced every
+``--trials-per-process`` trials) and once with every trial in the study's own process
+(``trials_per_process: 0``). After every trial it records the memory of the whole process
+tree (the study, the fork server, the worker) as the sum of PSS, so pages the fork server
+shares with its worker count once. Memory growth across trials is the most common complaint
+about KerasTuner, Optuna scripts and Ray Tune. Goal: growth <= 150 MB.
+
+Growth is the peak of the last ten trials minus the peak of the first ten: a recycled
+worker's memory rises and falls, so a single reading right after a recycle would flatter it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
-
-import psutil
 
 STUDY = """
 name: memory-bench
@@ -28,6 +34,7 @@ model: {{builder: lstm}}
 search:
   backend: optuna
   n_trials: {trials}
+  trials_per_process: {trials_per_process}
   sampler: random
   cv: {{holdout: 0.25}}
   space:
@@ -38,48 +45,70 @@ search:
 """
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=50)
-    parser.add_argument("--keep-keras-state", action="store_true")
-    parser.add_argument("--trim", action="store_true", help="malloc_trim(0) after each trial")
-    arguments = parser.parse_args()
+def tree_pss_mib() -> float:
+    """PSS of this process and all its descendants, in MiB."""
+    import psutil
 
-    import hpsearch.search.base as base
+    root = psutil.Process()
+    total = 0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            total += process.memory_full_info().pss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total / 2**20
+
+
+def measure(trials: int, trials_per_process: int) -> list[float]:
+    """Run the study in this process; the tree's memory after each trial."""
     from hpsearch.runner import run_study
     from hpsearch.schema import load_study
 
-    if arguments.keep_keras_state:
-        base.release_trial_memory = lambda: None
-    if arguments.trim:
-        import ctypes
-
-        release = base.release_trial_memory
-
-        def release_and_trim() -> None:
-            release()
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-        base.release_trial_memory = release_and_trim
-    process = psutil.Process()
-    rss: list[float] = []
+    memory: list[float] = []
 
     def record(outcome) -> None:
-        rss.append(process.memory_info().rss / 2**20)
-        print(f"trial {outcome.number:>3} {outcome.state:<8} rss {rss[-1]:7.1f} MiB", flush=True)
+        memory.append(tree_pss_mib())
+        print(f"trial {outcome.number:>3} {outcome.state:<8} {memory[-1]:7.1f} MiB", flush=True)
 
     with tempfile.TemporaryDirectory() as folder:
         os.chdir(folder)
         path = Path(folder, "study.yaml")
-        path.write_text(textwrap.dedent(STUDY.format(trials=arguments.trials)))
+        text = STUDY.format(trials=trials, trials_per_process=trials_per_process)
+        path.write_text(textwrap.dedent(text))
         run_study(load_study(path), on_trial=record)
-    warm = rss[min(4, len(rss) - 1)]
-    mode = "kept" if arguments.keep_keras_state else "cleared"
-    print(
-        f"| {arguments.trials} | Keras state {mode} | {rss[0]:.0f} | {warm:.0f} | {rss[-1]:.0f}"
-        f" | {rss[-1] - warm:+.0f} |",
-        file=sys.stderr,
-    )
+    return memory
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--trials-per-process", type=int, default=10)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.child is not None:
+        print(json.dumps(measure(arguments.trials, arguments.child)), file=sys.stderr)
+        return
+
+    rows = []
+    for per_process in (arguments.trials_per_process, 0):
+        command = [sys.executable, __file__, "--trials", str(arguments.trials)]
+        child = subprocess.run(
+            [*command, "--child", str(per_process)],
+            stderr=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+        memory = json.loads(child.stderr.strip().splitlines()[-1])
+        window = min(10, len(memory))
+        first, last = max(memory[:window]), max(memory[-window:])
+        mode = f"worker replaced every {per_process}" if per_process else "all in one process"
+        rows.append(
+            f"| {arguments.trials} | {mode} | {memory[0]:.0f} | {first:.0f} | {last:.0f}"
+            f" | {max(memory):.0f} | {last - first:+.0f} |"
+        )
+    print("| trials | training | after trial 1 | peak, first 10 | peak, last 10 | peak | growth |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":

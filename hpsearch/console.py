@@ -210,6 +210,12 @@ def print_resolved_study(study: Study) -> None:
         f"search: {search.backend}, metric {study.metric.name} ({study.direction}),"
         f" cv {_describe_cv(search.cv)}, n_jobs {search.n_jobs}"
         + (f", timeout {search.timeout}s" if search.timeout else ""),
+        "training: "
+        + (
+            f"worker process, replaced every {search.trials_per_process} trials"
+            if search.trials_per_process
+            else "in this process"
+        ),
     ]
     if search.backend == "optuna":
         lines.append(

@@ -76,24 +76,26 @@ def _search_and_refit(
     from hpsearch.search import backend_class
     from hpsearch.search.baseline import baseline_metrics
     from hpsearch.search.evaluation import CrossValidation
+    from hpsearch.search.trainer import make_trainer
 
     cross_validation = CrossValidation(
         study, dataset, builder_reference(study), builder_params, records_dir
     )
     tracker.log_study_metrics(baseline_metrics(cross_validation))
-    backend = backend_class(study.search.backend)(
-        study, cross_validation, tracker, on_trial=on_trial, exclusive=exclusive
-    )
-    if on_start is not None:
-        on_start(backend, tracker)
     try:
-        backend.run()
-        best = tracker.best_trial(study.direction)
-        test_score = None
-        if best is not None:
-            test_metrics = _refit_best(study, tracker, cross_validation, best)
-            test_score = test_metrics.get("test_score")
-            tracker.record_best(best, test_metrics)
+        with make_trainer(study, cross_validation) as trainer:
+            backend = backend_class(study.search.backend)(
+                study, cross_validation, tracker, trainer, on_trial=on_trial, exclusive=exclusive
+            )
+            if on_start is not None:
+                on_start(backend, tracker)
+            backend.run()
+            best = tracker.best_trial(study.direction)
+            test_score = None
+            if best is not None:
+                test_metrics = _refit_best(study, tracker, trainer, best)
+                test_score = test_metrics.get("test_score")
+                tracker.record_best(best, test_metrics)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the backend recorded the running trial
         tracker.finish("KILLED")
         raise
@@ -103,77 +105,45 @@ def _search_and_refit(
     return best, test_score
 
 
-def _refit_best(
-    study: Study, tracker: StudyTracker, cross_validation, best: TrialRecord
-) -> dict[str, float]:
+def _refit_best(study: Study, tracker: StudyTracker, trainer, best: TrialRecord):
     """Fit the best candidate on all training data; keep it for export; score the test set.
 
     Returns the test metrics (``test_score`` and the data kind's extras). Skipped when the
     parent run already holds the model of this very trial (a resumed study whose best did
     not change).
     """
-    from hpsearch.models.estimator import deployable_model
-    from hpsearch.search.test_metrics import extra_test_metrics
-
     if tracker.model_trial_run_id() == best.run_id:
         logged = tracker.parent_run().data.metrics
         return {name: value for name, value in logged.items() if name.startswith("test_")}
-    dataset = cross_validation.dataset
-    estimator = cross_validation.refit(best.params)
-    metrics = {"test_score": cross_validation.test_score(estimator)}
-    metrics.update(
-        {f"test_{name}": value for name, value in extra_test_metrics(dataset, estimator).items()}
-    )
     with tempfile.TemporaryDirectory(prefix="hpsearch-model-") as folder:
         folder = Path(folder)
-        deployable_model(estimator).save(folder / "model.keras")
-        _save_input_example(dataset.X, folder / "input_example.npy")
-        _save_json(folder / "estimator.json", _estimator_facts(estimator, best, study))
+        refitted = trainer.refit(best.params, folder)
+        facts = {
+            "trial_run_id": best.run_id,
+            "trial": best.number,
+            "params": best.params,
+            **refitted.facts,
+            "task": study.task,
+        }
+        _save_json(folder / "estimator.json", facts)
         tracker.log_model(folder, best)
-    if dataset.kind == "forecast" and dataset.has_test:
-        _log_forecast(study, tracker, dataset, estimator)
-    return {name: value for name, value in metrics.items() if value is not None}
+    if refitted.forecast is not None:
+        _log_forecast(study, tracker, refitted.forecast)
+    return refitted.test_metrics
 
 
-def _log_forecast(study: Study, tracker: StudyTracker, dataset, estimator) -> None:
+def _log_forecast(study: Study, tracker: StudyTracker, table: dict[str, list]) -> None:
     """The test period predicted day by day: a CSV and a plot on the parent run."""
     import pandas as pd
 
     from hpsearch.plots import forecast_plot
-    from hpsearch.search.test_metrics import forecast_table
 
-    table = forecast_table(dataset, estimator)
     with tempfile.TemporaryDirectory(prefix="hpsearch-forecast-") as folder:
         csv_path = Path(folder) / "forecast_test.csv"
         pd.DataFrame(table).to_csv(csv_path, index=False)
         tracker.log_study_artifact(csv_path)
         title = f"{study.name}: test period, best model refitted on all training data"
         tracker.log_study_artifact(forecast_plot(table, title, Path(folder) / "forecast_test.png"))
-
-
-def _save_input_example(X: Any, path: Path) -> None:
-    import numpy as np
-
-    example = np.asarray(X[:5])
-    if example.dtype == object:  # raw text: a fixed-width string array needs no pickle
-        example = example.astype(str)
-    np.save(path, example, allow_pickle=False)
-
-
-def _estimator_facts(estimator, best: TrialRecord, study: Study) -> dict[str, Any]:
-    classes = getattr(estimator, "classes_", None)
-    return {
-        "trial_run_id": best.run_id,
-        "trial": best.number,
-        "params": best.params,
-        "classes": None
-        if classes is None
-        else [c.item() if hasattr(c, "item") else c for c in classes],
-        "target_type": getattr(estimator, "target_type_", None),
-        "input_shape": list(estimator.X_shape_[1:]),
-        "input_dtype": str(estimator.X_dtype_),
-        "task": study.task,
-    }
 
 
 def _save_json(path: Path, payload: dict[str, Any]) -> None:

@@ -185,6 +185,9 @@ class SearchSection(_Section):
     sampler: Literal[SAMPLERS] | None = None  # type: ignore[valid-type]
     pruner: Literal[PRUNERS] | None = None  # type: ignore[valid-type]
     n_jobs: StrictInt = Field(default=1, ge=1)
+    # Trials trained by one worker process before it is replaced (TensorFlow never gives
+    # back all of a model's memory); 0 trains in the study's own process.
+    trials_per_process: StrictInt = Field(default=10, ge=0)
     cv: CrossValidation = 3
     metric: StrictStr | None = None
     direction: Literal["maximize", "minimize"] | None = None

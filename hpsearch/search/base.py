@@ -1,8 +1,9 @@
 """The contract every search backend keeps.
 
 A backend decides which candidates to try and in which order; for each it opens a trial
-run with the tracker, scores it through ``CrossValidation`` and finishes the run with the
-``TrialOutcome``. Resuming is the backend's job too: it knows what "already done" means.
+run with the tracker, has the ``Trainer`` fit and score it (in a worker process) and
+finishes the run with the ``TrialOutcome`` that ``CrossValidation`` makes of the folds.
+Resuming is the backend's job too: it knows what "already done" means.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 
 from hpsearch.schema import Study
 from hpsearch.search.evaluation import CrossValidation, TrialOutcome
+from hpsearch.search.trainer import Trainer
 from hpsearch.tracking import StudyTracker
 
 ProgressCallback = Callable[[TrialOutcome], None]
@@ -26,6 +28,7 @@ class SearchBackend(ABC):
         study: Study,
         cross_validation: CrossValidation,
         tracker: StudyTracker,
+        trainer: Trainer,
         *,
         on_trial: ProgressCallback | None = None,
         exclusive: bool = False,
@@ -36,6 +39,7 @@ class SearchBackend(ABC):
         self.exclusive = exclusive
         self.cross_validation = cross_validation
         self.tracker = tracker
+        self.trainer = trainer
         self.on_trial = on_trial or (lambda outcome: None)
         self.started = time.monotonic()
 
@@ -54,16 +58,5 @@ class SearchBackend(ABC):
 
     def finish_trial(self, trial_run, outcome: TrialOutcome) -> None:
         trial_run.finish(outcome)
-        release_trial_memory()
+        self.trainer.trial_done()
         self.on_trial(outcome)
-
-
-def release_trial_memory() -> None:
-    """Drop what Keras keeps between models (graphs, name counters): memory growth across
-    trials is the classic complaint about tuners that run every trial in one process."""
-    import gc
-
-    import keras
-
-    keras.backend.clear_session()
-    gc.collect()

@@ -11,7 +11,6 @@ import numpy as np
 
 from hpsearch.data import Dataset
 from hpsearch.metrics import Metric
-from hpsearch.models.estimator import make_estimator
 from hpsearch.models.folds import FoldPlan
 from hpsearch.schema import Study
 
@@ -119,6 +118,8 @@ class CrossValidation:
         )
 
     def estimator(self, params: dict[str, Any]):
+        from hpsearch.models.estimator import make_estimator  # TensorFlow: workers only
+
         return make_estimator(
             self.study.task,
             self.builder,

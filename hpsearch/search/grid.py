@@ -1,51 +1,22 @@
 """The ``grid`` backend: scikit-learn's GridSearchCV, tracked candidate by candidate.
 
-GridSearchCV asks its subclasses for one thing, ``_run_search(evaluate_candidates)``. Ours
-evaluates the grid a few candidates at a time (as many as ``n_jobs``, their folds in
-parallel) and records each candidate in MLflow as soon as its folds end, so progress is
-visible and an interrupted grid resumes: candidates already recorded are not trained again.
+The grid is evaluated a few candidates at a time (as many as ``n_jobs``, their folds in
+parallel), each chunk by a GridSearchCV over exactly those candidates, and every candidate
+is recorded in MLflow as soon as its chunk ends: progress is visible and an interrupted grid
+resumes, with the candidates already recorded not trained again (GridSearchCV alone has no
+resume). With ``n_jobs: 1`` the chunks run in the study's trainer (a worker process
+replaced every few trials); with more, in this process through joblib's worker processes.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 
-import numpy as np
-from sklearn.model_selection import GridSearchCV, ParameterGrid
+from sklearn.model_selection import ParameterGrid
 
-from hpsearch.errors import UserError
+from hpsearch.errors import TrialFailed, UserError
 from hpsearch.search.base import SearchBackend
-from hpsearch.search.evaluation import FAIL
-
-
-class TrackedGridSearchCV(GridSearchCV):
-    """GridSearchCV that evaluates ``pending`` candidates in chunks and reports each chunk."""
-
-    def __init__(
-        self,
-        estimator,
-        param_grid,
-        *,
-        pending=(),
-        chunk_size=1,
-        on_chunk=None,
-        keep_going=None,
-        **kwargs,
-    ):
-        super().__init__(estimator, param_grid, **kwargs)
-        self.pending = pending
-        self.chunk_size = chunk_size
-        self.on_chunk = on_chunk
-        self.keep_going = keep_going
-
-    def _run_search(self, evaluate_candidates):
-        pending = list(self.pending)
-        for start in range(0, len(pending), self.chunk_size):
-            if self.keep_going is not None and not self.keep_going():
-                return
-            chunk = pending[start : start + self.chunk_size]
-            self.on_chunk(chunk, evaluate_candidates)
+from hpsearch.search.trainer import InProcessTrainer
 
 
 class GridBackend(SearchBackend):
@@ -58,38 +29,16 @@ class GridBackend(SearchBackend):
         return list(ParameterGrid(self.study.grid()))
 
     def run(self) -> None:
-        candidates = self.candidates()
-        pending = self._pending(candidates)
-        if not pending:
-            return
-        cross_validation = self.cross_validation
-        self._completed = 0
-        search = TrackedGridSearchCV(
-            cross_validation.estimator(candidates[0]),
-            self.study.grid(),
-            pending=pending,
-            chunk_size=max(1, self.study.search.n_jobs),
-            on_chunk=self._evaluate_chunk,
-            keep_going=lambda: self.time_left() is None or self.time_left() > 0,
-            scoring=cross_validation.scorer,
-            cv=cross_validation.splits,
-            n_jobs=self.study.search.n_jobs,
-            error_score=np.nan,
-            refit=False,  # the runner refits the best of all sessions of the study
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # failures are recorded per trial instead
-            try:
-                search.fit(
-                    cross_validation.dataset.X,
-                    cross_validation.dataset.y,
-                    **cross_validation.fold_plan.fit_params(),
-                )
-            except IndexError:
-                # GridSearchCV cannot summarise a search whose every fit failed; each
-                # candidate is already recorded as FAIL.
-                if self._completed:
-                    raise
+        pending = self._pending(self.candidates())
+        n_jobs = self.study.search.n_jobs
+        # joblib's workers do the fits of a parallel grid; a worker of our own would only
+        # add a process between them and this one.
+        trainer = self.trainer if n_jobs == 1 else InProcessTrainer(self.cross_validation)
+        for start in range(0, len(pending), n_jobs):
+            time_left = self.time_left()
+            if time_left is not None and time_left <= 0:
+                return
+            self._evaluate_chunk(pending[start : start + n_jobs], trainer, n_jobs)
 
     def _pending(self, candidates: list[dict]) -> list[tuple[int, dict]]:
         """Candidates not recorded as finished by an earlier session; killed ones are redone."""
@@ -109,31 +58,36 @@ class GridBackend(SearchBackend):
                 )
         return [(n, c) for n, c in enumerate(candidates) if n not in finished]
 
-    def _evaluate_chunk(self, chunk, evaluate_candidates) -> None:
+    def _evaluate_chunk(self, chunk, trainer, n_jobs: int) -> None:
         from contextlib import ExitStack
 
         cross_validation = self.cross_validation
+        n_splits = len(cross_validation.splits)
         with ExitStack() as stack:
             runs = [stack.enter_context(self.tracker.trial(n, params)) for n, params in chunk]
             try:
-                results = evaluate_candidates([params for _, params in chunk])
+                results = trainer.evaluate_grid([params for _, params in chunk], n_jobs)
                 error = None
-            except ValueError as failure:
-                if "fits failed" not in str(failure):
+            except (ValueError, TrialFailed) as failure:
+                # GridSearchCV raises when every fit of a chunk failed, even with
+                # error_score=nan; a worker that died fails its chunk too.
+                if isinstance(failure, ValueError) and "fits failed" not in str(failure):
                     raise
-                results, error = None, str(failure).strip().splitlines()[0]
-            n_splits = len(cross_validation.splits)
+                results, error = None, _first_line(str(failure))
             for offset, ((number, params), run) in enumerate(zip(chunk, runs, strict=True)):
                 if results is None:
                     scores, fit_time = [math.nan] * n_splits, 0.0
                 else:
-                    index = len(results["params"]) - len(chunk) + offset
-                    scores = [results[f"split{k}_test_score"][index] for k in range(n_splits)]
-                    fit_time = float(results["mean_fit_time"][index] * n_splits)
+                    scores = [results[f"split{k}_test_score"][offset] for k in range(n_splits)]
+                    fit_time = float(results["mean_fit_time"][offset] * n_splits)
                 outcome = cross_validation.outcome(number, params, scores, fit_time, error=error)
-                if outcome.state != FAIL:
-                    self._completed += 1
                 self.finish_trial(run, outcome)
+
+
+def _first_line(message: str) -> str:
+    """The sentence that says what happened ("All the 4 fits failed.")."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return next((line for line in lines if "fits failed" in line), lines[0] if lines else "")
 
 
 def _normalised(params: dict) -> dict:

@@ -22,6 +22,7 @@ from hpsearch.errors import TrialFailed, UserError
 from hpsearch.schema import Range
 from hpsearch.search.base import SearchBackend
 from hpsearch.search.evaluation import FAIL, PRUNED
+from hpsearch.search.trainer import describe_error
 from hpsearch.tracking import prepare_local_store
 
 ERROR_ATTR = "error"  # set on trials that failed by themselves (they count in the budget)
@@ -211,7 +212,7 @@ class OptunaBackend(SearchBackend):
             scores, fit_time, state, error = [], 0.0, None, None
             try:
                 for fold in range(len(cross_validation.splits)):
-                    score, seconds = cross_validation.evaluate_fold(params, fold)
+                    score, seconds = self.trainer.evaluate_fold(params, fold)
                     scores.append(score)
                     fit_time += seconds
                     running_mean = cross_validation.natural(sum(scores) / len(scores))
@@ -220,7 +221,7 @@ class OptunaBackend(SearchBackend):
                         state = PRUNED
                         break
             except Exception as failure:  # a failing trial is recorded; the study goes on
-                error = f"{type(failure).__name__}: {failure}"
+                error = describe_error(failure)
                 state = FAIL
             outcome = cross_validation.outcome(
                 trial.number, params, scores, fit_time, error=error, state=state

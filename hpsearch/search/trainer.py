@@ -1,0 +1,287 @@
+"""Where the training happens: a worker process replaced every few trials, or this process.
+
+TensorFlow keeps about 11 MB of every model it has built, even after
+``keras.backend.clear_session()`` and garbage collection (docs/benchmarks.md), so a study
+of hundreds of trials in one process grows by gigabytes: the classic complaint about
+tuners. hpsearch therefore trains in a worker process and replaces it after
+``search.trials_per_process`` trials; the study's own process only decides what to try and
+records it. Workers are forked from a fork server that has already imported TensorFlow,
+so a new one is ready in about a second instead of the six a fresh interpreter needs.
+
+Both trainers speak the same three verbs (``evaluate_fold``, ``evaluate_grid``, ``refit``)
+and give the same numbers: every fit seeds itself from the study's seed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+from abc import ABC, abstractmethod
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpsearch.errors import TrialFailed
+
+# Imported by the fork server once, so that every worker starts with TensorFlow loaded.
+_PRELOAD = ["hpsearch.search.evaluation", "hpsearch.search.test_metrics"]
+
+
+@dataclass
+class RefitResult:
+    """The best candidate refitted on all training data, as the study's process needs it."""
+
+    test_metrics: dict[str, float]
+    facts: dict[str, Any]
+    forecast: dict[str, list] | None = field(default=None)
+
+
+class Trainer(ABC):
+    """Fits and scores candidates of one study's ``CrossValidation``."""
+
+    def __init__(self, cross_validation) -> None:
+        self.cross_validation = cross_validation
+
+    @abstractmethod
+    def evaluate_fold(self, params: dict[str, Any], fold: int) -> tuple[float, float]:
+        """(scikit-learn score, fit seconds) of one candidate on one fold."""
+
+    @abstractmethod
+    def evaluate_grid(self, candidates: list[dict[str, Any]], n_jobs: int) -> dict[str, Any]:
+        """GridSearchCV's ``cv_results_`` for exactly these candidates, in their order."""
+
+    @abstractmethod
+    def refit(self, params: dict[str, Any], model_dir: Path) -> RefitResult:
+        """Fit on all training data, save the deployable model into ``model_dir``, score."""
+
+    @abstractmethod
+    def trial_done(self) -> None:
+        """Called after every trial: the moment to release what it held."""
+
+    @abstractmethod
+    def close(self, *, interrupted: bool = False) -> None:
+        """Release the worker (at once, killing its fit, when ``interrupted``)."""
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        self.close(interrupted=error is not None)
+
+
+class InProcessTrainer(Trainer):
+    """Trains in this process (``search.trials_per_process: 0``): no isolation, no start-up."""
+
+    def evaluate_fold(self, params, fold):
+        return self.cross_validation.evaluate_fold(params, fold)
+
+    def evaluate_grid(self, candidates, n_jobs):
+        return grid_results(self.cross_validation, candidates, n_jobs)
+
+    def refit(self, params, model_dir):
+        return refit_and_save(self.cross_validation, params, model_dir)
+
+    def trial_done(self) -> None:
+        release_keras_memory()
+
+    def close(self, *, interrupted: bool = False) -> None:
+        """Nothing to release beyond what ``trial_done`` did."""
+
+
+class WorkerTrainer(Trainer):
+    """Trains in one worker process at a time, replaced after ``trials_per_process`` trials."""
+
+    def __init__(self, cross_validation, *, trials_per_process: int) -> None:
+        super().__init__(cross_validation)
+        self.trials_per_process = trials_per_process
+        self._executor: ProcessPoolExecutor | None = None
+        self._trials_in_worker = 0
+
+    def evaluate_fold(self, params, fold):
+        return self._call(_worker_evaluate_fold, params, fold)
+
+    def evaluate_grid(self, candidates, n_jobs):
+        return self._call(_worker_evaluate_grid, candidates, n_jobs)
+
+    def refit(self, params, model_dir):
+        return self._call(_worker_refit, params, str(model_dir))
+
+    def trial_done(self) -> None:
+        self._trials_in_worker += 1
+        if self._trials_in_worker >= self.trials_per_process:
+            self.close()
+
+    def close(self, *, interrupted: bool = False) -> None:
+        executor, self._executor = self._executor, None
+        self._trials_in_worker = 0
+        if executor is None:
+            return
+        if interrupted:
+            # Ctrl-C or SIGTERM reached this process: stop the fit now, not when it ends.
+            for process in list(getattr(executor, "_processes", {}).values()):
+                process.kill()
+        executor.shutdown(wait=True, cancel_futures=True)
+
+    def _call(self, function, *args):
+        if self._executor is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(_PRELOAD)
+            self._executor = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=context,
+                initializer=_start_worker,
+                initargs=(self.cross_validation, os.getcwd()),
+            )
+        try:
+            return self._executor.submit(function, *args).result()
+        except BrokenProcessPool:
+            # The worker died (killed, out of memory, a crash in native code): this
+            # candidate fails, the next one gets a new worker.
+            self.close()
+            raise TrialFailed("the worker process training this trial died") from None
+        except BaseException:
+            self.close(interrupted=True)
+            raise
+
+
+def make_trainer(study, cross_validation) -> Trainer:
+    per_process = study.search.trials_per_process
+    if per_process == 0:
+        return InProcessTrainer(cross_validation)
+    return WorkerTrainer(cross_validation, trials_per_process=per_process)
+
+
+# --- the work itself (in a worker, or in this process) ----------------------------------
+
+
+def grid_results(cross_validation, candidates: list[dict[str, Any]], n_jobs: int):
+    """scikit-learn's GridSearchCV over exactly ``candidates``, fold by fold."""
+    import warnings
+
+    from sklearn.model_selection import GridSearchCV
+
+    search = GridSearchCV(
+        cross_validation.estimator(candidates[0]),
+        [{name: [value] for name, value in candidate.items()} for candidate in candidates],
+        scoring=cross_validation.scorer,
+        cv=cross_validation.splits,
+        n_jobs=n_jobs,
+        error_score=float("nan"),
+        refit=False,  # the runner refits the best of all sessions of the study
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # failures are recorded per trial instead
+        search.fit(
+            cross_validation.dataset.X,
+            cross_validation.dataset.y,
+            **cross_validation.fold_plan.fit_params(),
+        )
+    n_splits = len(cross_validation.splits)
+    keys = [f"split{k}_test_score" for k in range(n_splits)] + ["mean_fit_time"]
+    return {key: [float(v) for v in search.cv_results_[key]] for key in keys}
+
+
+def refit_and_save(cross_validation, params: dict[str, Any], model_dir: Path) -> RefitResult:
+    """Fit on all training data; save ``model.keras`` and the input example; score the test set."""
+    import numpy as np
+
+    from hpsearch.models.estimator import deployable_model
+    from hpsearch.search.test_metrics import extra_test_metrics, forecast_table
+
+    dataset = cross_validation.dataset
+    estimator = cross_validation.refit(params)
+    metrics = {"test_score": cross_validation.test_score(estimator)}
+    metrics.update(
+        {f"test_{name}": value for name, value in extra_test_metrics(dataset, estimator).items()}
+    )
+    model_dir = Path(model_dir)
+    deployable_model(estimator).save(model_dir / "model.keras")
+    example = np.asarray(dataset.X[:5])
+    if example.dtype == object:  # raw text: a fixed-width string array needs no pickle
+        example = example.astype(str)
+    np.save(model_dir / "input_example.npy", example, allow_pickle=False)
+    classes = getattr(estimator, "classes_", None)
+    facts = {
+        "classes": None
+        if classes is None
+        else [c.item() if hasattr(c, "item") else c for c in classes],
+        "target_type": getattr(estimator, "target_type_", None),
+        "input_shape": list(estimator.X_shape_[1:]),
+        "input_dtype": str(estimator.X_dtype_),
+    }
+    forecast = None
+    if dataset.kind == "forecast" and dataset.has_test:
+        forecast = forecast_table(dataset, estimator)
+    return RefitResult(
+        test_metrics={k: v for k, v in metrics.items() if v is not None},
+        facts=facts,
+        forecast=forecast,
+    )
+
+
+def release_keras_memory() -> None:
+    """Drop what Keras keeps between models (graphs, name counters)."""
+    import gc
+
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
+
+
+# --- inside the worker process -----------------------------------------------------------
+
+_cross_validation = None
+
+
+def _start_worker(cross_validation, working_dir: str) -> None:
+    global _cross_validation
+    _cross_validation = cross_validation
+    # Forked from the fork server, which kept the folder it started in: use the study's.
+    os.chdir(working_dir)
+    # Ctrl-C reaches the whole terminal's process group: the study's process decides what
+    # an interruption means and stops this worker itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        # Die with the fork server, which exits when the study's process dies (even on
+        # SIGKILL): no orphan keeps training.
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _in_worker(function, *args):
+    """Run ``function`` and release Keras's memory; errors cross back as plain text.
+
+    TensorFlow's exceptions do not survive pickling, so the parent gets a ``TrialFailed``
+    carrying ``"Type: message"``.
+    """
+    try:
+        return function(_cross_validation, *args)
+    except Exception as error:
+        raise TrialFailed(describe_error(error)) from None
+    finally:
+        release_keras_memory()
+
+
+def _worker_evaluate_fold(params, fold):
+    return _in_worker(lambda cv, p, f: cv.evaluate_fold(p, f), params, fold)
+
+
+def _worker_evaluate_grid(candidates, n_jobs):
+    return _in_worker(grid_results, candidates, n_jobs)
+
+
+def _worker_refit(params, model_dir):
+    return _in_worker(refit_and_save, params, Path(model_dir))
+
+
+def describe_error(error: BaseException) -> str:
+    """``"Type: message"``; a ``TrialFailed`` (already described) keeps its message."""
+    if isinstance(error, TrialFailed):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
