@@ -33,6 +33,7 @@ from hpsearch.errors import TrialFailed
 from hpsearch.models.builders import adapt_preprocessing
 from hpsearch.models.folds import FoldPlan
 from hpsearch.models.heads import default_loss, default_metrics
+from hpsearch.models.reuse import BUILT_MODELS, architecture_key, release_keras_memory
 
 
 def build_model(
@@ -120,6 +121,20 @@ class _TrackedFitMixin:
         return super()._fit_keras_model(
             X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
         )
+
+    def _build_keras_model(self):
+        """A fresh model, or inside ``BUILT_MODELS.reusing()`` the same architecture's last
+        one reset to its initial state (see ``hpsearch.models.reuse``)."""
+        if not BUILT_MODELS.active:
+            return super()._build_keras_model()
+        key = architecture_key(self.get_params(), self._get_metadata())
+        model = BUILT_MODELS.get(key)
+        if model is None:
+            BUILT_MODELS.forget()
+            release_keras_memory()
+            model = super()._build_keras_model()
+            BUILT_MODELS.keep(key, model)
+        return model
 
     @property
     def feature_encoder(self):

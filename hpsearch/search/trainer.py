@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import TrialFailed
+from hpsearch.models.reuse import BUILT_MODELS, release_keras_memory
 
 # Imported by the fork server once, so that every worker starts with TensorFlow loaded.
 _PRELOAD = ["hpsearch.search.evaluation", "hpsearch.search.test_metrics"]
@@ -78,7 +79,7 @@ class InProcessTrainer(Trainer):
     """Trains in this process (``search.trials_per_process: 0``): no isolation, no start-up."""
 
     def evaluate_fold(self, params, fold):
-        return self.cross_validation.evaluate_fold(params, fold)
+        return evaluate_fold(self.cross_validation, params, fold)
 
     def evaluate_grid(self, candidates, n_jobs):
         return grid_results(self.cross_validation, candidates, n_jobs)
@@ -87,6 +88,8 @@ class InProcessTrainer(Trainer):
         return refit_and_save(self.cross_validation, params, model_dir)
 
     def trial_done(self) -> None:
+        # This process lives on after the study: keep no model between trials.
+        BUILT_MODELS.forget()
         release_keras_memory()
 
     def close(self, *, interrupted: bool = False) -> None:
@@ -157,6 +160,13 @@ def make_trainer(study, cross_validation) -> Trainer:
 
 
 # --- the work itself (in a worker, or in this process) ----------------------------------
+# Each runs its fits one after the other, scoring each before the next starts: the folds
+# and candidates of one architecture may share one built model (hpsearch.models.reuse).
+
+
+def evaluate_fold(cross_validation, params: dict[str, Any], fold: int) -> tuple[float, float]:
+    with BUILT_MODELS.reusing():
+        return cross_validation.evaluate_fold(params, fold)
 
 
 def grid_results(cross_validation, candidates: list[dict[str, Any]], n_jobs: int):
@@ -174,7 +184,7 @@ def grid_results(cross_validation, candidates: list[dict[str, Any]], n_jobs: int
         error_score=float("nan"),
         refit=False,  # the runner refits the best of all sessions of the study
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), BUILT_MODELS.reusing():
         warnings.simplefilter("ignore")  # failures are recorded per trial instead
         search.fit(
             cross_validation.dataset.X,
@@ -194,7 +204,8 @@ def refit_and_save(cross_validation, params: dict[str, Any], model_dir: Path) ->
     from hpsearch.search.test_metrics import extra_test_metrics, forecast_table
 
     dataset = cross_validation.dataset
-    estimator = cross_validation.refit(params)
+    with BUILT_MODELS.reusing():
+        estimator = cross_validation.refit(params)
     metrics = {"test_score": cross_validation.test_score(estimator)}
     metrics.update(
         {f"test_{name}": value for name, value in extra_test_metrics(dataset, estimator).items()}
@@ -224,16 +235,6 @@ def refit_and_save(cross_validation, params: dict[str, Any], model_dir: Path) ->
     )
 
 
-def release_keras_memory() -> None:
-    """Drop what Keras keeps between models (graphs, name counters)."""
-    import gc
-
-    import keras
-
-    keras.backend.clear_session()
-    gc.collect()
-
-
 # --- inside the worker process -----------------------------------------------------------
 
 _cross_validation = None
@@ -255,7 +256,7 @@ def _start_worker(cross_validation, working_dir: str) -> None:
 
 
 def _in_worker(function, *args):
-    """Run ``function`` and release Keras's memory; errors cross back as plain text.
+    """Run ``function``; errors cross back as plain text.
 
     TensorFlow's exceptions do not survive pickling, so the parent gets a ``TrialFailed``
     carrying ``"Type: message"``.
@@ -264,12 +265,10 @@ def _in_worker(function, *args):
         return function(_cross_validation, *args)
     except Exception as error:
         raise TrialFailed(describe_error(error)) from None
-    finally:
-        release_keras_memory()
 
 
 def _worker_evaluate_fold(params, fold):
-    return _in_worker(lambda cv, p, f: cv.evaluate_fold(p, f), params, fold)
+    return _in_worker(evaluate_fold, params, fold)
 
 
 def _worker_evaluate_grid(candidates, n_jobs):

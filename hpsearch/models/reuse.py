@@ -1,0 +1,131 @@
+"""One built model per architecture, reused by every fit that needs that architecture.
+
+Building a Keras model and tracing its train, test and predict steps costs a second or two
+here, often more than a small model's training on one fold. The folds of one candidate
+share their architecture, and so do grid candidates that differ only in ``batch_size`` or
+``epochs``: the model is built once, the values of all its variables (weights and random
+seed state) and of its optimizer's (learning rate included: values are restored, not
+zeroed) are saved right after building, and restored before every later fit. A reused
+model starts each fit exactly where a fresh one would; the scores are the same
+(tests/test_model_reuse.py).
+
+Not reused: models whose preprocessing holds lookup tables (``TextVectorization``,
+``StringLookup``...), which ``adapt`` replaces on every fit, so the traced steps would keep
+the first fold's vocabulary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+# Parameters that change how a model is fitted, not which model is built.
+FIT_ONLY = frozenset(
+    {
+        "epochs",
+        "batch_size",
+        "verbose",
+        "callbacks",
+        "validation_batch_size",
+        "validation_split",
+        "shuffle",
+        "warm_start",
+        "class_weight",
+    }
+)
+
+_LOOKUP_LAYERS = ("TextVectorization", "StringLookup", "IntegerLookup", "Hashing")
+
+
+def architecture_key(params: dict[str, Any], meta: dict[str, Any]) -> str:
+    """Names what a build depends on: the parameters, and the data's facts minus row counts."""
+    chosen = {k: v for k, v in params.items() if k not in FIT_ONLY}
+    facts = {}
+    for name, value in meta.items():
+        if name.endswith("shape_") and isinstance(value, tuple):
+            facts[name] = value[1:]  # the rows of a fold do not change the model
+        elif isinstance(value, np.ndarray):
+            facts[name] = (value.dtype.str, value.shape, value.tobytes())
+        elif isinstance(value, (str, int, float, bool, type(None), tuple)):
+            facts[name] = value
+        elif "dtype" in type(value).__name__.lower() or isinstance(value, np.dtype):
+            facts[name] = str(value)
+        # encoders, fitted models and histories describe a fit, not the architecture
+    payload = pickle.dumps((sorted(chosen.items(), key=str), sorted(facts.items())), protocol=4)
+    return hashlib.sha1(payload).hexdigest()
+
+
+class BuiltModels:
+    """Keeps the last built model and its initial state (one: a study moves on).
+
+    Only inside ``reusing()``: there every fit is scored before the next one starts (a
+    search's folds, its refit). Elsewhere two estimators must never share a model.
+    """
+
+    def __init__(self) -> None:
+        self.active = False
+        self._key: str | None = None
+        self._model = None
+        self._initial: list[np.ndarray] = []
+        self._initial_optimizer: list[np.ndarray] = []
+
+    def get(self, key: str):
+        """The model built for ``key``, reset to its initial state; None if not kept."""
+        if key != self._key or self._model is None:
+            return None
+        for variable, value in zip(self._model.variables, self._initial, strict=True):
+            variable.assign(value)
+        optimizer = self._model.optimizer
+        for variable, value in zip(optimizer.variables, self._initial_optimizer, strict=True):
+            variable.assign(value)
+        return self._model
+
+    @contextmanager
+    def reusing(self) -> Iterator[None]:
+        self.active = True
+        try:
+            yield
+        finally:
+            self.active = False
+
+    def keep(self, key: str, model) -> None:
+        """Remember ``model`` (just built and compiled) as the one for ``key``."""
+        if not reusable(model):
+            return
+        optimizer = model.optimizer
+        if not optimizer.built:
+            # Its slots exist from now on, so their initial values can be saved.
+            optimizer.build(model.trainable_variables)
+        self._key, self._model = key, model
+        self._initial = [np.array(v.numpy()) for v in model.variables]
+        self._initial_optimizer = [np.array(v.numpy()) for v in optimizer.variables]
+
+    def forget(self) -> None:
+        """Drop the kept model (call before building another)."""
+        self._key = self._model = None
+        self._initial, self._initial_optimizer = [], []
+
+
+def release_keras_memory() -> None:
+    """Drop what Keras keeps between models (graphs, name counters) and collect garbage."""
+    import gc
+
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def reusable(model) -> bool:
+    """A compiled model without lookup tables."""
+    if getattr(model, "optimizer", None) is None:
+        return False
+    return not any(type(layer).__name__ in _LOOKUP_LAYERS for layer in model._flatten_layers())
+
+
+BUILT_MODELS = BuiltModels()

@@ -1,0 +1,87 @@
+"""One built (and traced) model per architecture, reset between fits: same numbers as fresh.
+
+A search's folds, and grid candidates that differ only in batch size or epochs, reuse one
+model; the results must be exactly those of fresh models, curves included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import StratifiedKFold, cross_validate
+
+from hpsearch.models.estimator import make_estimator
+from hpsearch.models.folds import FoldPlan
+from hpsearch.models.reuse import BUILT_MODELS
+
+
+def _digits(n: int = 150):
+    digits = load_digits()
+    return digits.images[:n].astype("float32") / 16, digits.target[:n] % 3
+
+
+def _search(tmp_path, reuse: bool):
+    """Two candidates (batch sizes) x 2 folds; (scores, histories, models) of every fit."""
+    X, y = _digits()
+    splits = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
+    records = tmp_path / ("reused" if reuse else "fresh")
+    records.mkdir()
+    plan = FoldPlan(X, y, splits, names=["batch_size"], records_dir=records)
+    scores, histories, models = [], [], []
+    for batch_size in (16, 32):
+        params = {"units": 5, "dropout": 0.3, "recurrent_dropout": 0.1, "epochs": 2}
+        params.update(batch_size=batch_size, learning_rate=0.01)
+        estimator = make_estimator("classification", "lstm", params, seed=3)
+        with BUILT_MODELS.reusing() if reuse else _nothing():
+            result = cross_validate(
+                estimator,
+                X,
+                y,
+                cv=splits,
+                params=plan.fit_params(),
+                error_score="raise",
+                return_estimator=True,
+            )
+        scores.extend(result["test_score"])
+        models.extend(id(fitted.model_) for fitted in result["estimator"])
+        histories.extend(r["history"] for r in plan.collect({"batch_size": batch_size}))
+    BUILT_MODELS.forget()
+    return scores, histories, models
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_reused_model_gives_exactly_the_scores_and_curves_of_fresh_models(tmp_path):
+    fresh_scores, fresh_curves, fresh_models = _search(tmp_path, reuse=False)
+    scores, curves, models = _search(tmp_path, reuse=True)
+    assert len(set(fresh_models)) == 4  # a model per fit
+    assert len(set(models)) == 1  # one model for both folds of both batch sizes
+    assert scores == fresh_scores
+    assert curves == fresh_curves and all(len(c["val_loss"]) == 2 for c in curves)
+
+
+def test_models_with_lookup_tables_are_never_shared():
+    words = np.array(["good film", "bad film", "great plot", "awful plot"] * 10, dtype=object)
+    labels = np.array(["pos", "neg", "pos", "neg"] * 10, dtype=object)
+    params = {"units": 2, "epochs": 1, "vocab_size": 20, "sequence_length": 4}
+    with BUILT_MODELS.reusing():
+        fitted = [
+            make_estimator("classification", "lstm", params, seed=1).fit(words, labels)
+            for _ in range(2)
+        ]
+    BUILT_MODELS.forget()
+    # TextVectorization is adapted on each fit's own rows: a model per fit.
+    assert fitted[0].model_ is not fitted[1].model_
+
+
+def test_outside_a_search_estimators_never_share_a_model():
+    X, y = _digits(60)
+    first = make_estimator("classification", "gru", {"units": 3, "epochs": 1}, seed=1).fit(X, y)
+    second = make_estimator("classification", "gru", {"units": 3, "epochs": 1}, seed=1).fit(X, y)
+    assert first.model_ is not second.model_
