@@ -215,7 +215,8 @@ def print_resolved_study(study: Study) -> None:
             f"worker process, replaced every {search.trials_per_process} trials"
             if search.trials_per_process
             else "in this process"
-        ),
+        )
+        + (", one built model per architecture" if search.reuse_models else ", fresh models"),
     ]
     if search.backend == "optuna":
         lines.append(

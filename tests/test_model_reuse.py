@@ -66,7 +66,7 @@ def test_reused_model_gives_exactly_the_scores_and_curves_of_fresh_models(tmp_pa
     assert curves == fresh_curves and all(len(c["val_loss"]) == 2 for c in curves)
 
 
-def test_models_with_lookup_tables_are_never_shared():
+def test_models_with_layers_adapted_per_fit_are_never_shared():
     words = np.array(["good film", "bad film", "great plot", "awful plot"] * 10, dtype=object)
     labels = np.array(["pos", "neg", "pos", "neg"] * 10, dtype=object)
     params = {"units": 2, "epochs": 1, "vocab_size": 20, "sequence_length": 4}
@@ -78,6 +78,14 @@ def test_models_with_lookup_tables_are_never_shared():
     BUILT_MODELS.forget()
     # TextVectorization is adapted on each fit's own rows: a model per fit.
     assert fitted[0].model_ is not fitted[1].model_
+    X, y = _digits(60)
+    normalized = {"units": 2, "epochs": 1, "normalize": True}
+    with BUILT_MODELS.reusing():
+        fitted = [
+            make_estimator("classification", "gru", normalized, seed=1).fit(X, y) for _ in range(2)
+        ]
+    BUILT_MODELS.forget()
+    assert fitted[0].model_ is not fitted[1].model_  # Normalization: the same
 
 
 def test_outside_a_search_estimators_never_share_a_model():

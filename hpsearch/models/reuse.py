@@ -9,9 +9,10 @@ zeroed) are saved right after building, and restored before every later fit. A r
 model starts each fit exactly where a fresh one would; the scores are the same
 (tests/test_model_reuse.py).
 
-Not reused: models whose preprocessing holds lookup tables (``TextVectorization``,
-``StringLookup``...), which ``adapt`` replaces on every fit, so the traced steps would keep
-the first fold's vocabulary.
+Not reused: models with a preprocessing layer adapted on each fit's data
+(``TextVectorization``, ``Normalization``...). ``adapt`` replaces their lookup tables or the
+constant tensors their ``call`` reads, so traced steps would keep the first fold's
+vocabulary or statistics.
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ FIT_ONLY = frozenset(
         "class_weight",
     }
 )
-
-_LOOKUP_LAYERS = ("TextVectorization", "StringLookup", "IntegerLookup", "Hashing")
 
 
 def architecture_key(params: dict[str, Any], meta: dict[str, Any]) -> str:
@@ -86,8 +85,8 @@ class BuiltModels:
         return self._model
 
     @contextmanager
-    def reusing(self) -> Iterator[None]:
-        self.active = True
+    def reusing(self, enabled: bool = True) -> Iterator[None]:
+        self.active = enabled
         try:
             yield
         finally:
@@ -122,10 +121,10 @@ def release_keras_memory() -> None:
 
 
 def reusable(model) -> bool:
-    """A compiled model without lookup tables."""
+    """A compiled model with no layer adapted to each fit's data."""
     if getattr(model, "optimizer", None) is None:
         return False
-    return not any(type(layer).__name__ in _LOOKUP_LAYERS for layer in model._flatten_layers())
+    return not any(hasattr(layer, "adapt") for layer in model._flatten_layers())
 
 
 BUILT_MODELS = BuiltModels()

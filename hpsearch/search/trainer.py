@@ -165,8 +165,12 @@ def make_trainer(study, cross_validation) -> Trainer:
 
 
 def evaluate_fold(cross_validation, params: dict[str, Any], fold: int) -> tuple[float, float]:
-    with BUILT_MODELS.reusing():
+    with _reusing(cross_validation):
         return cross_validation.evaluate_fold(params, fold)
+
+
+def _reusing(cross_validation):
+    return BUILT_MODELS.reusing(cross_validation.study.search.reuse_models)
 
 
 def grid_results(cross_validation, candidates: list[dict[str, Any]], n_jobs: int):
@@ -184,7 +188,7 @@ def grid_results(cross_validation, candidates: list[dict[str, Any]], n_jobs: int
         error_score=float("nan"),
         refit=False,  # the runner refits the best of all sessions of the study
     )
-    with warnings.catch_warnings(), BUILT_MODELS.reusing():
+    with warnings.catch_warnings(), _reusing(cross_validation):
         warnings.simplefilter("ignore")  # failures are recorded per trial instead
         search.fit(
             cross_validation.dataset.X,
@@ -204,7 +208,7 @@ def refit_and_save(cross_validation, params: dict[str, Any], model_dir: Path) ->
     from hpsearch.search.test_metrics import extra_test_metrics, forecast_table
 
     dataset = cross_validation.dataset
-    with BUILT_MODELS.reusing():
+    with _reusing(cross_validation):
         estimator = cross_validation.refit(params)
     metrics = {"test_score": cross_validation.test_score(estimator)}
     metrics.update(
