@@ -140,15 +140,34 @@ Dimension = Annotated[
 # --- the sections ----------------------------------------------------------------------
 
 
+def _check_parameter_names(names) -> None:
+    """Names become keyword arguments of a loader, a builder or training."""
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"{name!r} is not a valid parameter name")
+
+
 class DataSection(_Section):
     loader: StrictStr = Field(min_length=1)
     params: dict[str, Any] = {}
+
+    @field_validator("params")
+    @classmethod
+    def _check_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        _check_parameter_names(params)
+        return params
 
 
 class ModelSection(_Section):
     builder: StrictStr = Field(min_length=1)
     params: dict[str, Any] = {}
     loss: StrictStr | None = None
+
+    @field_validator("params")
+    @classmethod
+    def _check_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        _check_parameter_names(params)
+        return params
 
 
 class HoldoutCV(_Section):
@@ -202,9 +221,7 @@ class SearchSection(_Section):
     @field_validator("space")
     @classmethod
     def _check_space(cls, space: dict[str, Any]) -> dict[str, Any]:
-        for name in space:
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                raise ValueError(f"{name!r} is not a valid parameter name")
+        _check_parameter_names(space)
         return space
 
 

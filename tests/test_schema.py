@@ -97,6 +97,14 @@ BROKEN = [
     ),
     ("s/batch_size: \\[32, 64\\]/batch_size: []/", "search.space.batch_size: an empty list"),
     ("s/n_jobs: 1/n_jobz: 1/", "search.n_jobz: unknown key"),
+    (
+        's/params: {embedding_dim: 64}/params: {"embedding dim": 64}/',
+        "model.params: 'embedding dim' is not a valid parameter name",
+    ),
+    (
+        "s/n_jobs: 1/trials_per_process: -1/",
+        "search.trials_per_process: Input should be greater than or equal to 0",
+    ),
     ("s/seed: 42/seed: forty-two/", "seed: Input should be a valid integer"),
     ("s/cv: 3/cv: {holdout: 1.5}/", "search.cv.holdout: Input should be less than 1"),
     ("s/cv: 3/cv: {folds: 2}/", "search.cv: cv is a number of folds"),
