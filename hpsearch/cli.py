@@ -48,7 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("study", type=Path)
 
     report = commands.add_parser("report", help="leaderboard of a study, from the tracking store")
-    report.add_argument("study", help="study name or study file")
+    report.add_argument("study", nargs="?", help="study name or study file")
+    report.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        help="two studies (names or files) side by side instead of one leaderboard",
+    )
     report.add_argument("--tracking-uri")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     report.add_argument("--top", type=int, default=20, help="rows of the table (default 20)")
@@ -152,6 +158,19 @@ def _report(arguments) -> int:
     from hpsearch.console import print_leaderboard
     from hpsearch.report import load_leaderboard
 
+    if arguments.compare:
+        if arguments.study:
+            raise UserError("report: give one study, or two with --compare, not both")
+        from hpsearch.console import print_comparison
+
+        boards = [
+            load_leaderboard(*_study_name_and_uri(study, arguments.tracking_uri))
+            for study in arguments.compare
+        ]
+        print_comparison(boards, fmt=arguments.format)
+        return 0
+    if not arguments.study:
+        raise UserError("report: which study? (a name or a study file; or --compare A B)")
     name, uri = _study_name_and_uri(arguments.study, arguments.tracking_uri)
     leaderboard = load_leaderboard(name, uri)
     print_leaderboard(leaderboard, fmt=arguments.format, top=arguments.top)

@@ -144,10 +144,7 @@ def print_leaderboard(leaderboard, *, fmt: str = "table", top: int = 20) -> None
         print()
         return
     if fmt == "csv":
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+        leaderboard.write_csv(sys.stdout)
         return
     counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(leaderboard.counts().items()))
     table = Table(title=f"{leaderboard.study_name}: {len(rows)} trials ({counts or 'none'})")
@@ -174,6 +171,42 @@ def print_leaderboard(leaderboard, *, fmt: str = "table", top: int = 20) -> None
     )
     _console.print(f"best parameters: {json.dumps(best.params)}")
     _print_baseline_and_extras(leaderboard)
+
+
+def print_comparison(leaderboards, *, fmt: str = "table") -> None:
+    """Studies side by side: trials, best and test scores, baseline, best parameters."""
+    summaries = [board.summary() for board in leaderboards]
+    if fmt == "json":
+        payload = [{k: _json_value(v) for k, v in summary.items()} for summary in summaries]
+        json.dump(payload, sys.stdout, indent=2, default=str)
+        print()
+        return
+    rows = {
+        "metric": lambda s: f"{s['metric']} ({s['direction']})",
+        "trials": lambda s: ", ".join(f"{n} {k.lower()}" for k, n in sorted(s["trials"].items())),
+        "best trial": lambda s: _short(s["best_trial"]),
+        "best score": lambda s: f"{_number(s['best_score'])} ± {_number(s['best_score_std'])}",
+        "test score": lambda s: _number(s["test_score"]),
+        "baseline": lambda s: (
+            f"{s['baseline'] or '-'}: {_number(s['baseline_score'])}"
+            f" / test {_number(s['baseline_test_score'])}"
+        ),
+    }
+    names = sorted({k for s in summaries for k in (s["best_params"] or {})})
+    for name in names:
+        rows[name] = lambda s, name=name: _short((s["best_params"] or {}).get(name))
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["", *(s["study"] for s in summaries)])
+        writer.writerows([label, *(cell(s) for s in summaries)] for label, cell in rows.items())
+        return
+    table = Table(title="studies side by side (best parameters below the line)")
+    table.add_column("")
+    for summary in summaries:
+        table.add_column(summary["study"], justify="right")
+    for index, (label, cell) in enumerate(rows.items()):
+        table.add_row(label, *(cell(s) for s in summaries), end_section=index == 5)
+    _console.print(table)
 
 
 def _print_baseline_and_extras(leaderboard) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from hpsearch.tracking import BASELINE_TAG, StudyTracker, TrialRecord
 
@@ -55,9 +56,39 @@ class Leaderboard:
             for t in self.ranked()
         ]
 
+    def write_csv(self, stream: TextIO) -> None:
+        """Every trial, best first: trial, state, scores, parameters, run id."""
+        rows = self.as_rows()
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        writer = csv.DictWriter(stream, fieldnames=columns or ["trial"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+    def summary(self) -> dict[str, Any]:
+        """One study in a few numbers: what ``report --compare`` puts side by side."""
+        best = self.best()
+        return {
+            "study": self.study_name,
+            "metric": self.metric,
+            "direction": self.direction,
+            "trials": self.counts(),
+            "best_trial": None if best is None else best.number,
+            "best_score": None if best is None else best.score,
+            "best_score_std": None if best is None else best.score_std,
+            "test_score": self.test_score,
+            "baseline": self.baseline,
+            "baseline_score": self.study_metrics.get("baseline_score"),
+            "baseline_test_score": self.study_metrics.get("baseline_test_score"),
+            "best_params": None if best is None else best.params,
+        }
+
 
 def load_leaderboard(study_name: str, tracking_uri: str) -> Leaderboard:
-    tracker = StudyTracker.find(study_name, tracking_uri)
+    return leaderboard_of(StudyTracker.find(study_name, tracking_uri))
+
+
+def leaderboard_of(tracker: StudyTracker) -> Leaderboard:
+    study_name = tracker.study_name
     parent = tracker.parent_run()
     tags = parent.data.tags
     return Leaderboard(

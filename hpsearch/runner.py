@@ -96,6 +96,7 @@ def _search_and_refit(
                 test_metrics = _refit_best(study, tracker, trainer, best)
                 test_score = test_metrics.get("test_score")
                 tracker.record_best(best, test_metrics)
+            _log_leaderboard(tracker)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the backend recorded the running trial
         tracker.finish("KILLED")
         raise
@@ -144,6 +145,23 @@ def _log_forecast(study: Study, tracker: StudyTracker, table: dict[str, list]) -
         tracker.log_study_artifact(csv_path)
         title = f"{study.name}: test period, best model refitted on all training data"
         tracker.log_study_artifact(forecast_plot(table, title, Path(folder) / "forecast_test.png"))
+
+
+def _log_leaderboard(tracker: StudyTracker) -> None:
+    """``leaderboard.csv`` (every trial, best first) and ``best_params.json`` on the parent."""
+    from hpsearch.report import leaderboard_of
+
+    leaderboard = leaderboard_of(tracker)
+    with tempfile.TemporaryDirectory(prefix="hpsearch-leaderboard-") as folder:
+        path = Path(folder) / "leaderboard.csv"
+        with path.open("w", newline="") as stream:
+            leaderboard.write_csv(stream)
+        tracker.log_study_artifact(path)
+        best = leaderboard.best()
+        if best is not None:
+            path = Path(folder) / "best_params.json"
+            _save_json(path, {"trial": best.number, "run_id": best.run_id, **best.params})
+            tracker.log_study_artifact(path)
 
 
 def _save_json(path: Path, payload: dict[str, Any]) -> None:

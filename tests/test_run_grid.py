@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -59,6 +61,16 @@ def test_grid_study_records_parent_and_children_per_spec(workdir, capsys):
     )
     assert parent.data.tags["hpsearch.best_run_id"] == best.info.run_id
     assert parent.data.metrics["best_score"] == best.data.metrics["cv_score"]
+    # The parent keeps the leaderboard and the best parameters as files.
+    board = client.download_artifacts(parent.info.run_id, "leaderboard.csv", str(workdir))
+    with open(board) as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4 and rows[0]["run_id"] == best.info.run_id
+    assert float(rows[0]["cv_score"]) == best.data.metrics["cv_score"]
+    chosen = client.download_artifacts(parent.info.run_id, "best_params.json", str(workdir))
+    best_params = json.loads(Path(chosen).read_text())
+    assert best_params["units"] == int(best.data.params["units"])
+    assert best_params["run_id"] == best.info.run_id
 
     # The grid resumes: nothing is trained again, the leaderboard comes back from the store.
     assert main(["run", str(path), "--quiet"]) == 0

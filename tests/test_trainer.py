@@ -6,6 +6,7 @@ builds, so the tests see where each fit ran.
 
 from __future__ import annotations
 
+import json
 import os
 
 from conftest import TINY_GRID, TINY_OPTUNA, study_runs, write_study
@@ -58,6 +59,27 @@ def test_workers_are_replaced_and_train_exactly_like_this_process(workdir):
         else:
             assert set(pids) == {os.getpid()}
     assert scores[1] == scores[0]  # every fit seeds itself: same numbers wherever it ran
+
+
+def _compare(capsys, *options: str) -> str:
+    capsys.readouterr()
+    assert main(["report", "--compare", "per-process-1", "per-process-0", *options]) == 0
+    return capsys.readouterr().out
+
+
+def test_report_compares_two_studies_side_by_side(workdir, capsys):
+    (workdir / "noting.py").write_text(NOTING_BUILDER)
+    text = _study(TINY_OPTUNA, 0).replace("n_trials: 2", "n_trials: 1")
+    for name in ("per-process-1", "per-process-0"):
+        study = write_study(workdir, text.replace("name: tiny-optuna", f"name: {name}"), name)
+        assert main(["run", str(study), "--quiet"]) == 0
+    first, second = json.loads(_compare(capsys, "--format", "json"))
+    assert [first["study"], second["study"]] == ["per-process-1", "per-process-0"]
+    assert first["best_score"] == second["best_score"]  # same study, same seed
+    assert first["trials"] == {"COMPLETE": 1} and first["best_params"]["units"] >= 3
+    table = _compare(capsys)
+    assert "per-process-1" in table and "best score" in table and "units" in table
+    assert main(["report"]) == 2
 
 
 def test_a_worker_that_dies_fails_its_trial_and_the_study_goes_on(workdir):
