@@ -4,8 +4,8 @@ The grid is evaluated a few candidates at a time (as many as ``n_jobs``, their f
 parallel), each chunk by a GridSearchCV over exactly those candidates, and every candidate
 is recorded in MLflow as soon as its chunk ends: progress is visible and an interrupted grid
 resumes, with the candidates already recorded not trained again (GridSearchCV alone has no
-resume). With ``n_jobs: 1`` the chunks run in the study's trainer (a worker process
-replaced every few trials); with more, in this process through joblib's worker processes.
+resume). The study's trainer runs each chunk: in a worker process replaced every few
+trials, or, for ``n_jobs`` > 1, here through joblib's worker processes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from sklearn.model_selection import ParameterGrid
 
 from hpsearch.errors import TrialFailed, UserError
 from hpsearch.search.base import SearchBackend
-from hpsearch.search.trainer import InProcessTrainer
 
 
 class GridBackend(SearchBackend):
@@ -31,14 +30,11 @@ class GridBackend(SearchBackend):
     def run(self) -> None:
         pending = self._pending(self.candidates())
         n_jobs = self.study.search.n_jobs
-        # joblib's workers do the fits of a parallel grid; a worker of our own would only
-        # add a process between them and this one.
-        trainer = self.trainer if n_jobs == 1 else InProcessTrainer(self.cross_validation)
         for start in range(0, len(pending), n_jobs):
             time_left = self.time_left()
             if time_left is not None and time_left <= 0:
                 return
-            self._evaluate_chunk(pending[start : start + n_jobs], trainer, n_jobs)
+            self._evaluate_chunk(pending[start : start + n_jobs], n_jobs)
 
     def _pending(self, candidates: list[dict]) -> list[tuple[int, dict]]:
         """Candidates not recorded as finished by an earlier session; killed ones are redone."""
@@ -58,7 +54,7 @@ class GridBackend(SearchBackend):
                 )
         return [(n, c) for n, c in enumerate(candidates) if n not in finished]
 
-    def _evaluate_chunk(self, chunk, trainer, n_jobs: int) -> None:
+    def _evaluate_chunk(self, chunk, n_jobs: int) -> None:
         from contextlib import ExitStack
 
         cross_validation = self.cross_validation
@@ -66,7 +62,7 @@ class GridBackend(SearchBackend):
         with ExitStack() as stack:
             runs = [stack.enter_context(self.tracker.trial(n, params)) for n, params in chunk]
             try:
-                results = trainer.evaluate_grid([params for _, params in chunk], n_jobs)
+                results = self.trainer.evaluate_grid([params for _, params in chunk], n_jobs)
                 error = None
             except (ValueError, TrialFailed) as failure:
                 # GridSearchCV raises when every fit of a chunk failed, even with

@@ -29,8 +29,13 @@ from typing import Any
 from hpsearch.errors import TrialFailed
 from hpsearch.models.reuse import BUILT_MODELS, release_keras_memory
 
-# Imported by the fork server once, so that every worker starts with TensorFlow loaded.
-_PRELOAD = ["hpsearch.search.evaluation", "hpsearch.search.test_metrics"]
+# Imported by the fork server once, so that every worker starts with TensorFlow loaded
+# (the estimator module imports Keras; the study's own process never does).
+_PRELOAD = [
+    "hpsearch.models.estimator",
+    "hpsearch.search.evaluation",
+    "hpsearch.search.test_metrics",
+]
 
 
 @dataclass
@@ -142,6 +147,8 @@ class WorkerTrainer(Trainer):
             )
         try:
             return self._executor.submit(function, *args).result()
+        except TrialFailed:
+            raise  # the candidate failed, not the worker: it trains the next one
         except BrokenProcessPool:
             # The worker died (killed, out of memory, a crash in native code): this
             # candidate fails, the next one gets a new worker.
@@ -154,7 +161,9 @@ class WorkerTrainer(Trainer):
 
 def make_trainer(study, cross_validation) -> Trainer:
     per_process = study.search.trials_per_process
-    if per_process == 0:
+    if per_process == 0 or (study.search.backend == "grid" and study.search.n_jobs > 1):
+        # A parallel grid's fits run in joblib's worker processes already; a worker of our
+        # own would only stand between them and this one.
         return InProcessTrainer(cross_validation)
     return WorkerTrainer(cross_validation, trials_per_process=per_process)
 
