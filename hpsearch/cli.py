@@ -64,6 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
     export.add_argument("--tracking-uri")
 
+    predict = commands.add_parser(
+        "predict", help="batch predictions of an exported model (CSV rows or text lines)"
+    )
+    predict.add_argument("export_dir", type=Path, help="a folder written by export")
+    predict.add_argument(
+        "input", help="CSV (one input per row, or one series) or text lines; - for stdin"
+    )
+    predict.add_argument("--out", type=Path, help="write here instead of standard output")
+    predict.add_argument("--format", choices=("csv", "json"), default="csv")
+
     ui = commands.add_parser("ui", help="the MLflow UI on this project's store")
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument(
@@ -77,12 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
+    # MLflow draws a progress bar for every artifact download: noise in logs and pipes.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     signal.signal(signal.SIGTERM, _raise_terminated)
     handler = {
         "run": _run,
         "validate": _validate,
         "report": _report,
         "export": _export,
+        "predict": _predict,
         "ui": _ui,
     }[arguments.command]
     try:
@@ -191,6 +204,17 @@ def _export(arguments) -> int:
         f"registered model {result.model_name!r} version {result.model_version}"
         f" (alias {card['registered_model']['alias']})"
     )
+    return 0
+
+
+def _predict(arguments) -> int:
+    from hpsearch.predict import predict_file
+
+    count = predict_file(
+        arguments.export_dir, arguments.input, out=arguments.out, fmt=arguments.format
+    )
+    if arguments.out is not None:
+        print(f"{count} predictions written to {arguments.out}", file=sys.stderr)
     return 0
 
 

@@ -27,6 +27,7 @@ class RunDisplay:
         self.interactive = _console.is_terminal and not quiet
         self.best: float | None = None
         self.done = 0
+        self.done_before = 0  # finished by earlier sessions of a resumed study
         self.total = 0
         self.started = time.monotonic()
         self._progress = None
@@ -42,6 +43,8 @@ class RunDisplay:
     def start(self, backend, tracker) -> None:
         self.total = backend.planned_trials()
         self.done = sum(1 for t in tracker.trials() if t.state in ("COMPLETE", "PRUNED", "FAIL"))
+        self.done_before = self.done
+        self.started = time.monotonic()
         best = tracker.best_trial(self.study.direction)
         self.best = best.score if best else None
         if self.quiet:
@@ -96,9 +99,18 @@ class RunDisplay:
             print(
                 f"trial {outcome.number:>4} {outcome.state:<8} {self.study.metric.name} {score}"
                 f"  best {self._best_text()}  [{self.done}/{self.total}, "
-                f"{time.monotonic() - self.started:.0f}s]{note}",
+                f"{time.monotonic() - self.started:.0f}s{self._eta_text()}]{note}",
                 flush=True,
             )
+
+    def _eta_text(self) -> str:
+        """ ", eta 42s" from this session's pace; nothing once the budget is spent."""
+        finished_here = self.done - self.done_before
+        remaining = self.total - self.done
+        if finished_here <= 0 or remaining <= 0:
+            return ""
+        pace = (time.monotonic() - self.started) / finished_here
+        return f", eta {pace * remaining:.0f}s"
 
     def _best_text(self) -> str:
         return "-" if self.best is None else f"{self.best:.4f}"

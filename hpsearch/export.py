@@ -4,7 +4,8 @@ Writes into the output folder (SPEC "Export"):
 
 - ``model.keras``: the Keras model, loadable with ``keras.saving.load_model`` in safe mode;
 - ``saved_model/``: a TensorFlow SavedModel for TF Serving;
-- ``mlflow_model/``: an MLflow model (signature and input example) for ``mlflow models serve``;
+- ``mlflow_model/``: an MLflow model (signature and input example) for ``mlflow models serve``
+  and ``hpsearch predict``, answering with class labels and probabilities (or values);
 - ``model_card.json``: study, metric, scores, parameters, run ids, data and versions.
 
 The model is the one ``run`` refitted on all training data; export trains nothing. The
@@ -18,25 +19,18 @@ import datetime as dt
 import json
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from hpsearch import __version__
 from hpsearch.errors import UserError
+from hpsearch.provenance import GIT_COMMIT_TAG, package_versions
 from hpsearch.tracking import BASELINE_TAG, BEST_RUN_TAG, StudyTracker
 
 CHAMPION_ALIAS = "champion"
-_VERSIONED_PACKAGES = (
-    "tensorflow",
-    "keras",
-    "scikeras",
-    "scikit-learn",
-    "optuna",
-    "mlflow",
-    "numpy",
-)
+# What the served model needs to know of its data (``hpsearch.serving_model``).
+SERVING_FACTS = ("classes", "target_type", "input_shape", "input_dtype")
 
 
 @dataclass
@@ -49,11 +43,7 @@ class ExportResult:
 
 def export_best(study_name: str, tracking_uri: str, out_dir: Path) -> ExportResult:
     import keras
-    import mlflow
     import numpy as np
-    from mlflow.models import infer_signature
-
-    from hpsearch.models.estimator import keras_input
 
     tracker = StudyTracker.find(study_name, tracking_uri)
     parent = tracker.parent_run()
@@ -70,20 +60,52 @@ def export_best(study_name: str, tracking_uri: str, out_dir: Path) -> ExportResu
         example = np.load(downloaded / "input_example.npy", allow_pickle=False)
         facts = json.loads((downloaded / "estimator.json").read_text())
         shutil.copy(downloaded / "model.keras", out_dir / "model.keras")
-
-    model.export(str(out_dir / "saved_model"), format="tf_saved_model", verbose=False)
-    # Keras refuses numpy string arrays: raw text goes in as a TensorFlow string tensor.
-    signature = infer_signature(example, model.predict(keras_input(example), verbose=0))
-    # mlflow.keras.save_model writes into an existing folder (unlike the other flavors).
-    (out_dir / "mlflow_model").mkdir()
-    mlflow.keras.save_model(
-        model, str(out_dir / "mlflow_model"), signature=signature, input_example=example
-    )
+        model.export(str(out_dir / "saved_model"), format="tf_saved_model", verbose=False)
+        _save_mlflow_model(model, facts, example, out_dir, Path(scratch))
 
     version = _register(tracker, study_name, best_run_id, out_dir / "mlflow_model")
     card = _model_card(study_name, tracker, parent, best_run_id, facts, version)
     (out_dir / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
     return ExportResult(out_dir, study_name, version, card)
+
+
+def _save_mlflow_model(model, facts: dict, example, out_dir: Path, scratch: Path) -> None:
+    """``mlflow_model/``: ``hpsearch.serving_model`` (copied in as code) around the Keras
+    model, with its signature, an input example and exact requirements (given, because
+    MLflow would otherwise load the model in a subprocess to infer them)."""
+    import logging
+
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    from hpsearch import serving_model
+
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.WARNING)  # "Validating input example"
+
+    serving_facts = {key: facts.get(key) for key in SERVING_FACTS}
+    facts_path = scratch / "serving_facts.json"
+    facts_path.write_text(json.dumps(serving_facts, default=str))
+    predictor = serving_model.KerasPredictor().configure(model, serving_facts)
+    if predictor.text:
+        example = pd.DataFrame({"text": example.reshape(-1).astype(str)})
+    else:
+        example = example.astype("float32")
+    versions = package_versions()
+    # Integer class labels make MLflow hint about missing values in integer columns.
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+    mlflow.pyfunc.save_model(
+        str(out_dir / "mlflow_model"),
+        python_model=serving_model.__file__,
+        artifacts={"keras_model": str(out_dir / "model.keras"), "facts": str(facts_path)},
+        signature=infer_signature(example, predictor.predict(None, example)),
+        input_example=example,
+        pip_requirements=[
+            f"{package}=={versions[package]}"
+            for package in ("tensorflow", "keras", "mlflow", "numpy", "pandas")
+            if package in versions
+        ],
+    )
 
 
 def _register(tracker: StudyTracker, name: str, run_id: str, mlflow_model_dir: Path) -> str:
@@ -144,7 +166,8 @@ def _model_card(study_name, tracker, parent, best_run_id, facts, version) -> dic
             "classes": facts.get("classes"),
         },
         "outputs": _describe_outputs(facts),
-        "versions": {"hpsearch": __version__, **_versions()},
+        "versions": package_versions(),
+        "git_commit": tags.get(GIT_COMMIT_TAG),
         "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -156,13 +179,3 @@ def _describe_outputs(facts: dict[str, Any]) -> str:
     if target.startswith("multiclass"):
         return "one column per class, in the order of data.classes: class probabilities"
     return "the predicted value(s)"
-
-
-def _versions() -> dict[str, str]:
-    versions = {}
-    for package in _VERSIONED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions

@@ -8,13 +8,11 @@ session on all training data, score it on the test set, and keep it on the paren
 
 from __future__ import annotations
 
-import platform
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpsearch import __version__
 from hpsearch.schema import Study, redact_text
 from hpsearch.study_lock import StudyLock
 from hpsearch.tracking import BASELINE_TAG, StudyTracker, TrialRecord
@@ -41,7 +39,9 @@ def run_study(study: Study, *, on_trial=None, on_start=None) -> StudyResult:
     builder_params = check_model(study, dataset.facts)
     tracking_uri = study.tracking_uri()
     with StudyLock(study, tracking_uri) as lock:
-        tracker = StudyTracker.open(study, tracking_uri, tags=_run_tags(study, dataset))
+        tracker = StudyTracker.open(
+            study, tracking_uri, tags=_run_tags(study, dataset), trial_tags=_trial_tags(study)
+        )
         if study.source.is_file():
             tracker.log_study_file(study.source)
         with tempfile.TemporaryDirectory(prefix="hpsearch-folds-") as records_dir:
@@ -97,6 +97,8 @@ def _search_and_refit(
                 test_score = test_metrics.get("test_score")
                 tracker.record_best(best, test_metrics)
             _log_leaderboard(tracker)
+            if study.tracking.plots:
+                _log_plots(study, tracker)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the backend recorded the running trial
         tracker.finish("KILLED")
         raise
@@ -164,6 +166,27 @@ def _log_leaderboard(tracker: StudyTracker) -> None:
             tracker.log_study_artifact(path)
 
 
+def _log_plots(study: Study, tracker: StudyTracker) -> None:
+    """Optuna's plots of the whole study (all sessions) under ``plots/`` on the parent run.
+
+    A plot that cannot be drawn is named, with the reason, in ``plots.html``; a failure of
+    the plotting itself is reported but does not fail a study whose trials are recorded.
+    """
+    import sys
+
+    from hpsearch.study_plots import as_optuna_study, write_plots
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="hpsearch-plots-") as folder:
+            plotted = as_optuna_study(study, tracker.trials())
+            title = f"{study.name}: {study.search.backend} search, {study.metric.name}"
+            files = write_plots(plotted, Path(folder), metric=study.metric.name, title=title)
+            if files.html is not None:
+                tracker.log_study_artifacts(Path(folder), "plots")
+    except Exception as error:  # plots are a view of recorded results, never a reason to fail
+        print(f"warning: the study's plots were not drawn ({error})", file=sys.stderr)
+
+
 def _save_json(path: Path, payload: dict[str, Any]) -> None:
     import json
 
@@ -171,6 +194,7 @@ def _save_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def _run_tags(study: Study, dataset) -> dict[str, str]:
+    """The parent run's own tags: the data, its baseline, the metric."""
     import json
 
     from hpsearch.search.baseline import baseline_description
@@ -179,10 +203,19 @@ def _run_tags(study: Study, dataset) -> dict[str, str]:
     return {
         BASELINE_TAG: baseline_description(dataset, study.task),
         "hpsearch.data": redact_text(json.dumps(data, default=str))[:5000],
-        "hpsearch.backend": study.search.backend,
         "hpsearch.metric": study.metric.name,
         "hpsearch.direction": study.direction,
-        "hpsearch.sampler": study.sampler if study.search.backend == "optuna" else "grid",
-        "hpsearch.version": __version__,
-        "hpsearch.python": platform.python_version(),
+    }
+
+
+def _trial_tags(study: Study) -> dict[str, str]:
+    """Tags of the parent and of every trial: how it was searched, with which code."""
+    from hpsearch.provenance import provenance_tags
+
+    optuna = study.search.backend == "optuna"
+    return {
+        "hpsearch.backend": study.search.backend,
+        "hpsearch.sampler": study.sampler if optuna else "grid",
+        "hpsearch.pruner": study.pruner if optuna else "none",
+        **provenance_tags(study.source.resolve().parent),
     }

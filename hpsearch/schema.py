@@ -227,6 +227,11 @@ class SearchSection(_Section):
 
 class TrackingSection(_Section):
     uri: StrictStr | None = None
+    # MLflow's system metrics (CPU, memory, disk, network) sampled during every trial.
+    system_metrics: StrictBool = True
+    system_metrics_interval: StrictInt | StrictFloat = Field(default=1.0, gt=0)
+    # Optuna's plots of the study (HTML and PNG) on the parent run when the study ends.
+    plots: StrictBool = True
 
 
 class Study(_Section):

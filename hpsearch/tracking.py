@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,10 @@ ERROR_TAG = "hpsearch.error"
 BASELINE_TAG = "hpsearch.baseline"
 BEST_RUN_TAG = "hpsearch.best_run_id"
 MODEL_TRIAL_TAG = "hpsearch.model_trial_run_id"
+
+# MLflow 3's UI opens an experiment without this tag on its GenAI (traces) pages; with it,
+# on the training runs.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 MODEL_ARTIFACT_DIR = "best_model"
 _MAX_TAG_LENGTH = 5000
@@ -66,22 +70,49 @@ class TrialRecord:
     score_std: float
     params: dict[str, Any]
     error: str | None
+    fold_scores: list[float] = field(default_factory=list)
 
 
 class StudyTracker:
     """The MLflow side of one study: its experiment, parent run and trial runs."""
 
-    def __init__(self, client, experiment_id: str, parent_run_id: str, study_name: str):
+    def __init__(
+        self,
+        client,
+        experiment_id: str,
+        parent_run_id: str,
+        study_name: str,
+        *,
+        tracking_uri: str,
+        trial_tags: dict[str, str] | None = None,
+        system_metrics_interval: float | None = None,
+    ):
         self.client = client
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.study_name = study_name
+        self.tracking_uri = tracking_uri
+        # Set on every trial run as it starts (backend, sampler, versions, git commit).
+        self.trial_tags = dict(trial_tags or {})
+        # Seconds between MLflow system-metric samples during a trial; None: not sampled.
+        self.system_metrics_interval = system_metrics_interval
 
     # --- opening -------------------------------------------------------------------
 
     @classmethod
-    def open(cls, study, tracking_uri: str, *, tags: dict[str, str]) -> StudyTracker:
-        """Find or create the study's experiment and parent run, and mark it running."""
+    def open(
+        cls,
+        study,
+        tracking_uri: str,
+        *,
+        tags: dict[str, str],
+        trial_tags: dict[str, str] | None = None,
+    ) -> StudyTracker:
+        """Find or create the study's experiment and parent run, and mark it running.
+
+        ``tags`` go on the parent run, ``trial_tags`` on it and on every trial run.
+        """
+        tags = {**(trial_tags or {}), **tags}
         from mlflow import MlflowClient
 
         prepare_local_store(tracking_uri)
@@ -91,7 +122,7 @@ class StudyTracker:
             experiment_id = client.create_experiment(
                 study.name,
                 artifact_location=default_artifact_location(tracking_uri, study.name),
-                tags={STUDY_TAG: study.name},
+                tags={STUDY_TAG: study.name, **EXPERIMENT_KIND},
             )
         elif experiment.lifecycle_stage == "deleted":
             raise UserError(
@@ -100,6 +131,9 @@ class StudyTracker:
             )
         else:
             experiment_id = experiment.experiment_id
+            if not set(EXPERIMENT_KIND.items()) <= set(experiment.tags.items()):
+                for key, value in EXPERIMENT_KIND.items():
+                    client.set_experiment_tag(experiment_id, key, value)
         parent = cls._find_parent(client, experiment_id, study.name)
         if parent is None:
             run = client.create_run(
@@ -113,7 +147,16 @@ class StudyTracker:
             client.update_run(parent_id, status="RUNNING")
             for key, value in tags.items():
                 client.set_tag(parent_id, key, value)
-        return cls(client, experiment_id, parent_id, study.name)
+        interval = study.tracking.system_metrics_interval if study.tracking.system_metrics else None
+        return cls(
+            client,
+            experiment_id,
+            parent_id,
+            study.name,
+            tracking_uri=tracking_uri,
+            trial_tags=trial_tags,
+            system_metrics_interval=interval,
+        )
 
     @classmethod
     def find(cls, study_name: str, tracking_uri: str) -> StudyTracker:
@@ -129,7 +172,13 @@ class StudyTracker:
         parent = experiment and cls._find_parent(client, experiment.experiment_id, study_name)
         if not parent:
             raise UserError(f"{study_name}: no study of that name in {redact_text(tracking_uri)}")
-        return cls(client, experiment.experiment_id, parent.info.run_id, study_name)
+        return cls(
+            client,
+            experiment.experiment_id,
+            parent.info.run_id,
+            study_name,
+            tracking_uri=tracking_uri,
+        )
 
     @staticmethod
     def _find_parent(client, experiment_id: str, study_name: str):
@@ -174,6 +223,7 @@ class StudyTracker:
                     score_std=metrics.get("cv_score_std", math.nan),
                     params=json.loads(tags.get(PARAMS_TAG, "{}")),
                     error=tags.get(ERROR_TAG),
+                    fold_scores=_fold_scores(metrics),
                 )
             )
         return sorted(records, key=lambda record: (record.number, record.run_id))
@@ -240,6 +290,9 @@ class StudyTracker:
     def log_study_artifact(self, path: Path) -> None:
         self.client.log_artifact(self.parent_run_id, str(path))
 
+    def log_study_artifacts(self, folder: Path, artifact_path: str) -> None:
+        self.client.log_artifacts(self.parent_run_id, str(folder), artifact_path)
+
     def record_best(self, best: TrialRecord, extra_metrics: dict[str, float]) -> None:
         self.log_study_metrics(
             {"best_score": best.score, **extra_metrics},
@@ -269,10 +322,11 @@ class StudyTracker:
 class TrialRun:
     """The child run of one trial."""
 
-    def __init__(self, tracker: StudyTracker, run_id: str):
+    def __init__(self, tracker: StudyTracker, run_id: str, monitor=None):
         self.tracker = tracker
         self.run_id = run_id
         self.finished = False
+        self._monitor = monitor  # MLflow's SystemMetricsMonitor, while the trial runs
 
     @classmethod
     def start(cls, tracker: StudyTracker, number: int, params: dict[str, Any]) -> TrialRun:
@@ -289,12 +343,18 @@ class TrialRun:
                 TRIAL_TAG: str(number),
                 STATE_TAG: "RUNNING",
                 PARAMS_TAG: _truncate(json.dumps(params, default=str)),
+                **tracker.trial_tags,
             },
         )
         params_list = [Param(k, str(v)) for k, v in params.items()]
         for start in range(0, len(params_list), 100):
             client.log_batch(run.info.run_id, params=params_list[start : start + 100])
-        return cls(tracker, run.info.run_id)
+        monitor = None
+        if tracker.system_metrics_interval:
+            monitor = _start_system_metrics(
+                run.info.run_id, tracker.tracking_uri, tracker.system_metrics_interval
+            )
+        return cls(tracker, run.info.run_id, monitor)
 
     def finish(self, outcome) -> None:
         """Log the outcome's scores and curves in one batch and close the run."""
@@ -310,6 +370,8 @@ class TrialRun:
             }
             scalars.update({f"cv_score_fold_{k}": s for k, s in enumerate(outcome.fold_scores)})
             metrics += [Metric(k, float(v), now, 0) for k, v in scalars.items() if math.isfinite(v)]
+        if outcome.n_params is not None:
+            metrics.append(Metric("n_params", float(outcome.n_params), now, 0))
         for key, values in outcome.curves.items():
             metrics += [
                 Metric(key, float(v), now, epoch)
@@ -319,7 +381,10 @@ class TrialRun:
         tags = [RunTag(STATE_TAG, outcome.state)]
         if outcome.error:
             tags.append(RunTag(ERROR_TAG, _truncate(outcome.error)))
+        self._stop_system_metrics()
         client = self.tracker.client
+        if outcome.model_summary:
+            client.log_text(self.run_id, outcome.model_summary, "model_summary.txt")
         for start in range(0, max(len(metrics), 1), _BATCH):
             client.log_batch(
                 self.run_id,
@@ -332,11 +397,39 @@ class TrialRun:
         self.finished = True
 
     def fail(self, error: str, *, status: str = "FAILED") -> None:
+        self._stop_system_metrics()
         client = self.tracker.client
         client.set_tag(self.run_id, STATE_TAG, "FAIL")
         client.set_tag(self.run_id, ERROR_TAG, _truncate(error))
         client.set_terminated(self.run_id, status=status)
         self.finished = True
+
+    def _stop_system_metrics(self) -> None:
+        if self._monitor is not None:
+            self._monitor.finish()  # logs what it sampled since its last batch
+            self._monitor = None
+
+
+def _start_system_metrics(run_id: str, tracking_uri: str, interval: float):
+    """MLflow's own sampler of CPU, memory, disk and network (``system/...`` metrics, shown
+    in the UI's "System metrics" tab) in a thread, for one trial run."""
+    import logging
+
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    # It announces every start and stop at INFO: one line per trial on stderr.
+    logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
+    monitor = SystemMetricsMonitor(run_id, sampling_interval=interval, tracking_uri=tracking_uri)
+    monitor.start()
+    return monitor
+
+
+def _fold_scores(metrics: dict[str, float]) -> list[float]:
+    """``cv_score_fold_0``, ``cv_score_fold_1``, ... in fold order."""
+    folds = []
+    while f"cv_score_fold_{len(folds)}" in metrics:
+        folds.append(metrics[f"cv_score_fold_{len(folds)}"])
+    return folds
 
 
 def _truncate(text: str) -> str:

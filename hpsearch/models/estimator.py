@@ -82,12 +82,37 @@ class _StopOnNonFiniteLoss(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _EpochLog(keras.callbacks.Callback):
+    """The epochs finished so far: a fit that raises keeps the curves it had."""
+
+    def __init__(self):
+        super().__init__()
+        self.history: dict[str, list[float]] = {}
+
+    def on_train_begin(self, logs=None):
+        self.history = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+
+
+def describe_model(model) -> dict[str, Any] | None:
+    """``n_params`` and the ``summary`` text of a built model (None before it is built)."""
+    if model is None or not model.built:
+        return None
+    lines: list[str] = []
+    model.summary(print_fn=lambda text, **_: lines.append(text))
+    return {"n_params": int(model.count_params()), "summary": "\n".join(lines)}
+
+
 class _TrackedFitMixin:
     """What every hpsearch fit adds to SciKeras's: fold validation, NaN checks, records."""
 
     def fit(self, X, y, sample_weight=None, *, row_index=None, fold_plan=None, **kwargs):
         fold = fold_plan.fold_of(row_index) if fold_plan is not None else None
         self._validation_rows = fold_plan.validation_rows(fold) if fold is not None else None
+        self._epoch_log = _EpochLog()
         self.y_shape_ = np.shape(y)  # read by the regression head through ``meta``
         try:
             super().fit(X, y, sample_weight=sample_weight, **kwargs)
@@ -97,15 +122,22 @@ class _TrackedFitMixin:
                 fold_plan.record(
                     self.get_params(),
                     fold,
-                    history=getattr(self, "history_", {}),
+                    history=getattr(self, "history_", None) or self._epoch_log.history,
                     error=f"{type(error).__name__}: {error}",
+                    model=self._model_facts(fold),
                 )
             raise
         finally:
             self._validation_rows = None
         if fold is not None:
-            fold_plan.record(self.get_params(), fold, history=self.history_)
+            fold_plan.record(
+                self.get_params(), fold, history=self.history_, model=self._model_facts(fold)
+            )
         return self
+
+    def _model_facts(self, fold: int) -> dict[str, Any] | None:
+        """The first fold describes the model for the trial (the others train the same)."""
+        return describe_model(getattr(self, "model_", None)) if fold == 0 else None
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
         if getattr(self, "_validation_rows", None) is not None:
@@ -118,6 +150,9 @@ class _TrackedFitMixin:
             adapt_preprocessing(self.model_, X)
         if not any(isinstance(c, _StopOnNonFiniteLoss) for c in self._fit_callbacks):
             self._fit_callbacks = [*self._fit_callbacks, _StopOnNonFiniteLoss()]
+        if getattr(self, "_epoch_log", None) is not None:
+            others = [c for c in self._fit_callbacks if not isinstance(c, _EpochLog)]
+            self._fit_callbacks = [*others, self._epoch_log]
         return super()._fit_keras_model(
             X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
         )

@@ -82,11 +82,15 @@ class FoldPlan:
         *,
         history: dict[str, list[float]],
         error: str | None = None,
+        model: dict[str, Any] | None = None,
     ) -> None:
+        """Leave one fold's per-epoch history, its error and (``model``) what the model is:
+        ``n_params`` and the ``summary`` text."""
         payload = {
             "fold": fold,
             "history": {k: [float(v) for v in values] for k, values in dict(history).items()},
             "error": error,
+            "model": model,
         }
         target = Path(self.records_dir) / f"{self.key(parameters)}.{fold}.json"
         with tempfile.NamedTemporaryFile(

@@ -28,6 +28,8 @@ class TrialOutcome:
     curves: dict[str, list[float]] = field(default_factory=dict)
     fit_time: float = 0.0
     error: str | None = None
+    n_params: int | None = None
+    model_summary: str | None = None  # Keras's model.summary() text
 
     @property
     def score(self) -> float:
@@ -150,6 +152,7 @@ class CrossValidation:
         if failed and error is None:
             error = "a fold produced no score (scoring failed)"
         state = state or (FAIL if failed else COMPLETE)
+        model = next((r["model"] for r in records if r.get("model")), None) or {}
         return TrialOutcome(
             number=number,
             params=params,
@@ -158,6 +161,8 @@ class CrossValidation:
             curves=mean_curves([r["history"] for r in records]),
             fit_time=fit_time,
             error=None if state == COMPLETE else error,
+            n_params=model.get("n_params"),
+            model_summary=model.get("summary"),
         )
 
     def evaluate_fold(self, params: dict[str, Any], fold: int) -> tuple[float, float]:

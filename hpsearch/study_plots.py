@@ -1,0 +1,229 @@
+"""Optuna's plots of a finished study, for either backend, as HTML and PNG.
+
+The plots are drawn from what MLflow recorded, turned into an in-memory Optuna study
+(``as_optuna_study``): the same pictures for a grid as for an Optuna search, and for a
+study resumed over several sessions. Each trial's intermediate values are the running mean
+of its fold scores, which is what the Optuna backend reports to its pruner.
+
+PNGs come from ``optuna.visualization.matplotlib`` (plotly's own PNG export needs a
+browser); the interactive versions go into one self-contained ``plots.html`` (plotly.js
+once, about 5 MB, so it opens without a network, also inside the MLflow UI).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpsearch.schema import Range, Study
+from hpsearch.tracking import TrialRecord
+
+# The contour plot shows the two most important parameters: with more, its panels grow
+# as the square and the PNG alone takes over a second to draw.
+CONTOUR_PARAMS = 2
+
+PLOT_NAMES = (
+    "optimization_history",
+    "param_importances",
+    "parallel_coordinate",
+    "slice",
+    "contour",
+    "intermediate_values",
+)
+
+
+@dataclass
+class PlotFiles:
+    """What ``write_plots`` produced, and why a plot is missing where one is."""
+
+    html: Path | None = None
+    png: list[Path] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def search_distributions(study: Study) -> dict[str, Any]:
+    """Optuna distributions of the searched names (fixed values are not plotted).
+
+    Steps are left out: a grid's enumerated floats need not land exactly on Optuna's step
+    lattice, and the plots do not use them.
+    """
+    import optuna.distributions as dist
+
+    distributions: dict[str, Any] = {}
+    for name, dimension in study.search.space.items():
+        if isinstance(dimension, Range):
+            if dimension.is_int:
+                distributions[name] = dist.IntDistribution(
+                    int(dimension.low), int(dimension.high), log=dimension.log
+                )
+            else:
+                distributions[name] = dist.FloatDistribution(
+                    float(dimension.low), float(dimension.high), log=dimension.log
+                )
+        elif isinstance(dimension, list) and len(dimension) > 1:
+            distributions[name] = dist.CategoricalDistribution(tuple(dimension))
+    return distributions
+
+
+def as_optuna_study(study: Study, records: Iterable[TrialRecord]):
+    """An in-memory Optuna study holding the finished trials MLflow recorded.
+
+    Trials whose parameters fall outside today's space (a study file edited between
+    sessions) are left out rather than drawn wrongly.
+    """
+    import optuna
+
+    states = {
+        "COMPLETE": optuna.trial.TrialState.COMPLETE,
+        "PRUNED": optuna.trial.TrialState.PRUNED,
+        "FAIL": optuna.trial.TrialState.FAIL,
+    }
+    distributions = search_distributions(study)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    plotted = optuna.create_study(study_name=study.name, direction=study.direction)
+    for record in records:
+        state = states.get(record.state)
+        if state is None or (state == states["COMPLETE"] and not math.isfinite(record.score)):
+            continue
+        params = {name: record.params[name] for name in distributions if name in record.params}
+        try:
+            trial = optuna.trial.create_trial(
+                state=state,
+                value=record.score if state == states["COMPLETE"] else None,
+                params=params,
+                distributions={name: distributions[name] for name in params},
+                intermediate_values=_running_means(record.fold_scores),
+                user_attrs={"mlflow_run_id": record.run_id, "trial": record.number},
+            )
+        except ValueError:
+            continue
+        plotted.add_trial(trial)
+    return plotted
+
+
+def _running_means(fold_scores: list[float]) -> dict[int, float]:
+    means, total = {}, 0.0
+    for step, score in enumerate(fold_scores, start=1):
+        if not math.isfinite(score):
+            break
+        total += score
+        means[step] = total / step
+    return means
+
+
+def write_plots(plotted, folder: Path, *, metric: str, title: str) -> PlotFiles:
+    """Every plot that the study's trials allow, into ``folder`` (``<name>.png`` each and
+    one ``plots.html``); a plot that cannot be drawn is listed with the reason."""
+    import optuna
+    import optuna.visualization as interactive
+    import optuna.visualization.matplotlib as static
+
+    folder.mkdir(parents=True, exist_ok=True)
+    result = PlotFiles()
+    complete = plotted.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    params = sorted({name for trial in complete for name in trial.params})
+    reasons = _reasons_to_skip(plotted, complete, params)
+    options = {name: {"target_name": metric} for name in PLOT_NAMES}
+    options["intermediate_values"] = {}
+    figures = []
+    with warnings.catch_warnings():
+        # Optuna calls its matplotlib plots "experimental", and PED-ANOVA warns when few
+        # trials make every importance equal (the plot then shows just that).
+        warnings.simplefilter("ignore")
+        if "param_importances" not in reasons:
+            try:
+                evaluator = _computed_once(plotted)
+                options["param_importances"]["evaluator"] = evaluator
+                if "contour" not in reasons:
+                    options["contour"]["params"] = list(evaluator.importances)[:CONTOUR_PARAMS]
+            except (ValueError, RuntimeError) as error:
+                reasons["param_importances"] = f"{type(error).__name__}: {error}"
+        if "contour" not in reasons and "params" not in options["contour"]:
+            options["contour"]["params"] = params[:CONTOUR_PARAMS]
+        for name in PLOT_NAMES:
+            if name in reasons:
+                result.skipped[name] = reasons[name]
+                continue
+            kwargs = options[name]
+            try:
+                figures.append((name, getattr(interactive, f"plot_{name}")(plotted, **kwargs)))
+                result.png.append(
+                    _save_png(getattr(static, f"plot_{name}"), plotted, kwargs, folder / name)
+                )
+            except (ValueError, RuntimeError, ZeroDivisionError) as error:
+                result.skipped[name] = f"{type(error).__name__}: {error}"
+    if figures:
+        result.html = folder / "plots.html"
+        result.html.write_text(_page(title, figures, result.skipped), encoding="utf-8")
+    return result
+
+
+def _reasons_to_skip(plotted, complete, params) -> dict[str, str]:
+    reasons = {}
+    if not complete:
+        return {name: "no trial completed" for name in PLOT_NAMES}
+    if not params:
+        for name in ("param_importances", "parallel_coordinate", "slice", "contour"):
+            reasons[name] = "nothing was searched (every value is fixed)"
+    if len(complete) < 2:
+        reasons.setdefault("param_importances", "needs at least 2 completed trials")
+    if len(params) < 2:
+        reasons.setdefault("contour", "needs at least 2 searched parameters")
+    if not any(trial.intermediate_values for trial in plotted.trials):
+        reasons["intermediate_values"] = "no trial reported intermediate values"
+    return reasons
+
+
+def _computed_once(plotted):
+    """Optuna's default importances, computed once for the HTML plot, the PNG and the choice
+    of the contour's parameters."""
+    import optuna
+
+    class ComputedOnce(optuna.importance.BaseImportanceEvaluator):
+        def __init__(self):
+            self.importances = optuna.importance.get_param_importances(plotted)
+
+        def evaluate(self, study, params=None, *, target=None):
+            return self.importances
+
+    return ComputedOnce()
+
+
+def _save_png(plot: Callable[..., Any], plotted, kwargs: dict[str, Any], stem: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers; must precede pyplot
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    drawn = plot(plotted, **kwargs)
+    axes = np.ravel(drawn)[0] if isinstance(drawn, np.ndarray) else drawn
+    figure = axes.get_figure()
+    figure.set_size_inches(9, 5.5)
+    path = stem.with_suffix(".png")
+    figure.savefig(path, dpi=100)
+    plt.close("all")
+    return path
+
+
+def _page(title: str, figures: list[tuple[str, Any]], skipped: dict[str, str]) -> str:
+    """One HTML page with every interactive figure; plotly.js is embedded once."""
+    sections = []
+    for index, (name, figure) in enumerate(figures):
+        body = figure.to_html(full_html=False, include_plotlyjs=index == 0)
+        sections.append(f'<h2 id="{name}">{name.replace("_", " ")}</h2>\n{body}')
+    notes = "".join(
+        f"<li>{html.escape(name.replace('_', ' '))}: {html.escape(reason)}</li>"
+        for name, reason in skipped.items()
+    )
+    missing = f"<p>Not drawn:</p><ul>{notes}</ul>" if notes else ""
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title></head>\n<body>\n"
+        f"<h1>{html.escape(title)}</h1>\n{missing}\n" + "\n".join(sections) + "\n</body></html>\n"
+    )
