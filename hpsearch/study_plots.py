@@ -171,7 +171,8 @@ def _reasons_to_skip(plotted, complete, params) -> dict[str, str]:
         for name in ("param_importances", "parallel_coordinate", "slice", "contour"):
             reasons[name] = "nothing was searched (every value is fixed)"
     if len(complete) < 2:
-        reasons.setdefault("param_importances", "needs at least 2 completed trials")
+        for name in ("param_importances", "contour"):
+            reasons.setdefault(name, "needs at least 2 completed trials")
     if len(params) < 2:
         reasons.setdefault("contour", "needs at least 2 searched parameters")
     if not any(trial.intermediate_values for trial in plotted.trials):

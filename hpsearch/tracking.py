@@ -405,9 +405,15 @@ class TrialRun:
         self.finished = True
 
     def _stop_system_metrics(self) -> None:
-        if self._monitor is not None:
-            self._monitor.finish()  # logs what it sampled since its last batch
-            self._monitor = None
+        monitor, self._monitor = self._monitor, None
+        if monitor is None:
+            return
+        monitor.finish()  # stops its thread and sends what it had batched
+        if monitor._logging_step == 0:
+            # A trial shorter than one sampling interval: MLflow's loop stops before its
+            # first batch; send one sample taken now, so that every trial has them.
+            monitor.publish_metrics(monitor.collect_metrics() and monitor.aggregate_metrics())
+            monitor.mlflow_logger.flush()
 
 
 def _start_system_metrics(run_id: str, tracking_uri: str, interval: float):

@@ -121,6 +121,32 @@ def test_fold_plan_gives_validation_curves_of_the_held_out_fold(digits, tmp_path
     assert list(tmp_path.iterdir()) == []  # collected records are removed
 
 
+def test_fold_records_describe_the_model_and_keep_the_epochs_of_a_fit_that_raises(digits, tmp_path):
+    import keras
+
+    class BreakAtSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("the machine caught fire")
+
+    X, y = digits
+    splits = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
+    plan = FoldPlan(X, y, splits, names=["units"], records_dir=tmp_path)
+    train = splits[0][0]
+    good = tiny(units=3)
+    good.fit(X[train], y[train], row_index=train, fold_plan=plan)
+    (record,) = plan.collect({"units": 3})
+    assert record["model"]["n_params"] == good.model_.count_params()
+    assert "Total params" in record["model"]["summary"] and "LSTM" in record["model"]["summary"]
+
+    broken = tiny(units=5, epochs=3, callbacks=[BreakAtSecondEpoch()])
+    with pytest.raises(RuntimeError, match="caught fire"):
+        broken.fit(X[train], y[train], row_index=train, fold_plan=plan)
+    (record,) = plan.collect({"units": 5})
+    assert record["error"] == "RuntimeError: the machine caught fire"
+    assert len(record["history"]["loss"]) == len(record["history"]["val_loss"]) == 1
+
+
 def test_a_nan_loss_fails_the_fit(digits):
     X, y = digits
     estimator = make_estimator(

@@ -176,10 +176,14 @@ def test_a_second_run_of_the_same_study_refuses(workdir, capsys):
         err = capsys.readouterr().err
         assert f"the study 'tiny-optuna' is already running (process {first.pid})" in err
     finally:
-        first.communicate(timeout=300)
+        out, _ = first.communicate(timeout=300)
     assert first.returncode == 0
     _, children = study_runs("tiny-optuna")
     assert [c.data.tags["hpsearch.trial"] for c in children] == ["0", "1", "2"]
+    # Off a terminal, progress is a line per trial with the count, elapsed time and ETA.
+    lines = [line for line in out.splitlines() if line.startswith("trial")]
+    assert len(lines) == 2 and "[2/3, " in lines[0] and ", eta " in lines[0]
+    assert "[3/3, " in lines[1] and "eta" not in lines[1]
 
 
 @pytest.mark.parametrize(

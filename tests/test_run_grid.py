@@ -48,6 +48,31 @@ def test_grid_study_records_parent_and_children_per_spec(workdir, capsys):
     from conftest import mlflow_client
 
     client = mlflow_client()
+    # Tracking depth: model size and summary, system metrics, how and with what it ran.
+    for child in children:
+        tags, metrics = child.data.tags, child.data.metrics
+        assert metrics["n_params"] > 0 and metrics["fit_time"] > 0
+        assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(
+            metrics
+        )
+        assert tags["hpsearch.backend"] == "grid" and tags["hpsearch.sampler"] == "grid"
+        assert tags["hpsearch.version.keras"] and tags["hpsearch.version.tensorflow"]
+        assert tags["hpsearch.version.hpsearch"] == parent.data.tags["hpsearch.version.hpsearch"]
+    summary = client.download_artifacts(children[0].info.run_id, "model_summary.txt", str(workdir))
+    assert "Total params" in Path(summary).read_text()
+    six_units = next(c for c in children if c.data.params["units"] == "6")
+    assert six_units.data.metrics["n_params"] > children[0].data.metrics["n_params"]
+    # Optuna's plots of the grid, as HTML and PNG.
+    plots = {Path(a.path).name for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert plots == {
+        "plots.html",
+        "optimization_history.png",
+        "param_importances.png",
+        "parallel_coordinate.png",
+        "slice.png",
+        "contour.png",
+        "intermediate_values.png",
+    }
     two_epochs = next(c for c in children if c.data.params["epochs"] == "2")
     history = client.get_metric_history(two_epochs.info.run_id, "val_loss")
     assert sorted(m.step for m in history) == [1, 2]

@@ -78,6 +78,19 @@ def test_forecast_study_reports_baseline_mae_direction_and_a_plot(workdir, capsy
     predicted = np.array([float(row["predicted"]) for row in rows])
     assert 1000 < predicted.mean() < 2500  # dollars: the target scaling was undone
 
+    # Exported, the model takes a window of prices: given the series of closing prices,
+    # predict answers for every complete window, as the run's forecast of the test days.
+    assert main(["export", str(path), "--out", str(workdir / "out")]) == 0
+    assert dataset.X_test.shape[2] == 1  # one feature: the closing price
+    series = np.concatenate([dataset.X_test[0, :, 0], dataset.y_test[:-1]])
+    (workdir / "closes.csv").write_text("Close\n" + "\n".join(f"{v:.6f}" for v in series))
+    capsys.readouterr()
+    assert main(["predict", str(workdir / "out"), str(workdir / "closes.csv")]) == 0
+    answers = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert len(answers) == 21 and answers[0]["row"] == "11"  # header + the first window
+    served = np.array([float(row["prediction"]) for row in answers])
+    np.testing.assert_allclose(served, predicted, rtol=1e-4)
+
 
 def test_language_model_study_beats_nothing_it_cannot_and_logs_perplexity(workdir, capsys):
     path = write_study(
@@ -113,7 +126,7 @@ def test_language_model_study_beats_nothing_it_cannot_and_logs_perplexity(workdi
         assert 1.0 < metrics[name] < 40.0
 
 
-def test_raw_text_study_exports_a_model_that_takes_strings(workdir):
+def test_raw_text_study_exports_a_model_that_takes_strings(workdir, capsys):
     path = write_study(
         workdir,
         """
@@ -153,4 +166,22 @@ def test_raw_text_study_exports_a_model_that_takes_strings(workdir):
     np.testing.assert_allclose(serving.serve(reviews).numpy(), probabilities, rtol=1e-5)
     card = json.loads((workdir / "out" / "model_card.json").read_text())
     assert card["data"]["classes"] == ["negative", "positive"]
+
+    # predict takes raw text lines (blank lines skipped) and names each answer's line.
+    (workdir / "reviews.txt").write_text(
+        "a wonderful film, moving and funny\n\ndull, awful, a waste\n"
+    )
+    capsys.readouterr()
+    assert (
+        main(["predict", str(workdir / "out"), str(workdir / "reviews.txt"), "--format", "json"])
+        == 0
+    )
+    answers = json.loads(capsys.readouterr().out)
+    assert [a["row"] for a in answers] == [1, 3]
+    np.testing.assert_allclose(
+        [a["probability_positive"] for a in answers], probabilities[:, 0], rtol=1e-5
+    )
+    assert [a["label"] for a in answers] == [
+        "positive" if p > 0.5 else "negative" for p in probabilities[:, 0]
+    ]
     assert card["baseline"] == "majority class" and "baseline_score" in card["study_metrics"]
