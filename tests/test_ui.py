@@ -20,13 +20,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _get_json(url: str, body: dict | None = None) -> dict:
+def get_json(url: str, body: dict | None = None) -> dict:
     request = urllib.request.Request(
         url,
         data=None if body is None else json.dumps(body).encode(),
@@ -36,7 +36,7 @@ def _get_json(url: str, body: dict | None = None) -> dict:
         return json.load(response)
 
 
-def _wait_until_up(base: str, server: subprocess.Popen) -> None:
+def wait_until_up(base: str, server: subprocess.Popen) -> None:
     deadline = time.monotonic() + 90
     while True:
         try:
@@ -49,7 +49,7 @@ def _wait_until_up(base: str, server: subprocess.Popen) -> None:
             time.sleep(0.5)
 
 
-def _chromium():
+def chromium(window: str = "1400,900"):
     """Headless Debian Chromium through its chromedriver (no driver download)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -65,7 +65,7 @@ def _chromium():
         "--no-sandbox",
         "--disable-gpu",
         "--disable-background-networking",
-        "--window-size=1400,900",
+        f"--window-size={window}",
     ):
         options.add_argument(argument)
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
@@ -96,7 +96,7 @@ def ui(tmp_path_factory):
         patch.chdir(folder)
         text = TINY_GRID.replace("epochs: [1, 2]", "epochs: 1")
         assert main(["run", str(write_study(folder, text)), "--quiet"]) == 0
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "hpsearch", "ui", "--port", str(port)],
             stdout=subprocess.PIPE,
@@ -105,7 +105,7 @@ def ui(tmp_path_factory):
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_up(base, server)
+            wait_until_up(base, server)
             yield base, folder
         finally:
             server.terminate()
@@ -115,8 +115,8 @@ def ui(tmp_path_factory):
 def test_ui_serves_the_study_over_its_rest_api(ui):
     base, _ = ui
     query = f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=tiny-grid"
-    experiment = _get_json(query)["experiment"]
-    runs = _get_json(
+    experiment = get_json(query)["experiment"]
+    runs = get_json(
         f"{base}/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment["experiment_id"]]}
     )["runs"]
     roles = sorted(
@@ -126,7 +126,7 @@ def test_ui_serves_the_study_over_its_rest_api(ui):
     parent = next(
         run for run in runs if {"key": "hpsearch.role", "value": "parent"} in run["data"]["tags"]
     )
-    listing = _get_json(
+    listing = get_json(
         f"{base}/api/2.0/mlflow/artifacts/list?run_id={parent['info']['run_id']}&path=plots"
     )
     names = {Path(entry["path"]).name for entry in listing["files"]}
@@ -136,8 +136,8 @@ def test_ui_serves_the_study_over_its_rest_api(ui):
 def test_chromium_lists_the_trial_runs_under_the_parent(ui, tmp_path):
     base, _ = ui
     query = f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=tiny-grid"
-    experiment_id = _get_json(query)["experiment"]["experiment_id"]
-    browser = _chromium()
+    experiment_id = get_json(query)["experiment"]["experiment_id"]
+    browser = chromium()
     try:
         names = show_trial_runs(browser, base, experiment_id, expected=3)
         assert names == ["tiny-grid", "trial-0", "trial-1"]
