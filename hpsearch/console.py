@@ -261,7 +261,11 @@ def print_resolved_study(study: Study) -> None:
             if search.trials_per_process
             else "in this process"
         )
-        + (", one built model per architecture" if search.reuse_models else ", fresh models"),
+        + (
+            ", one built model per architecture, epochs shared"
+            if search.reuse_models
+            else ", fresh models"
+        ),
     ]
     if search.backend == "optuna":
         lines.append(

@@ -208,7 +208,8 @@ class SearchSection(_Section):
     # Trials trained by one worker process before it is replaced (TensorFlow never gives
     # back all of a model's memory); 0 trains in the study's own process.
     trials_per_process: StrictInt = Field(default=10, ge=0)
-    # One built model per architecture, reset between fits (hpsearch.models.reuse).
+    # One built model per architecture, reset between fits, and shorter fits taking the
+    # epochs of longer ones (hpsearch.models.reuse).
     reuse_models: StrictBool = True
     cv: CrossValidation = 3
     metric: StrictStr | None = None

@@ -370,8 +370,10 @@ class TrialRun:
             }
             scalars.update({f"cv_score_fold_{k}": s for k, s in enumerate(outcome.fold_scores)})
             metrics += [Metric(k, float(v), now, 0) for k, v in scalars.items() if math.isfinite(v)]
-        if outcome.n_params is not None:
-            metrics.append(Metric("n_params", float(outcome.n_params), now, 0))
+        for name in ("n_params", "trained_epochs"):
+            value = getattr(outcome, name)
+            if value is not None:
+                metrics.append(Metric(name, float(value), now, 0))
         for key, values in outcome.curves.items():
             metrics += [
                 Metric(key, float(v), now, epoch)
@@ -412,7 +414,8 @@ class TrialRun:
         if monitor._logging_step == 0:
             # A trial shorter than one sampling interval: MLflow's loop stops before its
             # first batch; send one sample taken now, so that every trial has them.
-            monitor.publish_metrics(monitor.collect_metrics() and monitor.aggregate_metrics())
+            monitor.collect_metrics()
+            monitor.publish_metrics(monitor.aggregate_metrics())
             monitor.mlflow_logger.flush()
 
 

@@ -93,3 +93,36 @@ def test_outside_a_search_estimators_never_share_a_model():
     first = make_estimator("classification", "gru", {"units": 3, "epochs": 1}, seed=1).fit(X, y)
     second = make_estimator("classification", "gru", {"units": 3, "epochs": 1}, seed=1).fit(X, y)
     assert first.model_ is not second.model_
+
+
+def _epochs_search(tmp_path, share: bool):
+    """Candidates 3, 2 and 1 epochs x 2 folds, longest first (as the grid orders them)."""
+    X, y = _digits()
+    splits = list(StratifiedKFold(2, shuffle=True, random_state=1).split(X, y))
+    records = tmp_path / ("shared" if share else "separate")
+    records.mkdir()
+    plan = FoldPlan(X, y, splits, names=["epochs"], records_dir=records)
+    scores, fold_records = [], []
+    for epochs in (3, 2, 1):
+        params = {"units": 5, "dropout": 0.3, "recurrent_dropout": 0.1, "batch_size": 16}
+        params.update(epochs=epochs, learning_rate=0.01)
+        estimator = make_estimator("classification", "lstm", params, seed=4)
+        with BUILT_MODELS.reusing() if share else _nothing():
+            result = cross_validate(
+                estimator, X, y, cv=splits, params=plan.fit_params(), error_score="raise"
+            )
+        scores.extend(result["test_score"])
+        fold_records.extend(plan.collect({"epochs": epochs}))
+    BUILT_MODELS.forget()
+    return scores, fold_records
+
+
+def test_shorter_fits_take_a_longer_fits_epochs_with_exactly_the_same_results(tmp_path):
+    separate_scores, separate = _epochs_search(tmp_path, share=False)
+    scores, shared = _epochs_search(tmp_path, share=True)
+    assert scores == separate_scores
+    assert [r["history"] for r in shared] == [r["history"] for r in separate]
+    assert [len(r["history"]["val_loss"]) for r in shared] == [3, 3, 2, 2, 1, 1]
+    # Trained separately: 3 + 2 + 1 epochs per fold; shared: only the longest fit trains.
+    assert [r["trained_epochs"] for r in separate] == [3, 3, 2, 2, 1, 1]
+    assert [r["trained_epochs"] for r in shared] == [3, 3, 0, 0, 0, 0]

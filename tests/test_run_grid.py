@@ -60,7 +60,13 @@ def test_grid_study_records_parent_and_children_per_spec(workdir, capsys):
         assert tags["hpsearch.version.hpsearch"] == parent.data.tags["hpsearch.version.hpsearch"]
     summary = client.download_artifacts(children[0].info.run_id, "model_summary.txt", str(workdir))
     assert "Total params" in Path(summary).read_text()
-    six_units = next(c for c in children if c.data.params["units"] == "6")
+    # Candidates differing only in epochs share training: the 2-epoch fit of each fold
+    # passes through the state the 1-epoch candidate takes (tests/test_model_reuse.py).
+    trained = {(c.data.params["units"], c.data.params["epochs"]): c for c in children}
+    for units in ("4", "6"):
+        assert trained[(units, "2")].data.metrics["trained_epochs"] == 4  # 2 folds x 2
+        assert trained[(units, "1")].data.metrics["trained_epochs"] == 0
+        six_units = next(c for c in children if c.data.params["units"] == "6")
     assert six_units.data.metrics["n_params"] > children[0].data.metrics["n_params"]
     # Optuna's plots of the grid, as HTML and PNG.
     plots = {Path(a.path).name for a in client.list_artifacts(parent.info.run_id, "plots")}

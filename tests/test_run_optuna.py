@@ -145,3 +145,9 @@ def test_pruning_stops_clearly_worse_trials_after_their_first_fold(workdir):
     _, children = study_runs("pruned")
     states = {int(c.data.tags["hpsearch.trial"]): c.data.tags["hpsearch.state"] for c in children}
     assert {states[t.number] for t in pruned} == {"PRUNED"}
+    # A pruned trial keeps the curves of the fold it trained, and its fold score.
+    by_number = {int(c.data.tags["hpsearch.trial"]): c for c in children}
+    for trial in pruned:
+        metrics = by_number[trial.number].data.metrics
+        assert {"loss", "val_loss", "cv_score_fold_0", "n_params"} <= set(metrics)
+        assert "cv_score_fold_1" not in metrics

@@ -20,10 +20,12 @@ add what a tracked search needs from every fit:
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from typing import Any
 
 import keras
 import numpy as np
+from scikeras.utils import metric_name
 from scikeras.utils.transformers import RegressorTargetEncoder
 from scikeras.wrappers import KerasClassifier, KerasRegressor
 from sklearn.preprocessing import FunctionTransformer
@@ -33,7 +35,13 @@ from hpsearch.errors import TrialFailed
 from hpsearch.models.builders import adapt_preprocessing
 from hpsearch.models.folds import FoldPlan
 from hpsearch.models.heads import default_loss, default_metrics
-from hpsearch.models.reuse import BUILT_MODELS, architecture_key, release_keras_memory
+from hpsearch.models.reuse import (
+    BUILT_MODELS,
+    EpochState,
+    architecture_key,
+    epochs_group_key,
+    release_keras_memory,
+)
 
 
 def build_model(
@@ -82,6 +90,35 @@ class _StopOnNonFiniteLoss(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _KeepEpochs(keras.callbacks.Callback):
+    """Keeps the model's state after each epoch but the last, for shorter fits of the fold."""
+
+    def __init__(self, group: str, fold: int, epochs: int):
+        super().__init__()
+        self.group, self.fold, self.epochs = group, fold, epochs
+        self.history: dict[str, list[float]] = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(_history_name(key), []).append(float(value))
+        if epoch + 1 < self.epochs and not self.model.stop_training:
+            state = EpochState(
+                variables=[np.array(v.numpy()) for v in self.model.variables],
+                history={k: list(v) for k, v in self.history.items()},
+            )
+            BUILT_MODELS.keep_epoch(self.group, self.fold, epoch + 1, state)
+
+
+def _history_name(key: str) -> str:
+    """SciKeras's name for a Keras log key in ``history_`` (``acc`` becomes ``accuracy``)."""
+    if key == "loss" or key.startswith("val_"):
+        return key
+    try:
+        return metric_name(key)
+    except ValueError:
+        return key
+
+
 class _EpochLog(keras.callbacks.Callback):
     """The epochs finished so far: a fit that raises keeps the curves it had."""
 
@@ -112,6 +149,9 @@ class _TrackedFitMixin:
     def fit(self, X, y, sample_weight=None, *, row_index=None, fold_plan=None, **kwargs):
         fold = fold_plan.fold_of(row_index) if fold_plan is not None else None
         self._validation_rows = fold_plan.validation_rows(fold) if fold is not None else None
+        # Which fold of which cross-validation this fit is: fits of the same fold may
+        # share epochs (hpsearch.models.reuse).
+        self._fold = None if fold is None else (fold_plan.records_dir, fold)
         self._epoch_log = _EpochLog()
         self.y_shape_ = np.shape(y)  # read by the regression head through ``meta``
         try:
@@ -131,7 +171,11 @@ class _TrackedFitMixin:
             self._validation_rows = None
         if fold is not None:
             fold_plan.record(
-                self.get_params(), fold, history=self.history_, model=self._model_facts(fold)
+                self.get_params(),
+                fold,
+                history=self.history_,
+                model=self._model_facts(fold),
+                trained_epochs=0 if self._took_epochs else len(self.history_.get("loss", [])),
             )
         return self
 
@@ -146,16 +190,37 @@ class _TrackedFitMixin:
                 self.feature_encoder_.transform(X_val),
                 self.target_encoder_.transform(y_val),
             )
+        self._took_epochs = False
+        group = self._epochs_group(warm_start, initial_epoch)
+        if group is not None:
+            state = BUILT_MODELS.epoch_state(group, self._fold[1], epochs)
+            if state is not None:  # an earlier, longer fit of this fold passed here
+                for variable, value in zip(self.model_.variables, state.variables, strict=True):
+                    variable.assign(value)
+                self.history_ = defaultdict(list, {k: list(v) for k, v in state.history.items()})
+                self._took_epochs = True
+                return
         if not warm_start:
             adapt_preprocessing(self.model_, X)
         if not any(isinstance(c, _StopOnNonFiniteLoss) for c in self._fit_callbacks):
             self._fit_callbacks = [*self._fit_callbacks, _StopOnNonFiniteLoss()]
+        others = [c for c in self._fit_callbacks if not isinstance(c, (_EpochLog, _KeepEpochs))]
         if getattr(self, "_epoch_log", None) is not None:
-            others = [c for c in self._fit_callbacks if not isinstance(c, _EpochLog)]
-            self._fit_callbacks = [*others, self._epoch_log]
+            others.append(self._epoch_log)
+        if group is not None:
+            others.append(_KeepEpochs(group, self._fold[1], epochs))
+        self._fit_callbacks = others
         return super()._fit_keras_model(
             X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
         )
+
+    def _epochs_group(self, warm_start: bool, initial_epoch: int) -> str | None:
+        """The group of fits this one may share epochs with; None if it may not."""
+        if warm_start or initial_epoch or getattr(self, "_fold", None) is None:
+            return None
+        if not (BUILT_MODELS.active and BUILT_MODELS.holds(self.model_)):
+            return None
+        return epochs_group_key(self.get_params(), self._get_metadata(), self._fold[0])
 
     def _build_keras_model(self):
         """A fresh model, or inside ``BUILT_MODELS.reusing()`` the same architecture's last

@@ -83,14 +83,17 @@ class FoldPlan:
         history: dict[str, list[float]],
         error: str | None = None,
         model: dict[str, Any] | None = None,
+        trained_epochs: int | None = None,
     ) -> None:
-        """Leave one fold's per-epoch history, its error and (``model``) what the model is:
-        ``n_params`` and the ``summary`` text."""
+        """Leave one fold's per-epoch history, its error, (``model``) what the model is:
+        ``n_params`` and the ``summary`` text, and how many epochs the fit trained (0 when
+        it took the state of a longer fit of the fold)."""
         payload = {
             "fold": fold,
             "history": {k: [float(v) for v in values] for k, values in dict(history).items()},
             "error": error,
             "model": model,
+            "trained_epochs": trained_epochs,
         }
         target = Path(self.records_dir) / f"{self.key(parameters)}.{fold}.json"
         with tempfile.NamedTemporaryFile(

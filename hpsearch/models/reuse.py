@@ -9,6 +9,12 @@ zeroed) are saved right after building, and restored before every later fit. A r
 model starts each fit exactly where a fresh one would; the scores are the same
 (tests/test_model_reuse.py).
 
+Epochs are shared too: while a fit of a cross-validation fold trains, the model's variables
+and history after each epoch are kept; a later fit of the same fold that differs only in
+asking for fewer epochs (a grid's ``epochs: [1, 2, 3]``) takes that state instead of
+training again. Each fit seeds TensorFlow the same way (SciKeras's ``random_state``), so the
+first e epochs of a longer fit are exactly an e-epoch fit: same scores, same curves.
+
 Not reused: models with a preprocessing layer adapted on each fit's data
 (``TextVectorization``, ``Normalization``...). ``adapt`` replaces their lookup tables or the
 constant tensors their ``call`` reads, so traced steps would keep the first fold's
@@ -21,6 +27,7 @@ import hashlib
 import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -59,6 +66,14 @@ def architecture_key(params: dict[str, Any], meta: dict[str, Any]) -> str:
     return hashlib.sha1(payload).hexdigest()
 
 
+@dataclass
+class EpochState:
+    """A model's variables and its per-epoch history after some epochs of a fit."""
+
+    variables: list[np.ndarray]
+    history: dict[str, list[float]]
+
+
 class BuiltModels:
     """Keeps the last built model and its initial state (one: a study moves on).
 
@@ -72,6 +87,10 @@ class BuiltModels:
         self._model = None
         self._initial: list[np.ndarray] = []
         self._initial_optimizer: list[np.ndarray] = []
+        # The epoch states of one group of fits (same model, data and fit settings but
+        # the number of epochs), by (fold, epochs): a grid moves on group by group.
+        self._epochs_group: str | None = None
+        self._epochs: dict[tuple[int, int], EpochState] = {}
 
     def get(self, key: str):
         """The model built for ``key``, reset to its initial state; None if not kept."""
@@ -108,6 +127,29 @@ class BuiltModels:
         """Drop the kept model (call before building another)."""
         self._key = self._model = None
         self._initial, self._initial_optimizer = [], []
+        self._epochs_group, self._epochs = None, {}
+
+    def holds(self, model) -> bool:
+        return model is not None and model is self._model
+
+    def epoch_state(self, group: str, fold: int, epochs: int) -> EpochState | None:
+        """The state after ``epochs`` epochs of an earlier fit of this group and fold."""
+        if group != self._epochs_group:
+            return None
+        return self._epochs.get((fold, epochs))
+
+    def keep_epoch(self, group: str, fold: int, epochs: int, state: EpochState) -> None:
+        if group != self._epochs_group:
+            self._epochs_group, self._epochs = group, {}
+        self._epochs[(fold, epochs)] = state
+
+
+def epochs_group_key(params: dict[str, Any], meta: dict[str, Any], cv_id: str) -> str:
+    """Names the fits that may share epochs: the architecture, every fit setting but the
+    number of epochs, and the cross-validation they belong to."""
+    fit = {k: v for k, v in params.items() if k in FIT_ONLY - {"epochs", "verbose", "callbacks"}}
+    payload = pickle.dumps((architecture_key(params, meta), sorted(fit.items()), cv_id), 4)
+    return hashlib.sha1(payload).hexdigest()
 
 
 def release_keras_memory() -> None:

@@ -30,6 +30,8 @@ class TrialOutcome:
     error: str | None = None
     n_params: int | None = None
     model_summary: str | None = None  # Keras's model.summary() text
+    # Epochs trained over all folds; a fold that took a longer fit's state trained none.
+    trained_epochs: int | None = None
 
     @property
     def score(self) -> float:
@@ -40,6 +42,10 @@ class TrialOutcome:
     def score_std(self) -> float:
         finite = [s for s in self.fold_scores if math.isfinite(s)]
         return float(np.std(finite)) if finite else math.nan
+
+
+def _sum_or_none(values: list[int | None]) -> int | None:
+    return None if not values or None in values else int(sum(values))
 
 
 def make_splitter(study: Study):
@@ -163,6 +169,7 @@ class CrossValidation:
             error=None if state == COMPLETE else error,
             n_params=model.get("n_params"),
             model_summary=model.get("summary"),
+            trained_epochs=_sum_or_none([r.get("trained_epochs") for r in records]),
         )
 
     def evaluate_fold(self, params: dict[str, Any], fold: int) -> tuple[float, float]:

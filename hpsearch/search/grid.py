@@ -28,7 +28,7 @@ class GridBackend(SearchBackend):
         return list(ParameterGrid(self.study.grid()))
 
     def run(self) -> None:
-        pending = self._pending(self.candidates())
+        pending = _longest_first(self._pending(self.candidates()))
         n_jobs = self.study.search.n_jobs
         for start in range(0, len(pending), n_jobs):
             time_left = self.time_left()
@@ -78,6 +78,23 @@ class GridBackend(SearchBackend):
                     fit_time = float(results["mean_fit_time"][offset] * n_splits)
                 outcome = cross_validation.outcome(number, params, scores, fit_time, error=error)
                 self.finish_trial(run, outcome)
+
+
+def _longest_first(pending: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
+    """Candidates that differ only in ``epochs`` one after the other, most epochs first.
+
+    The shorter ones then take the states a longer fit of the same folds passed through
+    (``hpsearch.models.reuse``) instead of training again; groups keep the grid's order.
+    """
+    groups: dict[str, list[tuple[int, dict]]] = {}
+    for number, candidate in pending:
+        rest = {k: v for k, v in candidate.items() if k != "epochs"}
+        groups.setdefault(repr(sorted(rest.items(), key=str)), []).append((number, candidate))
+    return [
+        item
+        for group in groups.values()
+        for item in sorted(group, key=lambda item: -int(item[1].get("epochs") or 0))
+    ]
 
 
 def _first_line(message: str) -> str:
