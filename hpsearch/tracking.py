@@ -112,9 +112,9 @@ class StudyTracker:
 
         ``tags`` go on the parent run, ``trial_tags`` on it and on every trial run.
         """
-        tags = {**(trial_tags or {}), **tags}
         from mlflow import MlflowClient
 
+        tags = {**(trial_tags or {}), **tags}
         prepare_local_store(tracking_uri)
         client = MlflowClient(tracking_uri=tracking_uri)
         experiment = client.get_experiment_by_name(study.name)
