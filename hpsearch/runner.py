@@ -178,13 +178,23 @@ def _log_plots(study: Study, tracker: StudyTracker) -> None:
 
     try:
         with tempfile.TemporaryDirectory(prefix="hpsearch-plots-") as folder:
-            plotted = as_optuna_study(study, tracker.trials())
+            plotted = as_optuna_study(study, tracker.trials(), _reported_values(study))
             title = f"{study.name}: {study.search.backend} search, {study.metric.name}"
             files = write_plots(plotted, Path(folder), metric=study.metric.name, title=title)
             if files.html is not None:
                 tracker.log_study_artifacts(Path(folder), "plots")
     except Exception as error:  # plots are a view of recorded results, never a reason to fail
         print(f"warning: the study's plots were not drawn ({error})", file=sys.stderr)
+
+
+def _reported_values(study: Study) -> dict[int, dict[int, float]] | None:
+    """What each trial of an Optuna study reported to the pruner, by trial number."""
+    if study.search.backend != "optuna" or study.pruner == "none":
+        return None
+    import optuna
+
+    trials = optuna.load_study(study_name=study.name, storage=study.optuna_storage()).trials
+    return {trial.number: dict(trial.intermediate_values) for trial in trials}
 
 
 def _save_json(path: Path, payload: dict[str, Any]) -> None:

@@ -2,8 +2,9 @@
 
 The plots are drawn from what MLflow recorded, turned into an in-memory Optuna study
 (``as_optuna_study``): the same pictures for a grid as for an Optuna search, and for a
-study resumed over several sessions. Each trial's intermediate values are the running mean
-of its fold scores, which is what the Optuna backend reports to its pruner.
+study resumed over several sessions. A trial's intermediate values are what it reported to
+the pruner (the first fold's score after each epoch) when the Optuna study has them, else
+the running mean of its fold scores (a grid).
 
 PNGs come from ``optuna.visualization.matplotlib`` (plotly's own PNG export needs a
 browser); the interactive versions go into one self-contained ``plots.html`` (plotly.js
@@ -70,11 +71,16 @@ def search_distributions(study: Study) -> dict[str, Any]:
     return distributions
 
 
-def as_optuna_study(study: Study, records: Iterable[TrialRecord]):
+def as_optuna_study(
+    study: Study,
+    records: Iterable[TrialRecord],
+    intermediate: dict[int, dict[int, float]] | None = None,
+):
     """An in-memory Optuna study holding the finished trials MLflow recorded.
 
-    Trials whose parameters fall outside today's space (a study file edited between
-    sessions) are left out rather than drawn wrongly.
+    ``intermediate``: the values each trial (by number) reported, if known. Trials whose
+    parameters fall outside today's space (a study file edited between sessions) are left
+    out rather than drawn wrongly.
     """
     import optuna
 
@@ -97,7 +103,8 @@ def as_optuna_study(study: Study, records: Iterable[TrialRecord]):
                 value=record.score if state == states["COMPLETE"] else None,
                 params=params,
                 distributions={name: distributions[name] for name in params},
-                intermediate_values=_running_means(record.fold_scores),
+                intermediate_values=(intermediate or {}).get(record.number)
+                or _running_means(record.fold_scores),
                 user_attrs={"mlflow_run_id": record.run_id, "trial": record.number},
             )
         except ValueError:

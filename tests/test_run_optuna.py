@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optuna
 
-from conftest import TINY_OPTUNA, study_runs, write_study
+from conftest import TINY_OPTUNA, mlflow_client, study_runs, write_study
 from hpsearch.cli import main
 
 
@@ -113,7 +113,7 @@ def test_a_grid_candidate_that_diverges_is_a_failed_trial(workdir):
     assert "training loss became" in by_rate[1e12].data.tags["hpsearch.error"]
 
 
-def test_pruning_stops_clearly_worse_trials_after_their_first_fold(workdir):
+def test_pruning_stops_clearly_worse_trials_epoch_by_epoch_in_their_first_fold(workdir):
     text = """
     name: pruned
     task: classification
@@ -128,7 +128,7 @@ def test_pruning_stops_clearly_worse_trials_after_their_first_fold(workdir):
       cv: 2
       space:
         units: 4
-        epochs: 2
+        epochs: 4
         batch_size: 16
         learning_rate: [0.03, 1.0e-7, 2.0e-7, 3.0e-7]
     """
@@ -139,15 +139,21 @@ def test_pruning_stops_clearly_worse_trials_after_their_first_fold(workdir):
     assert pruned, [(t.params, t.state, t.intermediate_values) for t in trials]
     for trial in pruned:
         assert trial.params["learning_rate"] < 1e-6
-        assert list(trial.intermediate_values) == [1]  # stopped before its second fold
+        # Reported after each epoch of the first fold, stopped before its last epoch.
+        steps = sorted(trial.intermediate_values)
+        assert steps == list(range(1, len(steps) + 1)) and len(steps) < 4
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert all(sorted(t.intermediate_values) == [1, 2] for t in complete)
+    assert complete and all(sorted(t.intermediate_values) == [1, 2, 3, 4] for t in complete)
     _, children = study_runs("pruned")
-    states = {int(c.data.tags["hpsearch.trial"]): c.data.tags["hpsearch.state"] for c in children}
-    assert {states[t.number] for t in pruned} == {"PRUNED"}
-    # A pruned trial keeps the curves of the fold it trained, and its fold score.
     by_number = {int(c.data.tags["hpsearch.trial"]): c for c in children}
     for trial in pruned:
-        metrics = by_number[trial.number].data.metrics
-        assert {"loss", "val_loss", "cv_score_fold_0", "n_params"} <= set(metrics)
-        assert "cv_score_fold_1" not in metrics
+        child = by_number[trial.number]
+        assert child.data.tags["hpsearch.state"] == "PRUNED"
+        # It keeps the curves of the epochs it trained, which is all it trained.
+        epochs = len(trial.intermediate_values)
+        assert child.data.metrics["trained_epochs"] == epochs
+        history = mlflow_client().get_metric_history(child.info.run_id, "val_loss")
+        assert sorted(m.step for m in history) == list(range(1, epochs + 1))
+        assert "cv_score_fold_1" not in child.data.metrics
+    for trial in complete:
+        assert by_number[trial.number].data.metrics["trained_epochs"] == 8  # 2 folds x 4

@@ -48,6 +48,9 @@ def test_records_become_an_optuna_study_with_fold_means_as_intermediate_values(t
     assert set(first.params) == {"units", "optimizer"}  # fixed values are not plotted
     assert first.user_attrs["mlflow_run_id"] == "run0"
     assert plotted.direction == optuna.study.StudyDirection.MAXIMIZE
+    # What an Optuna trial reported to its pruner (epochs of its first fold) wins.
+    reported = as_optuna_study(study, records[:1], {0: {1: 0.1, 2: 0.3, 3: 0.45}})
+    assert reported.trials[0].intermediate_values == {1: 0.1, 2: 0.3, 3: 0.45}
 
 
 def test_every_plot_is_drawn_or_skipped_with_a_reason(tmp_path):

@@ -172,21 +172,38 @@ class CrossValidation:
             trained_epochs=_sum_or_none([r.get("trained_epochs") for r in records]),
         )
 
-    def evaluate_fold(self, params: dict[str, Any], fold: int) -> tuple[float, float]:
-        """Fit and score one fold in this process; returns (raw score, fit seconds)."""
-        from sklearn.model_selection import cross_validate
+    def evaluate_fold(
+        self, params: dict[str, Any], fold: int, reports=None
+    ) -> tuple[float, float, int | None]:
+        """Fit and score one fold in this process: (raw score, fit seconds, pruned at epoch).
+
+        With ``reports`` (``hpsearch.search.pruning.EpochReports``) the fit reports its
+        validation score to the Optuna trial after every epoch and stops when pruned.
+        """
+        from sklearn.utils import _safe_indexing
 
         started = time.perf_counter()
-        result = cross_validate(
-            self.estimator(params),
-            self.dataset.X,
-            self.dataset.y,
-            cv=[self.splits[fold]],
-            scoring=self.scorer,
-            params=self.fold_plan.fit_params(),
-            error_score="raise",
+        estimator = self.estimator(params)
+        train, test = self.splits[fold]
+        X_val, y_val = _safe_indexing(self.dataset.X, test), _safe_indexing(self.dataset.y, test)
+        reporter = None
+        if reports is not None:
+            from hpsearch.search.pruning import open_trial, report_epochs_callback
+
+            reporter = report_epochs_callback(
+                open_trial(reports, self.study),
+                lambda: self.natural(float(self.scorer(estimator, X_val, y_val))),
+            )
+            estimator.set_params(callbacks=[reporter])
+        estimator.fit(
+            _safe_indexing(self.dataset.X, train),
+            _safe_indexing(self.dataset.y, train),
+            row_index=train,
+            fold_plan=self.fold_plan,
         )
-        return float(result["test_score"][0]), time.perf_counter() - started
+        score = float(self.scorer(estimator, X_val, y_val))
+        pruned_at = None if reporter is None else reporter.pruned_at
+        return score, time.perf_counter() - started, pruned_at
 
     def refit(self, params: dict[str, Any]):
         """The candidate fitted on all training data (no validation fold)."""

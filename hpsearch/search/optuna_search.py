@@ -7,8 +7,9 @@ cut short by Ctrl-C, SIGTERM or a dead process do not. A process killed outright
 trial RUNNING: Optuna's heartbeat marks it FAIL once the grace period has passed, and the
 next run closes its MLflow run as KILLED.
 Starts listed in ``search.enqueue`` (known-good candidates) are evaluated first.
-Pruning is fold by fold: after each fold the running mean score is reported, so a
-candidate clearly worse than the others stops before its remaining folds.
+Pruning is epoch by epoch on a trial's first fold (``hpsearch.search.pruning``): a
+candidate clearly worse than the others at the same epoch stops there, before its other
+folds.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hpsearch.errors import TrialFailed, UserError
 from hpsearch.schema import Range
 from hpsearch.search.base import SearchBackend
 from hpsearch.search.evaluation import FAIL, PRUNED
+from hpsearch.search.pruning import EpochReports
 from hpsearch.search.trainer import describe_error
 from hpsearch.tracking import prepare_local_store
 
@@ -63,10 +65,20 @@ def make_pruner(study) -> optuna.pruners.BasePruner:
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=study.n_folds)
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs(study))
     if name == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
     return optuna.pruners.NopPruner()
+
+
+def max_epochs(study) -> int:
+    """The most epochs a trial can train (the resource Hyperband shares out)."""
+    epochs = study.search.space.get("epochs", 1)
+    if isinstance(epochs, Range):
+        return int(epochs.high)
+    if isinstance(epochs, list):
+        return int(max(epochs))
+    return int(epochs)
 
 
 def suggest(trial: optuna.Trial, study) -> dict[str, Any]:
@@ -98,7 +110,7 @@ def suggest(trial: optuna.Trial, study) -> dict[str, Any]:
 
 
 class OptunaBackend(SearchBackend):
-    """Trials drawn by an Optuna sampler, scored by cross-validation, pruned fold by fold."""
+    """Trials drawn by an Optuna sampler, scored by cross-validation, pruned epoch by epoch."""
 
     def planned_trials(self) -> int:
         return self.study.n_trials
@@ -204,6 +216,13 @@ class OptunaBackend(SearchBackend):
             if record.state == "RUNNING" and record.number not in running:
                 self.tracker.close_killed(record.run_id)
 
+    def _epoch_reports(self, trial: optuna.Trial) -> EpochReports | None:
+        """Where the first fold reports each epoch; None when nothing prunes."""
+        if self.study.pruner == "none":
+            return None
+        # Optuna's Trial has no public id; its callbacks live in the same process.
+        return EpochReports(self.study.optuna_storage(), self.study.name, trial._trial_id)
+
     def _objective(self, trial: optuna.Trial) -> float:
         params = suggest(trial, self.study)
         cross_validation = self.cross_validation
@@ -212,12 +231,11 @@ class OptunaBackend(SearchBackend):
             scores, fit_time, state, error = [], 0.0, None, None
             try:
                 for fold in range(len(cross_validation.splits)):
-                    score, seconds = self.trainer.evaluate_fold(params, fold)
+                    reports = self._epoch_reports(trial) if fold == 0 else None
+                    score, seconds, pruned_at = self.trainer.evaluate_fold(params, fold, reports)
                     scores.append(score)
                     fit_time += seconds
-                    running_mean = cross_validation.natural(sum(scores) / len(scores))
-                    trial.report(running_mean, step=fold + 1)
-                    if fold + 1 < len(cross_validation.splits) and trial.should_prune():
+                    if pruned_at is not None:
                         state = PRUNED
                         break
             except Exception as failure:  # a failing trial is recorded; the study goes on

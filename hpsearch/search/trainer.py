@@ -54,8 +54,11 @@ class Trainer(ABC):
         self.cross_validation = cross_validation
 
     @abstractmethod
-    def evaluate_fold(self, params: dict[str, Any], fold: int) -> tuple[float, float]:
-        """(scikit-learn score, fit seconds) of one candidate on one fold."""
+    def evaluate_fold(
+        self, params: dict[str, Any], fold: int, reports=None
+    ) -> tuple[float, float, int | None]:
+        """(scikit-learn score, fit seconds, epoch it was pruned at or None) of one candidate
+        on one fold; ``reports`` makes the fit report each epoch to its Optuna trial."""
 
     @abstractmethod
     def evaluate_grid(self, candidates: list[dict[str, Any]], n_jobs: int) -> dict[str, Any]:
@@ -83,8 +86,8 @@ class Trainer(ABC):
 class InProcessTrainer(Trainer):
     """Trains in this process (``search.trials_per_process: 0``): no isolation, no start-up."""
 
-    def evaluate_fold(self, params, fold):
-        return evaluate_fold(self.cross_validation, params, fold)
+    def evaluate_fold(self, params, fold, reports=None):
+        return evaluate_fold(self.cross_validation, params, fold, reports)
 
     def evaluate_grid(self, candidates, n_jobs):
         return grid_results(self.cross_validation, candidates, n_jobs)
@@ -110,8 +113,8 @@ class WorkerTrainer(Trainer):
         self._executor: ProcessPoolExecutor | None = None
         self._trials_in_worker = 0
 
-    def evaluate_fold(self, params, fold):
-        return self._call(_worker_evaluate_fold, params, fold)
+    def evaluate_fold(self, params, fold, reports=None):
+        return self._call(_worker_evaluate_fold, params, fold, reports)
 
     def evaluate_grid(self, candidates, n_jobs):
         return self._call(_worker_evaluate_grid, candidates, n_jobs)
@@ -173,9 +176,9 @@ def make_trainer(study, cross_validation) -> Trainer:
 # and candidates of one architecture may share one built model (hpsearch.models.reuse).
 
 
-def evaluate_fold(cross_validation, params: dict[str, Any], fold: int) -> tuple[float, float]:
+def evaluate_fold(cross_validation, params: dict[str, Any], fold: int, reports=None):
     with _reusing(cross_validation):
-        return cross_validation.evaluate_fold(params, fold)
+        return cross_validation.evaluate_fold(params, fold, reports)
 
 
 def _reusing(cross_validation):
@@ -280,8 +283,8 @@ def _in_worker(function, *args):
         raise TrialFailed(describe_error(error)) from None
 
 
-def _worker_evaluate_fold(params, fold):
-    return _in_worker(evaluate_fold, params, fold)
+def _worker_evaluate_fold(params, fold, reports):
+    return _in_worker(evaluate_fold, params, fold, reports)
 
 
 def _worker_evaluate_grid(candidates, n_jobs):
