@@ -157,3 +157,24 @@ def test_pruning_stops_clearly_worse_trials_epoch_by_epoch_in_their_first_fold(w
         assert "cv_score_fold_1" not in child.data.metrics
     for trial in complete:
         assert by_number[trial.number].data.metrics["trained_epochs"] == 8  # 2 folds x 4
+
+
+def test_the_same_study_in_two_fresh_stores_gives_the_same_trials(tmp_path, monkeypatch):
+    """``seed`` fixes the sampler, the folds and Keras: a rerun repeats every number."""
+    text = TINY_OPTUNA.replace("n_trials: 4", "n_trials: 3").replace(
+        "sampler: random", "sampler: tpe"
+    )
+    results = []
+    for attempt in ("first", "second"):
+        folder = tmp_path / attempt
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        assert main(["run", str(write_study(folder, text)), "--quiet"]) == 0
+        _, children = study_runs("tiny-optuna")
+        results.append(
+            [
+                (c.data.params, c.data.metrics["cv_score"], c.data.metrics["val_loss"])
+                for c in children
+            ]
+        )
+    assert len(results[0]) == 3 and results[0] == results[1]
