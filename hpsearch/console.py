@@ -269,7 +269,8 @@ def print_resolved_study(study: Study) -> None:
     ]
     if search.backend == "optuna":
         lines.append(
-            f"optuna: {study.n_trials} trials, sampler {study.sampler},"
+            f"optuna: {study.n_trials} trials, sampler {study.sampler}"
+            f"{' (multivariate)' if study.search.multivariate else ''},"
             f" pruner {study.pruner}, storage {redact_text(study.optuna_storage())}"
         )
         for start in search.enqueue:

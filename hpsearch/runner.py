@@ -225,7 +225,11 @@ def _trial_tags(study: Study) -> dict[str, str]:
     optuna = study.search.backend == "optuna"
     return {
         "hpsearch.backend": study.search.backend,
-        "hpsearch.sampler": study.sampler if optuna else "grid",
+        "hpsearch.sampler": (
+            (study.sampler + ("-multivariate" if study.search.multivariate else ""))
+            if optuna
+            else "grid"
+        ),
         "hpsearch.pruner": study.pruner if optuna else "none",
         **provenance_tags(study.source.resolve().parent),
     }

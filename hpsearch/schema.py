@@ -204,6 +204,8 @@ class SearchSection(_Section):
     timeout: StrictInt | StrictFloat | None = Field(default=None, gt=0)
     sampler: Literal[SAMPLERS] | None = None  # type: ignore[valid-type]
     pruner: Literal[PRUNERS] | None = None  # type: ignore[valid-type]
+    # TPE modelling the parameters jointly (Optuna's multivariate TPE) instead of one by one.
+    multivariate: StrictBool | None = None
     n_jobs: StrictInt = Field(default=1, ge=1)
     # Trials trained by one worker process before it is replaced (TensorFlow never gives
     # back all of a model's memory); 0 trains in the study's own process.
@@ -446,8 +448,14 @@ def _check_across_sections(study: Study, source: Path) -> None:
             "search.direction",
             f"{metric_name} is to {metric.direction}, not to {search.direction}",
         )
+    if search.multivariate is not None and study.sampler != "tpe":
+        raise UserError.at(
+            source,
+            "search.multivariate",
+            f"applies to the tpe sampler only (the sampler is {study.sampler})",
+        )
     if search.backend == "grid":
-        for key in ("n_trials", "sampler", "pruner"):
+        for key in ("n_trials", "sampler", "pruner", "multivariate"):
             if getattr(search, key) is not None:
                 raise UserError.at(
                     source,

@@ -162,7 +162,7 @@ def test_pruning_stops_clearly_worse_trials_epoch_by_epoch_in_their_first_fold(w
 def test_the_same_study_in_two_fresh_stores_gives_the_same_trials(tmp_path, monkeypatch):
     """``seed`` fixes the sampler, the folds and Keras: a rerun repeats every number."""
     text = TINY_OPTUNA.replace("n_trials: 4", "n_trials: 3").replace(
-        "sampler: random", "sampler: tpe"
+        "sampler: random", "sampler: tpe\n  multivariate: true"
     )
     results = []
     for attempt in ("first", "second"):
@@ -178,3 +178,5 @@ def test_the_same_study_in_two_fresh_stores_gives_the_same_trials(tmp_path, monk
             ]
         )
     assert len(results[0]) == 3 and results[0] == results[1]
+    _, children = study_runs("tiny-optuna")
+    assert children[0].data.tags["hpsearch.sampler"] == "tpe-multivariate"

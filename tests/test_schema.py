@@ -120,6 +120,14 @@ BROKEN = [
     ("s/timeout: 3600/timeout: -5/", "search.timeout: Input should be greater than 0"),
     ("s/backend: optuna/backend: grid/", "search.n_trials: applies to the optuna backend only"),
     (
+        "s/sampler: tpe/sampler: random\\n  multivariate: true/",
+        "search.multivariate: applies to the tpe sampler only (the sampler is random)",
+    ),
+    (
+        "s/sampler: tpe/sampler: tpe\\n  multivariate: yes please/",
+        "search.multivariate: Input should be a valid boolean",
+    ),
+    (
         "s/  n_jobs: 1/  n_jobs: 1\\n  enqueue: [{units: 200}]/",
         "search.enqueue.0.units: 200 is outside the range int in [16, 128], log",
     ),

@@ -38,6 +38,10 @@ def make_sampler(study, n_existing: int) -> optuna.samplers.BaseSampler:
     seed = study.seed + n_existing
     name = study.sampler
     if name == "tpe":
+        if study.search.multivariate:
+            with warnings.catch_warnings():  # "experimental" since Optuna 2.2
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.samplers.TPESampler(seed=seed, multivariate=True)
         return optuna.samplers.TPESampler(seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
