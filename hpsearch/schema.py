@@ -206,6 +206,9 @@ class SearchSection(_Section):
     pruner: Literal[PRUNERS] | None = None  # type: ignore[valid-type]
     # TPE modelling the parameters jointly (Optuna's multivariate TPE) instead of one by one.
     multivariate: StrictBool | None = None
+    # A failed trial (its own error, or its process died) is queued again with the same
+    # parameters, up to this many times (Optuna's RetryHeartbeatStaleTrialCallback).
+    retries: StrictInt | None = Field(default=None, ge=0)
     n_jobs: StrictInt = Field(default=1, ge=1)
     # Trials trained by one worker process before it is replaced (TensorFlow never gives
     # back all of a model's memory); 0 trains in the study's own process.
@@ -455,7 +458,7 @@ def _check_across_sections(study: Study, source: Path) -> None:
             f"applies to the tpe sampler only (the sampler is {study.sampler})",
         )
     if search.backend == "grid":
-        for key in ("n_trials", "sampler", "pruner", "multivariate"):
+        for key in ("n_trials", "sampler", "pruner", "multivariate", "retries"):
             if getattr(search, key) is not None:
                 raise UserError.at(
                     source,

@@ -180,3 +180,33 @@ def test_the_same_study_in_two_fresh_stores_gives_the_same_trials(tmp_path, monk
     assert len(results[0]) == 3 and results[0] == results[1]
     _, children = study_runs("tiny-optuna")
     assert children[0].data.tags["hpsearch.sampler"] == "tpe-multivariate"
+
+
+def test_a_failed_trial_is_retried_with_the_same_parameters(workdir):
+    (workdir / "flaky.py").write_text(
+        "from pathlib import Path\n"
+        "from hpsearch.models.builders import build_gru\n"
+        "def build(meta, units=4, **params):\n"
+        "    marker = Path(__file__).with_name('failed-once')\n"
+        "    if not marker.exists():\n"
+        "        marker.touch()\n"
+        "        raise RuntimeError('a flaky failure')\n"
+        "    return build_gru(meta, units=units, **params)\n"
+    )
+    text = (
+        TINY_OPTUNA.replace("name: tiny-optuna", "name: flaky")
+        .replace("builder: gru", 'builder: "flaky.py:build"')
+        .replace("n_trials: 4", "n_trials: 3\n  retries: 1")
+        .replace("cv: 2", "cv: {holdout: 0.3}")
+    )
+    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    storage = optuna.storages.RDBStorage("sqlite:///mlruns/optuna.db")
+    trials = optuna.load_study(study_name="flaky", storage=storage).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    # Trial 1 is trial 0 again: the same parameters, queued by the retry.
+    assert trials[1].system_attrs["failed_trial"] == 0 and trials[1].params == trials[0].params
+    assert "failed_trial" not in trials[2].system_attrs
+    _, children = study_runs("flaky")
+    assert [c.data.tags["hpsearch.state"] for c in children] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert "a flaky failure" in children[0].data.tags["hpsearch.error"]
+    assert children[1].data.tags["hpsearch.retry_of"] == "0"

@@ -128,7 +128,10 @@ class OptunaBackend(SearchBackend):
         with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             storage = optuna.storages.RDBStorage(
-                storage_url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
+                storage_url,
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=self._retry,
             )
         existing = [s for s in storage.get_all_studies() if s.study_name == self.study.name]
         if existing and existing[0].direction.name.lower() != self.study.direction:
@@ -163,7 +166,7 @@ class OptunaBackend(SearchBackend):
         return sum(
             1
             for trial in optuna_study.get_trials(deepcopy=False, states=finished)
-            if trial.state != optuna.trial.TrialState.FAIL or ERROR_ATTR in trial.user_attrs
+            if trial.state != optuna.trial.TrialState.FAIL or trial.user_attrs.get(ERROR_ATTR)
         )
 
     def run(self) -> None:
@@ -186,7 +189,23 @@ class OptunaBackend(SearchBackend):
             n_trials=remaining,
             timeout=self.time_left(),
             catch=(TrialFailed,),
+            callbacks=[self._retry_own_failure],
         )
+
+    def _retry(self, optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """Queue a failed trial again with its parameters, while ``search.retries`` allow."""
+        retries = self.study.search.retries
+        if not retries:
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=retries)(optuna_study, trial)
+
+    def _retry_own_failure(self, optuna_study: optuna.Study, trial) -> None:
+        """After each trial: one that failed by its own error may be retried (a stale one is
+        retried by the storage's heartbeat check)."""
+        if trial.state == optuna.trial.TrialState.FAIL and trial.user_attrs.get(ERROR_ATTR):
+            self._retry(optuna_study, trial)
 
     def _recover_abandoned_trials(self, optuna_study: optuna.Study) -> None:
         """Finish the RUNNING trials of a dead process (we hold the study's lock).
@@ -207,6 +226,7 @@ class OptunaBackend(SearchBackend):
                 optuna_study.tell(trial.number, state=optuna.trial.TrialState.PRUNED)
             else:
                 optuna_study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+                self._retry(optuna_study, optuna_study.trials[trial.number])
 
     def _close_abandoned_runs(self, optuna_study: optuna.Study) -> None:
         """MLflow runs still RUNNING whose Optuna trial is no longer running (a dead process)."""
@@ -232,6 +252,11 @@ class OptunaBackend(SearchBackend):
         cross_validation = self.cross_validation
         with self.tracker.trial(trial.number, params) as run:
             trial.set_user_attr("mlflow_run_id", run.run_id)
+            if trial.user_attrs.get(ERROR_ATTR):  # copied from the failed trial this retries
+                trial.set_user_attr(ERROR_ATTR, None)
+            retry_of = trial.storage.get_trial_system_attrs(trial._trial_id).get("failed_trial")
+            if retry_of is not None:
+                self.tracker.client.set_tag(run.run_id, "hpsearch.retry_of", str(retry_of))
             scores, fit_time, state, error = [], 0.0, None, None
             try:
                 for fold in range(len(cross_validation.splits)):
