@@ -22,6 +22,7 @@ import sys
 from abc import ABC, abstractmethod
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,7 +201,7 @@ def grid_results(cross_validation, candidates: list[dict[str, Any]], n_jobs: int
         error_score=float("nan"),
         refit=False,  # the runner refits the best of all sessions of the study
     )
-    with warnings.catch_warnings(), _reusing(cross_validation):
+    with warnings.catch_warnings(), _reusing(cross_validation), _threads_per_job(n_jobs):
         warnings.simplefilter("ignore")  # failures are recorded per trial instead
         search.fit(
             cross_validation.dataset.X,
@@ -210,6 +211,32 @@ def grid_results(cross_validation, candidates: list[dict[str, Any]], n_jobs: int
     n_splits = len(cross_validation.splits)
     keys = [f"split{k}_test_score" for k in range(n_splits)] + ["mean_fit_time"]
     return {key: [float(v) for v in search.cv_results_[key]] for key in keys}
+
+
+@contextmanager
+def _threads_per_job(n_jobs: int):
+    """TensorFlow thread pools sized so that ``n_jobs`` joblib workers share the cores.
+
+    Each worker would otherwise size its pools to every core: two workers on two cores
+    then run four busy threads. TensorFlow reads these variables when it starts in the
+    worker (joblib's workers are new processes); values the user set are kept.
+    """
+    if n_jobs <= 1:
+        yield
+        return
+    threads = str(max(1, (os.cpu_count() or 1) // n_jobs))
+    saved = {name: os.environ.get(name) for name in _TF_THREAD_VARIABLES}
+    for name in _TF_THREAD_VARIABLES:
+        os.environ.setdefault(name, threads if name == "TF_NUM_INTRAOP_THREADS" else "1")
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+
+
+_TF_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
 def refit_and_save(cross_validation, params: dict[str, Any], model_dir: Path) -> RefitResult:
