@@ -44,6 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="seed of the sampler, the folds and Keras")
     run.add_argument("--quiet", action="store_true", help="no progress display")
 
+    worker = commands.add_parser(
+        "worker", help="join a study that other workers run against the same storage"
+    )
+    worker.add_argument("study", type=Path, help="the study file (YAML), the same for all")
+    worker.add_argument("--storage", help="Optuna storage shared by the workers (postgresql://...)")
+    worker.add_argument("--tracking-uri", help="MLflow tracking server shared by the workers")
+    worker.add_argument("--n-trials", type=int, help="total trials of the study, all workers")
+    worker.add_argument("--timeout", type=float, help="stop starting trials after S seconds")
+    worker.add_argument("--quiet", action="store_true", help="no progress display")
+
     validate = commands.add_parser("validate", help="check a study file without training")
     validate.add_argument("study", type=Path)
 
@@ -92,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_terminated)
     handler = {
         "run": _run,
+        "worker": _worker,
         "validate": _validate,
         "report": _report,
         "export": _export,
@@ -122,8 +133,6 @@ def _raise_terminated(signum, frame):
 
 
 def _run(arguments) -> int:
-    from hpsearch.console import RunDisplay, print_result
-    from hpsearch.runner import run_study
     from hpsearch.schema import load_study
 
     study = load_study(
@@ -137,9 +146,38 @@ def _run(arguments) -> int:
             "seed": arguments.seed,
         },
     )
-    display = RunDisplay(study, quiet=arguments.quiet)
+    return _run_and_print(study, quiet=arguments.quiet, worker=False)
+
+
+def _worker(arguments) -> int:
+    from hpsearch.schema import load_study
+
+    study = load_study(
+        arguments.study,
+        {
+            "search.n_trials": arguments.n_trials,
+            "search.timeout": arguments.timeout,
+            "search.storage": arguments.storage,
+            "tracking.uri": arguments.tracking_uri,
+        },
+    )
+    if study.search.storage is None:
+        raise UserError(
+            f"{study.source}: search.storage: a worker needs the shared Optuna storage"
+            " (--storage postgresql://... or search.storage)"
+        )
+    return _run_and_print(study, quiet=arguments.quiet, worker=True)
+
+
+def _run_and_print(study, *, quiet: bool, worker: bool) -> int:
+    from hpsearch.console import RunDisplay, print_result
+    from hpsearch.runner import run_study
+
+    display = RunDisplay(study, quiet=quiet)
     with display:
-        result = run_study(study, on_trial=display.trial_done, on_start=display.start)
+        result = run_study(
+            study, on_trial=display.trial_done, on_start=display.start, worker=worker
+        )
     print_result(result)
     return 0
 

@@ -9,10 +9,12 @@ session on all training data, score it on the test set, and keep it on the paren
 from __future__ import annotations
 
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpsearch.errors import UserError
 from hpsearch.schema import Study, redact_text
 from hpsearch.study_lock import StudyLock
 from hpsearch.tracking import BASELINE_TAG, StudyTracker, TrialRecord
@@ -30,20 +32,27 @@ class StudyResult:
     baseline: str | None
 
 
-def run_study(study: Study, *, on_trial=None, on_start=None) -> StudyResult:
-    """Run or resume ``study``; returns what the CLI prints."""
+def run_study(study: Study, *, on_trial=None, on_start=None, worker: bool = False) -> StudyResult:
+    """Run or resume ``study``; returns what the CLI prints.
+
+    ``worker``: join a study that other processes (on other machines) run against the same
+    PostgreSQL storage and MLflow server (``hpsearch worker``). No local lock then; the
+    steps that must not race go through the study's mutex (hpsearch.search.coordination).
+    """
     from hpsearch.data import load_dataset
     from hpsearch.models.routing import check_model
 
+    mutex = _worker_mutex(study) if worker else None
     dataset = load_dataset(study)
     builder_params = check_model(study, dataset.facts)
     tracking_uri = study.tracking_uri()
-    with StudyLock(study, tracking_uri) as lock:
-        tracker = StudyTracker.open(
-            study, tracking_uri, tags=_run_tags(study, dataset), trial_tags=_trial_tags(study)
-        )
-        if study.source.is_file():
-            tracker.log_study_file(study.source)
+    with StudyLock(study, tracking_uri, shared=worker) as lock:
+        with _held(mutex):
+            tracker = StudyTracker.open(
+                study, tracking_uri, tags=_run_tags(study, dataset), trial_tags=_trial_tags(study)
+            )
+            if study.source.is_file():
+                tracker.log_study_file(study.source)
         with tempfile.TemporaryDirectory(prefix="hpsearch-folds-") as records_dir:
             best, test_score = _search_and_refit(
                 study,
@@ -52,10 +61,10 @@ def run_study(study: Study, *, on_trial=None, on_start=None) -> StudyResult:
                 tracker,
                 records_dir,
                 exclusive=lock.held,
+                mutex=mutex,
                 on_trial=on_trial,
                 on_start=on_start,
             )
-        tracker.finish("FINISHED")
         parent = tracker.parent_run()
         return StudyResult(
             study,
@@ -69,8 +78,32 @@ def run_study(study: Study, *, on_trial=None, on_start=None) -> StudyResult:
         )
 
 
+def _worker_mutex(study: Study):
+    from hpsearch.search.coordination import StudyMutex
+
+    if study.search.backend != "optuna":
+        raise UserError.at(
+            study.source,
+            "search.backend",
+            "workers share Optuna studies; a grid runs on one machine (hpsearch run)",
+        )
+    try:
+        return StudyMutex(study.optuna_storage(), study.name)
+    except UserError as error:
+        raise UserError(f"{study.source}: {error}") from None
+
+
+@contextmanager
+def _held(mutex):
+    if mutex is None:
+        yield
+    else:
+        with mutex.held():
+            yield
+
+
 def _search_and_refit(
-    study, dataset, builder_params, tracker, records_dir, *, exclusive, on_trial, on_start
+    study, dataset, builder_params, tracker, records_dir, *, exclusive, mutex, on_trial, on_start
 ):
     from hpsearch.models.routing import builder_reference
     from hpsearch.search import backend_class
@@ -85,25 +118,37 @@ def _search_and_refit(
     try:
         with make_trainer(study, cross_validation) as trainer:
             backend = backend_class(study.search.backend)(
-                study, cross_validation, tracker, trainer, on_trial=on_trial, exclusive=exclusive
+                study,
+                cross_validation,
+                tracker,
+                trainer,
+                on_trial=on_trial,
+                exclusive=exclusive,
+                mutex=mutex,
             )
             if on_start is not None:
                 on_start(backend, tracker)
             backend.run()
-            best = tracker.best_trial(study.direction)
-            test_score = None
-            if best is not None:
-                test_metrics = _refit_best(study, tracker, trainer, best)
-                test_score = test_metrics.get("test_score")
-                tracker.record_best(best, test_metrics)
-            _log_leaderboard(tracker)
-            if study.tracking.plots:
-                _log_plots(study, tracker)
+            # Workers end one after the other: each finishes the study in turn, and a
+            # refit already done for the same best trial is skipped.
+            with _held(mutex):
+                best = tracker.best_trial(study.direction)
+                test_score = None
+                if best is not None:
+                    test_metrics = _refit_best(study, tracker, trainer, best)
+                    test_score = test_metrics.get("test_score")
+                    tracker.record_best(best, test_metrics)
+                _log_leaderboard(tracker)
+                if study.tracking.plots:
+                    _log_plots(study, tracker)
+                tracker.finish("FINISHED")
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the backend recorded the running trial
-        tracker.finish("KILLED")
+        if mutex is None:  # other workers go on with a shared study
+            tracker.finish("KILLED")
         raise
     except BaseException:
-        tracker.finish("FAILED")
+        if mutex is None:
+            tracker.finish("FAILED")
         raise
     return best, test_score
 

@@ -210,6 +210,9 @@ class SearchSection(_Section):
     # parameters, up to this many times (Optuna's RetryHeartbeatStaleTrialCallback).
     retries: StrictInt | None = Field(default=None, ge=0)
     n_jobs: StrictInt = Field(default=1, ge=1)
+    # Seconds between a running trial's heartbeats in the Optuna storage; a trial silent
+    # for three of them belongs to a dead process and is failed (and retried) by others.
+    heartbeat: StrictInt = Field(default=20, ge=1)
     # Trials trained by one worker process before it is replaced (TensorFlow never gives
     # back all of a model's memory); 0 trains in the study's own process.
     trials_per_process: StrictInt = Field(default=10, ge=0)
@@ -472,12 +475,12 @@ def _check_across_sections(study: Study, source: Path) -> None:
                     f"search.space.{name}",
                     "the grid backend needs a step for a float range",
                 )
-    if search.backend == "optuna" and search.n_jobs > 1:
+    if search.backend == "optuna" and search.n_jobs > 1 and search.trials_per_process == 0:
         raise UserError.at(
             source,
             "search.n_jobs",
-            "parallel Optuna trials are not supported yet; use n_jobs: 1 (the grid backend"
-            " runs fits in parallel)",
+            "parallel Optuna trials train in worker processes; trials_per_process: 0 allows"
+            " n_jobs: 1 only",
         )
     _check_enqueue(search, source)
     overlap = sorted(set(search.space) & set(study.model.params))

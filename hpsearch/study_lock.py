@@ -31,12 +31,13 @@ def _local_folder(*uris: str) -> Path | None:
 class StudyLock:
     """``with StudyLock(study):`` holds the study's lock, if its stores are local."""
 
-    def __init__(self, study, tracking_uri: str):
+    def __init__(self, study, tracking_uri: str, *, shared: bool = False):
         self.study = study
         uris = [tracking_uri]
         if study.search.backend == "optuna":
             uris.insert(0, study.optuna_storage())
-        folder = _local_folder(*uris)
+        # A worker (``shared``) expects company: its storage coordinates, not a file lock.
+        folder = None if shared else _local_folder(*uris)
         self.path = folder / ".locks" / f"{study.name}.lock" if folder else None
         self._handle = None
 

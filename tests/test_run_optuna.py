@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from itertools import pairwise
+
 import optuna
 
 from conftest import TINY_OPTUNA, mlflow_client, study_runs, write_study
@@ -210,3 +213,40 @@ def test_a_failed_trial_is_retried_with_the_same_parameters(workdir):
     assert [c.data.tags["hpsearch.state"] for c in children] == ["FAIL", "COMPLETE", "COMPLETE"]
     assert "a flaky failure" in children[0].data.tags["hpsearch.error"]
     assert children[1].data.tags["hpsearch.retry_of"] == "0"
+
+
+RECORDING_BUILDER = """
+import os
+from pathlib import Path
+
+import tensorflow as tf
+
+from hpsearch.models.builders import build_gru
+
+
+def build(meta, **params):
+    threads = tf.config.threading.get_intra_op_parallelism_threads()
+    with Path(__file__).with_name("builds.txt").open("a") as log:
+        log.write(f"{os.getpid()} {threads}\\n")
+    return build_gru(meta, **params)
+"""
+
+
+def test_parallel_trials_train_in_separate_processes_with_their_share_of_cores(workdir):
+    (workdir / "recording.py").write_text(RECORDING_BUILDER)
+    text = TINY_OPTUNA.replace("builder: gru", "builder: recording.py:build").replace(
+        "  cv: 2", "  cv: 2\n  n_jobs: 2"
+    )
+    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+
+    _, children = study_runs("tiny-optuna")
+    assert sorted(int(c.data.tags["hpsearch.trial"]) for c in children) == [0, 1, 2, 3]
+    assert all(c.data.tags["hpsearch.state"] == "COMPLETE" for c in children)
+    spans = sorted((c.info.start_time, c.info.end_time) for c in children)
+    assert any(later[0] < earlier[1] for earlier, later in pairwise(spans)), spans
+    builds = [line.split() for line in (workdir / "builds.txt").read_text().splitlines()]
+    assert len({pid for pid, _ in builds}) == 2  # one worker per thread
+    share = str(max(1, (os.cpu_count() or 1) // 2))
+    assert {threads for _, threads in builds} == {share}
+    trials = optuna.load_study(study_name="tiny-optuna", storage="sqlite:///mlruns/optuna.db")
+    assert [t.state.name for t in trials.trials] == ["COMPLETE"] * 4

@@ -118,6 +118,14 @@ BROKEN = [
         "search.space.epochs: must be an integer >= 1",
     ),
     ("s/timeout: 3600/timeout: -5/", "search.timeout: Input should be greater than 0"),
+    (
+        "s/n_jobs: 1/n_jobs: 2\\n  trials_per_process: 0/",
+        "search.n_jobs: parallel Optuna trials train in worker processes",
+    ),
+    (
+        "s/timeout: 3600/timeout: 3600\\n  heartbeat: 0/",
+        "search.heartbeat: Input should be greater than or equal to 1",
+    ),
     ("s/backend: optuna/backend: grid/", "search.n_trials: applies to the optuna backend only"),
     (
         "s/sampler: tpe/sampler: random\\n  multivariate: true/",

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from hpsearch.schema import Study
+from hpsearch.search.coordination import StudyMutex
 from hpsearch.search.evaluation import CrossValidation, TrialOutcome
 from hpsearch.search.trainer import Trainer
 from hpsearch.tracking import StudyTracker
@@ -32,11 +33,14 @@ class SearchBackend(ABC):
         *,
         on_trial: ProgressCallback | None = None,
         exclusive: bool = False,
+        mutex: StudyMutex | None = None,
     ) -> None:
         self.study = study
         # True when this process holds the study's lock (hpsearch.study_lock): any trial
         # still marked RUNNING was then abandoned by a process that died.
         self.exclusive = exclusive
+        # Set when workers on other machines share the study (``hpsearch worker``).
+        self.mutex = mutex
         self.cross_validation = cross_validation
         self.tracker = tracker
         self.trainer = trainer

@@ -14,6 +14,7 @@ folds.
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Any
 
@@ -28,8 +29,7 @@ from hpsearch.search.trainer import describe_error
 from hpsearch.tracking import prepare_local_store
 
 ERROR_ATTR = "error"  # set on trials that failed by themselves (they count in the budget)
-HEARTBEAT_SECONDS = 20
-GRACE_SECONDS = 60
+GRACE_HEARTBEATS = 3  # heartbeats a trial may miss before it counts as abandoned
 
 
 def make_sampler(study, n_existing: int) -> optuna.samplers.BaseSampler:
@@ -129,8 +129,8 @@ class OptunaBackend(SearchBackend):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             storage = optuna.storages.RDBStorage(
                 storage_url,
-                heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=GRACE_SECONDS,
+                heartbeat_interval=self.study.search.heartbeat,
+                grace_period=GRACE_HEARTBEATS * self.study.search.heartbeat,
                 heartbeat_stale_trial_callback=self._retry,
             )
         existing = [s for s in storage.get_all_studies() if s.study_name == self.study.name]
@@ -184,13 +184,63 @@ class OptunaBackend(SearchBackend):
         for start in self.study.search.enqueue:
             # Runs first; a start already tried (a resumed study) is not queued again.
             optuna_study.enqueue_trial(start, skip_if_exists=True)
+        if self.mutex is not None:
+            self._run_shared(optuna_study)
+            return
         optuna_study.optimize(
             self._objective,
             n_trials=remaining,
             timeout=self.time_left(),
+            # n_jobs > 1: Optuna's threads, each training in a worker process of its own
+            # (hpsearch.search.trainer.ParallelTrainer).
+            n_jobs=self.study.search.n_jobs,
             catch=(TrialFailed,),
             callbacks=[self._retry_own_failure],
         )
+
+    def _run_shared(self, optuna_study: optuna.Study) -> None:
+        """Trials one at a time beside other workers, until the study's total is reached.
+
+        A trial is claimed under the study's mutex: it starts only while the trials that
+        count plus those running elsewhere leave room in ``n_trials``. When the rest of
+        the budget is running on other workers, this one waits: a worker that died leaves
+        its trial RUNNING until the heartbeat marks it stale, and then its place is free
+        again (and retried, if ``search.retries`` allow).
+        """
+        while True:
+            time_left = self.time_left()
+            if time_left is not None and time_left <= 0:
+                return
+            with self.mutex.held():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(optuna_study)
+                counted = self.counted_trials(optuna_study)
+                running = len(
+                    optuna_study.get_trials(
+                        deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+                    )
+                )
+                if counted >= self.study.n_trials:
+                    self._close_abandoned_runs(optuna_study)
+                    return
+                claimed = counted + running < self.study.n_trials
+                if claimed:
+                    # Optuna creates the trial (RUNNING) before the objective runs: the
+                    # objective's first step is to let the other workers look again.
+                    optuna_study.optimize(
+                        self._claimed_objective,
+                        n_trials=1,
+                        catch=(TrialFailed,),
+                        callbacks=[self._retry_own_failure],
+                    )
+            if not claimed:
+                self._close_abandoned_runs(optuna_study)
+                time.sleep(min(self.study.search.heartbeat, 5))
+
+    def _claimed_objective(self, trial: optuna.Trial) -> float:
+        self.mutex.release()
+        return self._objective(trial)
 
     def _retry(self, optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         """Queue a failed trial again with its parameters, while ``search.retries`` allow."""

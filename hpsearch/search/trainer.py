@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from abc import ABC, abstractmethod
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -108,9 +109,13 @@ class InProcessTrainer(Trainer):
 class WorkerTrainer(Trainer):
     """Trains in one worker process at a time, replaced after ``trials_per_process`` trials."""
 
-    def __init__(self, cross_validation, *, trials_per_process: int) -> None:
+    def __init__(
+        self, cross_validation, *, trials_per_process: int, threads: int | None = None
+    ) -> None:
         super().__init__(cross_validation)
         self.trials_per_process = trials_per_process
+        # TensorFlow's intra-op threads in the worker (None: one per core, TF's default).
+        self.threads = threads
         self._executor: ProcessPoolExecutor | None = None
         self._trials_in_worker = 0
 
@@ -147,7 +152,7 @@ class WorkerTrainer(Trainer):
                 max_workers=1,
                 mp_context=context,
                 initializer=_start_worker,
-                initargs=(self.cross_validation, os.getcwd()),
+                initargs=(self.cross_validation, os.getcwd(), self.threads),
             )
         try:
             return self._executor.submit(function, *args).result()
@@ -163,12 +168,71 @@ class WorkerTrainer(Trainer):
             raise
 
 
+class ParallelTrainer(Trainer):
+    """One worker process per thread of a parallel Optuna study (``n_jobs`` > 1).
+
+    Optuna runs ``n_jobs`` trials at once in threads of this process; each thread trains
+    in a worker of its own, so the trials really run in parallel (the threads only wait),
+    and each worker's TensorFlow uses its share of the cores.
+    """
+
+    def __init__(self, cross_validation, *, trials_per_process: int, n_jobs: int) -> None:
+        super().__init__(cross_validation)
+        self.trials_per_process = trials_per_process
+        self.threads = threads_per_job(n_jobs)
+        self._local = threading.local()
+        self._trainers: list[WorkerTrainer] = []
+        self._lock = threading.Lock()
+
+    def _trainer(self) -> WorkerTrainer:
+        trainer = getattr(self._local, "trainer", None)
+        if trainer is None:
+            trainer = WorkerTrainer(
+                self.cross_validation,
+                trials_per_process=self.trials_per_process,
+                threads=self.threads,
+            )
+            self._local.trainer = trainer
+            with self._lock:
+                self._trainers.append(trainer)
+        return trainer
+
+    def evaluate_fold(self, params, fold, reports=None):
+        return self._trainer().evaluate_fold(params, fold, reports)
+
+    def evaluate_grid(self, candidates, n_jobs):
+        return self._trainer().evaluate_grid(candidates, n_jobs)
+
+    def refit(self, params, model_dir):
+        # After the trials (the threads are done): a worker that exists already will do.
+        with self._lock:
+            trainer = self._trainers[0] if self._trainers else None
+        return (trainer or self._trainer()).refit(params, model_dir)
+
+    def trial_done(self) -> None:
+        self._trainer().trial_done()
+
+    def close(self, *, interrupted: bool = False) -> None:
+        with self._lock:
+            trainers = list(self._trainers)
+        for trainer in trainers:
+            trainer.close(interrupted=interrupted)
+
+
+def threads_per_job(n_jobs: int) -> int:
+    """TensorFlow intra-op threads for each of ``n_jobs`` processes sharing the cores."""
+    return max(1, (os.cpu_count() or 1) // n_jobs)
+
+
 def make_trainer(study, cross_validation) -> Trainer:
     per_process = study.search.trials_per_process
-    if per_process == 0 or (study.search.backend == "grid" and study.search.n_jobs > 1):
+    n_jobs = study.search.n_jobs
+    if per_process == 0 or (study.search.backend == "grid" and n_jobs > 1):
         # A parallel grid's fits run in joblib's worker processes already; a worker of our
         # own would only stand between them and this one.
         return InProcessTrainer(cross_validation)
+    if n_jobs > 1:
+        return ParallelTrainer(cross_validation, trials_per_process=per_process, n_jobs=n_jobs)
     return WorkerTrainer(cross_validation, trials_per_process=per_process)
 
 
@@ -224,7 +288,7 @@ def _threads_per_job(n_jobs: int):
     if n_jobs <= 1:
         yield
         return
-    threads = str(max(1, (os.cpu_count() or 1) // n_jobs))
+    threads = str(threads_per_job(n_jobs))
     saved = {name: os.environ.get(name) for name in _TF_THREAD_VARIABLES}
     for name in _TF_THREAD_VARIABLES:
         os.environ.setdefault(name, threads if name == "TF_NUM_INTRAOP_THREADS" else "1")
@@ -283,11 +347,17 @@ def refit_and_save(cross_validation, params: dict[str, Any], model_dir: Path) ->
 _cross_validation = None
 
 
-def _start_worker(cross_validation, working_dir: str) -> None:
+def _start_worker(cross_validation, working_dir: str, threads: int | None) -> None:
     global _cross_validation
     _cross_validation = cross_validation
     # Forked from the fork server, which kept the folder it started in: use the study's.
     os.chdir(working_dir)
+    if threads is not None:
+        # Before this worker's first TensorFlow operation creates the thread pools.
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
     # Ctrl-C reaches the whole terminal's process group: the study's process decides what
     # an interruption means and stops this worker itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,0 +1,217 @@
+"""Workers on one study through real services: PostgreSQL for Optuna, an MLflow server.
+
+Three ``hpsearch worker`` processes share one study of n_trials = 12. One of them is
+killed with SIGKILL in the middle of a trial (the study's builder pauses when the test
+leaves a ``pause`` file and names the worker that took it). The other two must finish the
+study with exactly 12 counted trials, each recorded once in MLflow under one parent run,
+and leave no trial RUNNING: the heartbeat marks the dead worker's trial FAIL, and a
+replacement runs in its place.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections import Counter
+
+import pytest
+
+from conftest import TINY_GRID, TINY_OPTUNA, write_study
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+PAUSING_BUILDER = """
+import os
+import time
+from pathlib import Path
+
+from hpsearch.models.builders import build_gru
+
+
+def build(meta, **params):
+    pause = Path(__file__).with_name("pause")
+    try:
+        pause.rename(pause.with_name("paused-" + os.environ["TEST_WORKER"]))
+    except FileNotFoundError:
+        return build_gru(meta, **params)
+    time.sleep(600)  # the test kills this worker here, inside a trial's fit
+"""
+
+STUDY = (
+    TINY_OPTUNA.replace("name: tiny-optuna", "name: shared-study")
+    .replace("builder: gru", "builder: pausing_builder.py:build")
+    .replace("n_trials: 4", "n_trials: 12\n  heartbeat: 1")
+    .replace("epochs: 2", "epochs: 1")
+)
+
+
+@pytest.fixture
+def database():
+    """A fresh PostgreSQL database (URL), dropped afterwards."""
+
+    def create():
+        name = f"hpsearch_test_{uuid.uuid4().hex[:12]}"
+        _admin(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+    created: list[str] = []
+    yield create
+    for name in created:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin(statement: str) -> None:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text(statement))
+    engine.dispose()
+
+
+@pytest.fixture
+def mlflow_server(database, tmp_path):
+    """``mlflow server`` on 127.0.0.1 with a PostgreSQL backend and its own artifact store."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        database(),
+        "--artifacts-destination",
+        (tmp_path / "artifacts").as_uri(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    environment = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    log = open(tmp_path / "mlflow-server.log", "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            pass
+        assert server.poll() is None, (tmp_path / "mlflow-server.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, "the MLflow server did not start in 120 s"
+        time.sleep(0.5)
+    yield url
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+def _start_worker(path, storage: str, tracking_uri: str, number: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "hpsearch", "worker", str(path), "--quiet"]
+    command += ["--storage", storage, "--tracking-uri", tracking_uri]
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TEST_WORKER": str(number)},
+        start_new_session=True,  # SIGKILL reaches the worker alone, as on a crashed machine
+    )
+
+
+def test_three_workers_share_twelve_trials_and_survive_a_killed_one(
+    workdir, database, mlflow_server
+):
+    import optuna
+    from mlflow import MlflowClient
+
+    path = write_study(workdir, STUDY)
+    (workdir / "pausing_builder.py").write_text(PAUSING_BUILDER)
+    (workdir / "pause").touch()  # the first trial to build a model pauses
+    storage = database()
+
+    workers = [_start_worker(path, storage, mlflow_server, k) for k in range(3)]
+    deadline = time.monotonic() + 180
+    while not (paused := sorted(workdir.glob("paused-*"))):
+        failed = [w.communicate()[1] for w in workers if w.poll() is not None]
+        assert not failed, failed[0][-3000:]
+        assert time.monotonic() < deadline, "no worker started a trial in 180 s"
+        time.sleep(0.2)
+    victim = workers.pop(int(paused[0].name.split("-")[1]))
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    for worker in workers:
+        _, err = worker.communicate(timeout=400)
+        assert worker.returncode == 0, err[-3000:]
+
+    trials = optuna.load_study(study_name="shared-study", storage=storage).trials
+    states = Counter(trial.state.name for trial in trials)
+    assert states["RUNNING"] == 0 and states["WAITING"] == 0, states
+    assert states["COMPLETE"] + states["PRUNED"] == 12, states  # the total, across workers
+    assert states["FAIL"] == 1, states  # the killed worker's trial, failed by heartbeat
+    killed_number = next(t.number for t in trials if t.state.name == "FAIL")
+
+    client = MlflowClient(tracking_uri=mlflow_server)
+    experiment = client.get_experiment_by_name("shared-study")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("hpsearch.role") == "parent"]
+    children = [r for r in runs if r.data.tags.get("hpsearch.role") == "trial"]
+    assert len(parents) == 1
+    parent = parents[0]
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    numbers = Counter(int(c.data.tags["hpsearch.trial"]) for c in children)
+    assert sorted(numbers) == list(range(13)) and set(numbers.values()) == {1}  # each once
+    assert not [c for c in children if c.info.status == "RUNNING"]
+    by_number = {int(c.data.tags["hpsearch.trial"]): c for c in children}
+    assert by_number[killed_number].info.status == "KILLED"
+    assert by_number[killed_number].data.tags["hpsearch.state"] == "FAIL"
+    for trial in trials:
+        if trial.state.name == "COMPLETE":
+            recorded = by_number[trial.number]
+            assert recorded.data.tags["hpsearch.state"] == "COMPLETE"
+            assert recorded.data.metrics["cv_score"] == pytest.approx(trial.value)
+
+    # The study was finished once it was complete: best score, refitted model, plots.
+    parent = client.get_run(parent.info.run_id)
+    assert parent.info.status == "FINISHED"
+    best = max(t.value for t in trials if t.state.name == "COMPLETE")
+    assert parent.data.metrics["best_score"] == pytest.approx(best)
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"best_model", "leaderboard.csv", "plots"} <= artifacts
+
+
+def test_worker_refuses_a_sqlite_storage_and_a_grid(workdir):
+    path = write_study(workdir, STUDY)
+    refused = subprocess.run(
+        [sys.executable, "-m", "hpsearch", "worker", str(path), "--storage", "sqlite:///x.db"],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and "search.storage" in refused.stderr
+    assert "postgresql://" in refused.stderr
+
+    grid = write_study(workdir, TINY_GRID, "grid.yaml")
+    refused = subprocess.run(
+        [sys.executable, "-m", "hpsearch", "worker", str(grid), "--storage", ADMIN_URL],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and "search.backend" in refused.stderr
