@@ -134,6 +134,12 @@ def print_result(result) -> None:
         baseline=result.baseline,
     )
     print_leaderboard(leaderboard, fmt="table", top=10)
+    pareto = result.study_tags.get("hpsearch.pareto_front")
+    if study.multi_objective and pareto:
+        objectives = ", ".join(study.objectives)
+        _console.print(
+            f"Pareto front ({objectives}): trials {', '.join(map(str, json.loads(pareto)))}"
+        )
     _console.print(f"results: {redact_text(result.tracking_uri)} (browse: python -m hpsearch ui)")
 
 
@@ -252,7 +258,7 @@ def print_resolved_study(study: Study) -> None:
         f"data: {study.data.loader} {json.dumps(study.data.params)}",
         f"model: {study.model.builder} {json.dumps(study.model.params)}"
         + (f", loss {study.model.loss}" if study.model.loss else ""),
-        f"search: {search.backend}, metric {study.metric.name} ({study.direction}),"
+        f"search: {search.backend}, {_describe_objectives(study)},"
         f" cv {_describe_cv(search.cv)}, n_jobs {search.n_jobs}"
         + (f", timeout {search.timeout}s" if search.timeout else ""),
         "training: "
@@ -293,6 +299,14 @@ def _describe_dimension(value: Any) -> str:
     if isinstance(value, list):
         return f"one of {value}"
     return f"fixed {value!r}"
+
+
+def _describe_objectives(study) -> str:
+    pairs = ", ".join(
+        f"{name} ({direction})"
+        for name, direction in zip(study.objectives, study.directions, strict=True)
+    )
+    return f"objectives {pairs}" if study.multi_objective else f"metric {pairs}"
 
 
 def _describe_cv(cv: Any) -> str:

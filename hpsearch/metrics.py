@@ -51,3 +51,13 @@ METRICS: dict[str, Metric] = _metrics(
 )
 
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse"}
+
+# Objectives that may follow the metric in a multi-objective study
+# (``metric: [accuracy, n_params]``): facts of the trained model, always to minimise.
+SECONDARY_OBJECTIVES = {
+    # Trainable and non-trainable weights of the model (Keras's count_params()).
+    "n_params": "number of model parameters",
+    # Milliseconds per row for the model to predict the first fold's validation rows,
+    # timed after a first (tracing) call.
+    "predict_ms": "milliseconds per predicted row",
+}

@@ -17,7 +17,7 @@ from typing import Any
 from hpsearch.errors import UserError
 from hpsearch.schema import Study, redact_text
 from hpsearch.study_lock import StudyLock
-from hpsearch.tracking import BASELINE_TAG, StudyTracker, TrialRecord
+from hpsearch.tracking import BASELINE_TAG, PARETO_TAG, StudyTracker, TrialRecord
 
 
 @dataclass
@@ -30,6 +30,7 @@ class StudyResult:
     parent_run_id: str
     study_metrics: dict[str, float]
     baseline: str | None
+    study_tags: dict[str, str]
 
 
 def run_study(study: Study, *, on_trial=None, on_start=None, worker: bool = False) -> StudyResult:
@@ -75,6 +76,7 @@ def run_study(study: Study, *, on_trial=None, on_start=None, worker: bool = Fals
             tracker.parent_run_id,
             study_metrics=dict(parent.data.metrics),
             baseline=parent.data.tags.get(BASELINE_TAG),
+            study_tags=dict(parent.data.tags),
         )
 
 
@@ -139,6 +141,8 @@ def _search_and_refit(
                     test_score = test_metrics.get("test_score")
                     tracker.record_best(best, test_metrics)
                 _log_leaderboard(tracker)
+                if study.multi_objective:
+                    _log_pareto_front(study, tracker)
                 if study.tracking.plots:
                     _log_plots(study, tracker)
                 tracker.finish("FINISHED")
@@ -211,6 +215,38 @@ def _log_leaderboard(tracker: StudyTracker) -> None:
             tracker.log_study_artifact(path)
 
 
+def _log_pareto_front(study: Study, tracker: StudyTracker) -> None:
+    """The trials no other trial beats on every objective: tag and ``pareto_front.csv``."""
+    import csv
+    import json
+
+    from hpsearch.study_plots import as_optuna_study, objective_values, pareto_front
+
+    front = set(pareto_front(as_optuna_study(study, tracker.trials())))
+    rows = []
+    for record in tracker.trials():
+        if record.number in front:
+            values = objective_values(study, record) or []
+            rows.append(
+                {
+                    "trial": record.number,
+                    **dict(zip(study.objectives, values, strict=True)),
+                    **record.params,
+                    "run_id": record.run_id,
+                }
+            )
+    rows.sort(key=lambda row: row[study.objectives[0]], reverse=study.direction == "maximize")
+    tracker.log_study_metrics({}, tags={PARETO_TAG: json.dumps([row["trial"] for row in rows])})
+    with tempfile.TemporaryDirectory(prefix="hpsearch-pareto-") as folder:
+        path = Path(folder) / "pareto_front.csv"
+        with path.open("w", newline="") as stream:
+            columns = list(dict.fromkeys(key for row in rows for key in row)) or ["trial"]
+            writer = csv.DictWriter(stream, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        tracker.log_study_artifact(path)
+
+
 def _log_plots(study: Study, tracker: StudyTracker) -> None:
     """Optuna's plots of the whole study (all sessions) under ``plots/`` on the parent run.
 
@@ -224,8 +260,15 @@ def _log_plots(study: Study, tracker: StudyTracker) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="hpsearch-plots-") as folder:
             plotted = as_optuna_study(study, tracker.trials(), _reported_values(study))
-            title = f"{study.name}: {study.search.backend} search, {study.metric.name}"
-            files = write_plots(plotted, Path(folder), metric=study.metric.name, title=title)
+            objectives = ", ".join(study.objectives)
+            title = f"{study.name}: {study.search.backend} search, {objectives}"
+            files = write_plots(
+                plotted,
+                Path(folder),
+                metric=study.metric.name,
+                title=title,
+                objectives=study.objectives,
+            )
             if files.html is not None:
                 tracker.log_study_artifacts(Path(folder), "plots")
     except Exception as error:  # plots are a view of recorded results, never a reason to fail

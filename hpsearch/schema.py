@@ -33,7 +33,7 @@ from pydantic import (
 )
 
 from hpsearch.errors import UserError
-from hpsearch.metrics import DEFAULT_METRIC, METRICS
+from hpsearch.metrics import DEFAULT_METRIC, METRICS, SECONDARY_OBJECTIVES
 
 # Names every Keras user knows that configure training rather than the architecture;
 # every other searched name goes to the builder.
@@ -198,6 +198,9 @@ CrossValidation = Annotated[
 ]
 
 
+Direction = Literal["maximize", "minimize"]
+
+
 class SearchSection(_Section):
     backend: Literal["optuna", "grid"] = "optuna"
     n_trials: StrictInt | None = Field(default=None, ge=1)
@@ -220,8 +223,10 @@ class SearchSection(_Section):
     # epochs of longer ones (hpsearch.models.reuse).
     reuse_models: StrictBool = True
     cv: CrossValidation = 3
-    metric: StrictStr | None = None
-    direction: Literal["maximize", "minimize"] | None = None
+    # One metric, or a list for a multi-objective study: the metric first, then model
+    # facts to minimise (``[accuracy, n_params]``, ``[accuracy, predict_ms]``).
+    metric: StrictStr | list[StrictStr] | None = None
+    direction: Direction | list[Direction] | None = None
     space: dict[str, Dimension] = {}
     # Known-good starting points, evaluated first (optuna); each names some searched values.
     enqueue: list[dict[str, Scalar]] = []
@@ -260,12 +265,27 @@ class Study(_Section):
         return self.source.parent
 
     @property
+    def objectives(self) -> list[str]:
+        """The metric, then the secondary objectives of a multi-objective study."""
+        metric = self.search.metric or DEFAULT_METRIC[self.task]
+        return list(metric) if isinstance(metric, list) else [metric]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
     def metric(self):
-        return METRICS[self.search.metric or DEFAULT_METRIC[self.task]]
+        """The metric that scores trials (the first objective)."""
+        return METRICS[self.objectives[0]]
 
     @property
     def direction(self) -> str:
-        return self.search.direction or self.metric.direction
+        return self.metric.direction
+
+    @property
+    def directions(self) -> list[str]:
+        return [self.direction] + ["minimize"] * (len(self.objectives) - 1)
 
     @property
     def n_trials(self) -> int:
@@ -435,25 +455,7 @@ def parse_study(raw: Any, source: Path) -> Study:
 
 def _check_across_sections(study: Study, source: Path) -> None:
     search = study.search
-    metric_name = search.metric or DEFAULT_METRIC[study.task]
-    if metric_name not in METRICS:
-        known = ", ".join(name for name, m in METRICS.items() if m.task == study.task)
-        raise UserError.at(
-            source, "search.metric", f"unknown metric {metric_name!r} (known: {known})"
-        )
-    metric = METRICS[metric_name]
-    if metric.task != study.task:
-        raise UserError.at(
-            source,
-            "search.metric",
-            f"{metric_name!r} is a {metric.task} metric, but task is {study.task}",
-        )
-    if search.direction and search.direction != metric.direction:
-        raise UserError.at(
-            source,
-            "search.direction",
-            f"{metric_name} is to {metric.direction}, not to {search.direction}",
-        )
+    _check_objectives(study, source)
     if search.multivariate is not None and study.sampler != "tpe":
         raise UserError.at(
             source,
@@ -498,6 +500,65 @@ def _check_across_sections(study: Study, source: Path) -> None:
             raise UserError.at(
                 source, f"search.space.{name}", f"must be an integer >= 1 (got {shown})"
             )
+
+
+def _check_objectives(study: Study, source: Path) -> None:
+    """The metric (first), secondary objectives, their directions; what they rule out."""
+    search = study.search
+    objectives = study.objectives
+    if not objectives or len(set(objectives)) != len(objectives):
+        raise UserError.at(source, "search.metric", "a list of different objectives, metric first")
+    metric_name = objectives[0]
+    if metric_name not in METRICS:
+        known = ", ".join(name for name, m in METRICS.items() if m.task == study.task)
+        raise UserError.at(
+            source, "search.metric", f"unknown metric {metric_name!r} (known: {known})"
+        )
+    metric = METRICS[metric_name]
+    if metric.task != study.task:
+        raise UserError.at(
+            source,
+            "search.metric",
+            f"{metric_name!r} is a {metric.task} metric, but task is {study.task}",
+        )
+    for name in objectives[1:]:
+        if name not in SECONDARY_OBJECTIVES:
+            raise UserError.at(
+                source,
+                "search.metric",
+                f"{name!r} cannot follow the metric (objectives after it:"
+                f" {', '.join(SECONDARY_OBJECTIVES)})",
+            )
+    directions = search.direction
+    if directions is not None:
+        given = directions if isinstance(directions, list) else [directions]
+        if len(given) != len(objectives):
+            raise UserError.at(
+                source,
+                "search.direction",
+                f"{len(given)} direction(s) for {len(objectives)} objective(s)",
+            )
+        for name, wanted, direction in zip(objectives, study.directions, given, strict=True):
+            if direction != wanted:
+                raise UserError.at(
+                    source, "search.direction", f"{name} is to {wanted}, not to {direction}"
+                )
+    if not study.multi_objective:
+        return
+    if search.backend != "optuna":
+        raise UserError.at(
+            source, "search.metric", "several objectives need the optuna backend (a Pareto front)"
+        )
+    if study.pruner != "none":
+        raise UserError.at(
+            source, "search.pruner", "Optuna cannot prune a multi-objective study; use none"
+        )
+    if study.sampler == "cmaes":
+        raise UserError.at(
+            source,
+            "search.sampler",
+            "cmaes optimises one objective; use nsga2, tpe, random or qmc",
+        )
 
 
 def _check_enqueue(search: SearchSection, source: Path) -> None:

@@ -91,16 +91,17 @@ def as_optuna_study(
     }
     distributions = search_distributions(study)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    plotted = optuna.create_study(study_name=study.name, direction=study.direction)
+    plotted = optuna.create_study(study_name=study.name, directions=study.directions)
     for record in records:
         state = states.get(record.state)
-        if state is None or (state == states["COMPLETE"] and not math.isfinite(record.score)):
+        values = objective_values(study, record)
+        if state is None or (state == states["COMPLETE"] and values is None):
             continue
         params = {name: record.params[name] for name in distributions if name in record.params}
         try:
             trial = optuna.trial.create_trial(
                 state=state,
-                value=record.score if state == states["COMPLETE"] else None,
+                values=values if state == states["COMPLETE"] else None,
                 params=params,
                 distributions={name: distributions[name] for name in params},
                 intermediate_values=(intermediate or {}).get(record.number)
@@ -113,6 +114,21 @@ def as_optuna_study(
     return plotted
 
 
+def objective_values(study: Study, record: TrialRecord) -> list[float] | None:
+    """The trial's score and secondary objectives as recorded; None if one is missing."""
+    values = [record.score] + [record.metrics.get(name) for name in study.objectives[1:]]
+    if any(value is None or not math.isfinite(value) for value in values):
+        return None
+    return values
+
+
+def pareto_front(plotted) -> list[int]:
+    """Trial numbers (the study's own) on the Pareto front of a multi-objective study."""
+    if len(plotted.directions) < 2:
+        return []
+    return sorted(trial.user_attrs["trial"] for trial in plotted.best_trials)
+
+
 def _running_means(fold_scores: list[float]) -> dict[int, float]:
     means, total = {}, 0.0
     for step, score in enumerate(fold_scores, start=1):
@@ -123,9 +139,15 @@ def _running_means(fold_scores: list[float]) -> dict[int, float]:
     return means
 
 
-def write_plots(plotted, folder: Path, *, metric: str, title: str) -> PlotFiles:
+def write_plots(
+    plotted, folder: Path, *, metric: str, title: str, objectives: list[str] | None = None
+) -> PlotFiles:
     """Every plot that the study's trials allow, into ``folder`` (``<name>.png`` each and
-    one ``plots.html``); a plot that cannot be drawn is listed with the reason."""
+    one ``plots.html``); a plot that cannot be drawn is listed with the reason.
+
+    A multi-objective study (``objectives``: the metric, then the others) gets its Pareto
+    front too; the other plots show the metric.
+    """
     import optuna
     import optuna.visualization as interactive
     import optuna.visualization.matplotlib as static
@@ -134,9 +156,15 @@ def write_plots(plotted, folder: Path, *, metric: str, title: str) -> PlotFiles:
     result = PlotFiles()
     complete = plotted.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     params = sorted({name for trial in complete for name in trial.params})
+    multi = len(plotted.directions) > 1
+    names = PLOT_NAMES + (("pareto_front",) if multi else ())
     reasons = _reasons_to_skip(plotted, complete, params)
-    options = {name: {"target_name": metric} for name in PLOT_NAMES}
+    if multi and not complete:
+        reasons["pareto_front"] = "no trial completed"
+    target = {"target": _first_value} if multi else {}
+    options = {name: {"target_name": metric, **target} for name in PLOT_NAMES}
     options["intermediate_values"] = {}
+    options["pareto_front"] = {"target_names": objectives or [metric]}
     figures = []
     with warnings.catch_warnings():
         # Optuna calls its matplotlib plots "experimental", and PED-ANOVA warns when few
@@ -144,7 +172,7 @@ def write_plots(plotted, folder: Path, *, metric: str, title: str) -> PlotFiles:
         warnings.simplefilter("ignore")
         if "param_importances" not in reasons:
             try:
-                evaluator = _computed_once(plotted)
+                evaluator = _computed_once(plotted, target.get("target"))
                 options["param_importances"]["evaluator"] = evaluator
                 if "contour" not in reasons:
                     options["contour"]["params"] = list(evaluator.importances)[:CONTOUR_PARAMS]
@@ -152,7 +180,7 @@ def write_plots(plotted, folder: Path, *, metric: str, title: str) -> PlotFiles:
                 reasons["param_importances"] = f"{type(error).__name__}: {error}"
         if "contour" not in reasons and "params" not in options["contour"]:
             options["contour"]["params"] = params[:CONTOUR_PARAMS]
-        for name in PLOT_NAMES:
+        for name in names:
             if name in reasons:
                 result.skipped[name] = reasons[name]
                 continue
@@ -187,14 +215,19 @@ def _reasons_to_skip(plotted, complete, params) -> dict[str, str]:
     return reasons
 
 
-def _computed_once(plotted):
+def _first_value(trial) -> float:
+    """The metric of a multi-objective trial (what the single-objective plots show)."""
+    return trial.values[0]
+
+
+def _computed_once(plotted, target=None):
     """Optuna's default importances, computed once for the HTML plot, the PNG and the choice
     of the contour's parameters."""
     import optuna
 
     class ComputedOnce(optuna.importance.BaseImportanceEvaluator):
         def __init__(self):
-            self.importances = optuna.importance.get_param_importances(plotted)
+            self.importances = optuna.importance.get_param_importances(plotted, target=target)
 
         def evaluate(self, study, params=None, *, target=None):
             return self.importances

@@ -30,6 +30,7 @@ ERROR_TAG = "hpsearch.error"
 BASELINE_TAG = "hpsearch.baseline"
 BEST_RUN_TAG = "hpsearch.best_run_id"
 MODEL_TRIAL_TAG = "hpsearch.model_trial_run_id"
+PARETO_TAG = "hpsearch.pareto_front"  # trial numbers, as JSON (multi-objective studies)
 
 # MLflow 3's UI opens an experiment without this tag on its GenAI (traces) pages; with it,
 # on the training runs.
@@ -71,6 +72,7 @@ class TrialRecord:
     params: dict[str, Any]
     error: str | None
     fold_scores: list[float] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)  # every scalar MLflow has
 
 
 class StudyTracker:
@@ -224,6 +226,7 @@ class StudyTracker:
                     params=json.loads(tags.get(PARAMS_TAG, "{}")),
                     error=tags.get(ERROR_TAG),
                     fold_scores=_fold_scores(metrics),
+                    metrics=dict(metrics),
                 )
             )
         return sorted(records, key=lambda record: (record.number, record.run_id))
@@ -370,7 +373,7 @@ class TrialRun:
             }
             scalars.update({f"cv_score_fold_{k}": s for k, s in enumerate(outcome.fold_scores)})
             metrics += [Metric(k, float(v), now, 0) for k, v in scalars.items() if math.isfinite(v)]
-        for name in ("n_params", "trained_epochs"):
+        for name in ("n_params", "trained_epochs", "predict_ms"):
             value = getattr(outcome, name)
             if value is not None:
                 metrics.append(Metric(name, float(value), now, 0))

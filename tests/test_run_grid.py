@@ -146,12 +146,18 @@ def test_regression_with_a_test_set(workdir, capsys):
     assert parent.data.tags["hpsearch.direction"] == "minimize"
 
 
-def test_grid_in_two_processes_gives_the_same_results(workdir):
-    """GridSearchCV's n_jobs with Keras: no pickling errors, and every fit seeds itself."""
+@pytest.mark.parametrize(
+    "training",
+    ["", "\n  trials_per_process: 0"],
+    ids=["two-workers", "joblib-workers"],
+)
+def test_grid_in_two_processes_gives_the_same_results(workdir, training):
+    """n_jobs 2: candidates shared out between two workers of ours, or GridSearchCV's own
+    n_jobs with Keras in joblib's processes (no pickling errors); every fit seeds itself."""
     small = TINY_GRID.replace("epochs: [1, 2]", "epochs: 1")
     assert main(["run", str(write_study(workdir, small)), "--quiet"]) == 0
     parallel = small.replace("name: tiny-grid", "name: tiny-grid-2").replace(
-        "cv: 2", "cv: 2\n  n_jobs: 2"
+        "cv: 2", "cv: 2\n  n_jobs: 2" + training
     )
     assert main(["run", str(write_study(workdir, parallel, "parallel.yaml")), "--quiet"]) == 0
     _, serial_runs = study_runs("tiny-grid")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 from itertools import pairwise
 
@@ -216,6 +218,8 @@ def test_a_failed_trial_is_retried_with_the_same_parameters(workdir):
 
 
 RECORDING_BUILDER = """
+import csv
+import json
 import os
 from pathlib import Path
 
@@ -250,3 +254,41 @@ def test_parallel_trials_train_in_separate_processes_with_their_share_of_cores(w
     assert {threads for _, threads in builds} == {share}
     trials = optuna.load_study(study_name="tiny-optuna", storage="sqlite:///mlruns/optuna.db")
     assert [t.state.name for t in trials.trials] == ["COMPLETE"] * 4
+
+
+def test_a_multi_objective_study_records_its_pareto_front(workdir):
+    text = TINY_OPTUNA.replace("sampler: random", "sampler: nsga2").replace(
+        "  cv: 2", "  cv: 2\n  metric: [accuracy, n_params, predict_ms]"
+    )
+    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+
+    trials = optuna.load_study(study_name="tiny-optuna", storage="sqlite:///mlruns/optuna.db")
+    assert [d.name for d in trials.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE"]
+    parent, children = study_runs("tiny-optuna")
+    by_number = {int(c.data.tags["hpsearch.trial"]): c for c in children}
+    values = {}
+    for trial in trials.trials:
+        metrics = by_number[trial.number].data.metrics
+        recorded = [metrics["cv_score"], metrics["n_params"], metrics["predict_ms"]]
+        assert trial.values == recorded
+        assert metrics["predict_ms"] > 0
+        values[trial.number] = recorded
+
+    def dominated(mine, other):
+        at_least = other[0] >= mine[0] and other[1] <= mine[1] and other[2] <= mine[2]
+        return at_least and other != mine
+
+    front = sorted(
+        n for n, v in values.items() if not any(dominated(v, w) for w in values.values())
+    )
+    assert sorted(json.loads(parent.data.tags["hpsearch.pareto_front"])) == front
+    client = mlflow_client()
+    table = client.download_artifacts(parent.info.run_id, "pareto_front.csv", str(workdir))
+    rows = list(csv.DictReader(open(table)))
+    assert sorted(int(row["trial"]) for row in rows) == front
+    assert {"accuracy", "n_params", "predict_ms", "units", "run_id"} <= set(rows[0])
+    plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert {"plots/pareto_front.png", "plots/optimization_history.png"} <= plots
+    # The best model is the best by the metric (the first objective).
+    best = max(values, key=lambda n: (values[n][0], -n))
+    assert parent.data.tags["hpsearch.best_run_id"] == by_number[best].info.run_id

@@ -119,6 +119,34 @@ BROKEN = [
     ),
     ("s/timeout: 3600/timeout: -5/", "search.timeout: Input should be greater than 0"),
     (
+        "s/metric: accuracy/metric: [accuracy, n_params]/;"
+        "s/direction: maximize/direction: [maximize, minimize]/",
+        "search.pruner: Optuna cannot prune a multi-objective study; use none",
+    ),
+    (
+        "s/metric: accuracy/metric: [accuracy, loss]/",
+        "search.metric: 'loss' cannot follow the metric (objectives after it: n_params,"
+        " predict_ms)",
+    ),
+    (
+        "s/metric: accuracy/metric: [accuracy, accuracy]/",
+        "search.metric: a list of different objectives, metric first",
+    ),
+    (
+        "s/pruner: hyperband/pruner: none/;s/metric: accuracy/metric: [accuracy, n_params]/",
+        "search.direction: 1 direction(s) for 2 objective(s)",
+    ),
+    (
+        "s/pruner: hyperband/pruner: none/;s/metric: accuracy/metric: [accuracy, n_params]/;"
+        "s/direction: maximize/direction: [maximize, maximize]/",
+        "search.direction: n_params is to minimize, not to maximize",
+    ),
+    (
+        "s/pruner: hyperband/pruner: none/;s/metric: accuracy/metric: [accuracy, n_params]/;"
+        "s/direction: maximize/direction: [maximize, minimize]/;s/sampler: tpe/sampler: cmaes/",
+        "search.sampler: cmaes optimises one objective",
+    ),
+    (
         "s/n_jobs: 1/n_jobs: 2\\n  trials_per_process: 0/",
         "search.n_jobs: parallel Optuna trials train in worker processes",
     ),

@@ -32,6 +32,7 @@ class TrialOutcome:
     model_summary: str | None = None  # Keras's model.summary() text
     # Epochs trained over all folds; a fold that took a longer fit's state trained none.
     trained_epochs: int | None = None
+    predict_ms: float | None = None  # per row (multi-objective studies only)
 
     @property
     def score(self) -> float:
@@ -42,6 +43,16 @@ class TrialOutcome:
     def score_std(self) -> float:
         finite = [s for s in self.fold_scores if math.isfinite(s)]
         return float(np.std(finite)) if finite else math.nan
+
+
+@dataclass
+class FoldResult:
+    """One candidate fitted and scored on one fold."""
+
+    score: float  # scikit-learn's sign (``natural`` turns it into the metric's)
+    seconds: float  # fit and score
+    pruned_at: int | None = None  # the epoch the pruner stopped the fit at
+    predict_ms: float | None = None  # per row, when an objective asks for it
 
 
 def _sum_or_none(values: list[int | None]) -> int | None:
@@ -148,6 +159,7 @@ class CrossValidation:
         fit_time: float,
         error: str | None = None,
         state: str | None = None,
+        predict_ms: float | None = None,
     ) -> TrialOutcome:
         """Combine the folds' scores with the histories and errors their fits recorded."""
         records = self.fold_plan.collect(params)
@@ -170,12 +182,21 @@ class CrossValidation:
             n_params=model.get("n_params"),
             model_summary=model.get("summary"),
             trained_epochs=_sum_or_none([r.get("trained_epochs") for r in records]),
+            predict_ms=predict_ms,
         )
 
-    def evaluate_fold(
-        self, params: dict[str, Any], fold: int, reports=None
-    ) -> tuple[float, float, int | None]:
-        """Fit and score one fold in this process: (raw score, fit seconds, pruned at epoch).
+    def objective_values(self, outcome: TrialOutcome) -> list[float]:
+        """What Optuna optimises: the score, then the secondary objectives."""
+        facts = {"n_params": outcome.n_params, "predict_ms": outcome.predict_ms}
+        values = [outcome.score]
+        for name in self.study.objectives[1:]:
+            if facts[name] is None:
+                raise ValueError(f"the trial did not measure {name}")
+            values.append(float(facts[name]))
+        return values
+
+    def evaluate_fold(self, params: dict[str, Any], fold: int, reports=None) -> FoldResult:
+        """Fit and score one fold in this process.
 
         With ``reports`` (``hpsearch.search.pruning.EpochReports``) the fit reports its
         validation score to the Optuna trial after every epoch and stops when pruned.
@@ -202,8 +223,14 @@ class CrossValidation:
             fold_plan=self.fold_plan,
         )
         score = float(self.scorer(estimator, X_val, y_val))
+        seconds = time.perf_counter() - started
+        predict_ms = None
+        if fold == 0 and "predict_ms" in self.study.objectives:
+            timer = time.perf_counter()  # the scorer's call above traced predict already
+            estimator.predict(X_val)
+            predict_ms = 1000 * (time.perf_counter() - timer) / max(len(test), 1)
         pruned_at = None if reporter is None else reporter.pruned_at
-        return score, time.perf_counter() - started, pruned_at
+        return FoldResult(score, seconds, pruned_at, predict_ms)
 
     def refit(self, params: dict[str, Any]):
         """The candidate fitted on all training data (no validation fold)."""

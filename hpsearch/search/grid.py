@@ -1,16 +1,21 @@
 """The ``grid`` backend: scikit-learn's GridSearchCV, tracked candidate by candidate.
 
-The grid is evaluated a few candidates at a time (as many as ``n_jobs``, their folds in
-parallel), each chunk by a GridSearchCV over exactly those candidates, and every candidate
-is recorded in MLflow as soon as its chunk ends: progress is visible and an interrupted grid
-resumes, with the candidates already recorded not trained again (GridSearchCV alone has no
-resume). The study's trainer runs each chunk: in a worker process replaced every few
-trials, or, for ``n_jobs`` > 1, here through joblib's worker processes.
+Each candidate (or chunk of candidates) is a GridSearchCV over exactly those candidates,
+and every candidate is recorded in MLflow as soon as it ends: progress is visible and an
+interrupted grid resumes, with the candidates already recorded not trained again
+(GridSearchCV alone has no resume). Candidates that differ only in ``epochs`` form a group
+that runs in one worker process, longest first, so the shorter ones take the longer fit's
+epochs (``hpsearch.models.reuse``). With ``n_jobs`` > 1 the groups are shared out between
+``n_jobs`` worker processes (one thread here waits on each); with ``trials_per_process:
+0``, GridSearchCV's own ``n_jobs`` runs the folds in joblib's worker processes instead.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 from sklearn.model_selection import ParameterGrid
 
@@ -28,13 +33,40 @@ class GridBackend(SearchBackend):
         return list(ParameterGrid(self.study.grid()))
 
     def run(self) -> None:
-        pending = _longest_first(self._pending(self.candidates()))
-        n_jobs = self.study.search.n_jobs
+        groups = _epoch_groups(self._pending(self.candidates()))
+        if self.trainer.jobs > 1:
+            self._run_in_workers(groups)
+            return
+        pending = [item for group in groups for item in group]
+        n_jobs = self.study.search.n_jobs  # > 1 only in this process: joblib's workers
         for start in range(0, len(pending), n_jobs):
-            time_left = self.time_left()
-            if time_left is not None and time_left <= 0:
+            if self._out_of_time():
                 return
             self._evaluate_chunk(pending[start : start + n_jobs], n_jobs)
+
+    def _out_of_time(self) -> bool:
+        time_left = self.time_left()
+        return time_left is not None and time_left <= 0
+
+    def _run_in_workers(self, groups: list[list[tuple[int, dict]]]) -> None:
+        """Groups shared out between the trainer's workers, the most epochs first."""
+        queue = deque(sorted(groups, key=lambda group: -_epochs(group[0][1])))
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    if not queue or self.trainer.stopping:
+                        return
+                    group = queue.popleft()
+                for item in group:
+                    if self._out_of_time():
+                        return
+                    self._evaluate_chunk([item], 1)
+
+        with ThreadPoolExecutor(self.trainer.jobs, thread_name_prefix="hpsearch-grid") as pool:
+            for done in [pool.submit(work) for _ in range(self.trainer.jobs)]:
+                done.result()
 
     def _pending(self, candidates: list[dict]) -> list[tuple[int, dict]]:
         """Candidates not recorded as finished by an earlier session; killed ones are redone."""
@@ -69,6 +101,8 @@ class GridBackend(SearchBackend):
                 # error_score=nan; a worker that died fails its chunk too.
                 if isinstance(failure, ValueError) and "fits failed" not in str(failure):
                     raise
+                if self.trainer.stopping:  # its worker was stopped by Ctrl-C or SIGTERM
+                    raise KeyboardInterrupt from None
                 results, error = None, _first_line(str(failure))
             for offset, ((number, params), run) in enumerate(zip(chunk, runs, strict=True)):
                 if results is None:
@@ -80,21 +114,22 @@ class GridBackend(SearchBackend):
                 self.finish_trial(run, outcome)
 
 
-def _longest_first(pending: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
-    """Candidates that differ only in ``epochs`` one after the other, most epochs first.
+def _epoch_groups(pending: list[tuple[int, dict]]) -> list[list[tuple[int, dict]]]:
+    """Candidates that differ only in ``epochs``, together, most epochs first.
 
-    The shorter ones then take the states a longer fit of the same folds passed through
-    (``hpsearch.models.reuse``) instead of training again; groups keep the grid's order.
+    Run one after the other in one worker, the shorter ones take the states the longer fit
+    of the same folds passed through (``hpsearch.models.reuse``) instead of training
+    again; groups keep the grid's order.
     """
     groups: dict[str, list[tuple[int, dict]]] = {}
     for number, candidate in pending:
         rest = {k: v for k, v in candidate.items() if k != "epochs"}
         groups.setdefault(repr(sorted(rest.items(), key=str)), []).append((number, candidate))
-    return [
-        item
-        for group in groups.values()
-        for item in sorted(group, key=lambda item: -int(item[1].get("epochs") or 0))
-    ]
+    return [sorted(group, key=lambda item: -_epochs(item[1])) for group in groups.values()]
+
+
+def _epochs(candidate: dict) -> int:
+    return int(candidate.get("epochs") or 0)
 
 
 def _first_line(message: str) -> str:

@@ -134,11 +134,14 @@ class OptunaBackend(SearchBackend):
                 heartbeat_stale_trial_callback=self._retry,
             )
         existing = [s for s in storage.get_all_studies() if s.study_name == self.study.name]
-        if existing and existing[0].direction.name.lower() != self.study.direction:
-            raise UserError(
-                f"{self.study.source}: search.metric: the Optuna study {self.study.name!r} was"
-                f" started to {existing[0].direction.name.lower()}; give the study a new name"
-            )
+        if existing:
+            started = [d.name.lower() for d in existing[0].directions]
+            if started != self.study.directions:
+                raise UserError(
+                    f"{self.study.source}: search.metric: the Optuna study"
+                    f" {self.study.name!r} was started to {', '.join(started)};"
+                    " give the study a new name"
+                )
         n_existing = (
             len(
                 storage.get_all_trials(
@@ -151,7 +154,7 @@ class OptunaBackend(SearchBackend):
         return optuna.create_study(
             study_name=self.study.name,
             storage=storage,
-            direction=self.study.direction,
+            directions=self.study.directions,
             sampler=make_sampler(self.study, n_existing),
             pruner=make_pruner(self.study),
             load_if_exists=True,
@@ -271,12 +274,18 @@ class OptunaBackend(SearchBackend):
         for trial in running:
             record = recorded.get(trial.number)
             if record is not None and record.state == "COMPLETE":
-                optuna_study.tell(trial.number, record.score)
+                optuna_study.tell(trial.number, self._recorded_values(record))
             elif record is not None and record.state == PRUNED:
                 optuna_study.tell(trial.number, state=optuna.trial.TrialState.PRUNED)
             else:
                 optuna_study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
                 self._retry(optuna_study, optuna_study.trials[trial.number])
+
+    def _recorded_values(self, record) -> float | list[float]:
+        """A trial's objective values as MLflow recorded them."""
+        if not self.study.multi_objective:
+            return record.score
+        return [record.score] + [record.metrics[name] for name in self.study.objectives[1:]]
 
     def _close_abandoned_runs(self, optuna_study: optuna.Study) -> None:
         """MLflow runs still RUNNING whose Optuna trial is no longer running (a dead process)."""
@@ -307,21 +316,30 @@ class OptunaBackend(SearchBackend):
             retry_of = trial.storage.get_trial_system_attrs(trial._trial_id).get("failed_trial")
             if retry_of is not None:
                 self.tracker.client.set_tag(run.run_id, "hpsearch.retry_of", str(retry_of))
-            scores, fit_time, state, error = [], 0.0, None, None
+            scores, fit_time, state, error, predict_ms = [], 0.0, None, None, None
             try:
                 for fold in range(len(cross_validation.splits)):
                     reports = self._epoch_reports(trial) if fold == 0 else None
-                    score, seconds, pruned_at = self.trainer.evaluate_fold(params, fold, reports)
-                    scores.append(score)
-                    fit_time += seconds
-                    if pruned_at is not None:
+                    result = self.trainer.evaluate_fold(params, fold, reports)
+                    scores.append(result.score)
+                    fit_time += result.seconds
+                    predict_ms = predict_ms if result.predict_ms is None else result.predict_ms
+                    if result.pruned_at is not None:
                         state = PRUNED
                         break
             except Exception as failure:  # a failing trial is recorded; the study goes on
+                if self.trainer.stopping:  # its worker was stopped by Ctrl-C or SIGTERM
+                    raise KeyboardInterrupt from None
                 error = describe_error(failure)
                 state = FAIL
             outcome = cross_validation.outcome(
-                trial.number, params, scores, fit_time, error=error, state=state
+                trial.number,
+                params,
+                scores,
+                fit_time,
+                error=error,
+                state=state,
+                predict_ms=predict_ms,
             )
             self.finish_trial(run, outcome)
         if outcome.state == PRUNED:
@@ -329,4 +347,6 @@ class OptunaBackend(SearchBackend):
         if outcome.state == FAIL:
             trial.set_user_attr(ERROR_ATTR, (outcome.error or "")[:2000])
             raise TrialFailed(outcome.error)
+        if self.study.multi_objective:
+            return cross_validation.objective_values(outcome)
         return outcome.score

@@ -30,6 +30,7 @@ from typing import Any
 
 from hpsearch.errors import TrialFailed
 from hpsearch.models.reuse import BUILT_MODELS, release_keras_memory
+from hpsearch.search.evaluation import FoldResult
 
 # Imported by the fork server once, so that every worker starts with TensorFlow loaded
 # (the estimator module imports Keras; the study's own process never does).
@@ -52,15 +53,19 @@ class RefitResult:
 class Trainer(ABC):
     """Fits and scores candidates of one study's ``CrossValidation``."""
 
+    # Trials this trainer runs at once (from as many threads): >1 for ParallelTrainer.
+    jobs = 1
+
     def __init__(self, cross_validation) -> None:
         self.cross_validation = cross_validation
+        # Set when Ctrl-C or SIGTERM stopped the workers: a trial failing now was cut short
+        # by the interruption (recorded KILLED, redone on resume), not by its own error.
+        self.stopping = False
 
     @abstractmethod
-    def evaluate_fold(
-        self, params: dict[str, Any], fold: int, reports=None
-    ) -> tuple[float, float, int | None]:
-        """(scikit-learn score, fit seconds, epoch it was pruned at or None) of one candidate
-        on one fold; ``reports`` makes the fit report each epoch to its Optuna trial."""
+    def evaluate_fold(self, params: dict[str, Any], fold: int, reports=None) -> FoldResult:
+        """One candidate fitted and scored on one fold; ``reports`` makes the fit report
+        each epoch to its Optuna trial."""
 
     @abstractmethod
     def evaluate_grid(self, candidates: list[dict[str, Any]], n_jobs: int) -> dict[str, Any]:
@@ -178,13 +183,35 @@ class ParallelTrainer(Trainer):
 
     def __init__(self, cross_validation, *, trials_per_process: int, n_jobs: int) -> None:
         super().__init__(cross_validation)
+        self.jobs = n_jobs
         self.trials_per_process = trials_per_process
         self.threads = threads_per_job(n_jobs)
         self._local = threading.local()
         self._trainers: list[WorkerTrainer] = []
         self._lock = threading.Lock()
+        self._handlers: dict[int, Any] = {}
+
+    def __enter__(self) -> ParallelTrainer:
+        """Ctrl-C and SIGTERM first stop the workers, so that the threads waiting on them
+        return at once (Python delivers signals to the main thread only, and Optuna's and
+        our thread pools wait for their threads before the interruption can propagate)."""
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._handlers[signum] = signal.getsignal(signum)
+                signal.signal(signum, self._interrupted)
+        return self
+
+    def _interrupted(self, signum, frame) -> None:
+        self.stopping = True
+        self.close(interrupted=True)
+        previous = self._handlers.get(signum)
+        if callable(previous):
+            previous(signum, frame)  # raises KeyboardInterrupt (or the CLI's Terminated)
+        raise KeyboardInterrupt
 
     def _trainer(self) -> WorkerTrainer:
+        if self.stopping:  # interrupted: no thread starts a new fit
+            raise KeyboardInterrupt
         trainer = getattr(self._local, "trainer", None)
         if trainer is None:
             trainer = WorkerTrainer(
@@ -218,6 +245,12 @@ class ParallelTrainer(Trainer):
         for trainer in trainers:
             trainer.close(interrupted=interrupted)
 
+    def __exit__(self, kind, error, traceback) -> None:
+        super().__exit__(kind, error, traceback)
+        for signum, handler in self._handlers.items():
+            signal.signal(signum, handler)
+        self._handlers.clear()
+
 
 def threads_per_job(n_jobs: int) -> int:
     """TensorFlow intra-op threads for each of ``n_jobs`` processes sharing the cores."""
@@ -225,11 +258,11 @@ def threads_per_job(n_jobs: int) -> int:
 
 
 def make_trainer(study, cross_validation) -> Trainer:
+    """Workers of our own (one, or one per job); in this process with ``trials_per_process:
+    0``, where a grid's ``n_jobs`` goes to GridSearchCV (joblib's worker processes)."""
     per_process = study.search.trials_per_process
     n_jobs = study.search.n_jobs
-    if per_process == 0 or (study.search.backend == "grid" and n_jobs > 1):
-        # A parallel grid's fits run in joblib's worker processes already; a worker of our
-        # own would only stand between them and this one.
+    if per_process == 0:
         return InProcessTrainer(cross_validation)
     if n_jobs > 1:
         return ParallelTrainer(cross_validation, trials_per_process=per_process, n_jobs=n_jobs)
