@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from hpsearch.schema import Range, Study, redact_text
+from hpsearch.schema import Branches, Range, Study, redact_text
 
 # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
 _console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -288,7 +288,13 @@ def print_resolved_study(study: Study) -> None:
         )
     lines.append("space:")
     for name, value in search.space.items():
-        lines.append(f"  {name}: {_describe_dimension(value)}")
+        if isinstance(value, Branches):
+            lines.append(f"  {name}: one of {list(value.choices)}")
+            for choice, subspace in value.choices.items():
+                for inner, dimension in subspace.items():
+                    lines.append(f"    when {choice!r}: {inner}: {_describe_dimension(dimension)}")
+        else:
+            lines.append(f"  {name}: {_describe_dimension(value)}")
     lines.append(f"tracking: {redact_text(study.tracking_uri())}")
     print("\n".join(lines))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -37,7 +37,8 @@ from hpsearch.metrics import DEFAULT_METRIC, METRICS, SECONDARY_OBJECTIVES
 
 # Names every Keras user knows that configure training rather than the architecture;
 # every other searched name goes to the builder.
-TRAINING_PARAMETERS = ("optimizer", "learning_rate", "batch_size", "epochs")
+TRAINING_PARAMETERS = ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")
+MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")  # the Keras optimizers that take ``momentum``
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 DEFAULT_OPTUNA_STORAGE = "sqlite:///mlruns/optuna.db"
@@ -125,16 +126,55 @@ def _dimension_kind(value: Any) -> str:
     if isinstance(value, list):
         return "<choices>"
     if isinstance(value, Mapping):
-        return "<range>"
+        return "<branches>" if "choices" in value else "<range>"
     return "<fixed>"
 
 
-Dimension = Annotated[
+# A dimension inside a branch: choices, a range or a fixed value.
+PlainDimension = Annotated[
     Annotated[list[Scalar], AfterValidator(_check_choices), Tag("<choices>")]
     | Annotated[Range, Tag("<range>")]
     | Annotated[Scalar, Tag("<fixed>")],
     Discriminator(_dimension_kind),
 ]
+
+
+class Branches(_Section):
+    """``{choices: {value: {name: dimension, ...}, ...}}``: a choice whose values bring
+    their own sub-spaces (a learning-rate range per optimizer; ``growth`` only when
+    ``layers`` > 1). One level: a branch holds plain dimensions."""
+
+    choices: dict[StrictBool | StrictInt | StrictStr, dict[str, PlainDimension]]
+
+    @field_validator("choices")
+    @classmethod
+    def _check_branches(cls, choices: dict[Any, dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+        if not choices:
+            raise ValueError("no choices; give at least one value with its sub-space ({})")
+        for subspace in choices.values():
+            _check_parameter_names(subspace)
+        return choices
+
+    def describe(self) -> str:
+        return "one of " + "; ".join(
+            f"{choice!r} with {', '.join(subspace) or 'nothing more'}"
+            for choice, subspace in self.choices.items()
+        )
+
+
+Dimension = Annotated[
+    Annotated[list[Scalar], AfterValidator(_check_choices), Tag("<choices>")]
+    | Annotated[Range, Tag("<range>")]
+    | Annotated[Branches, Tag("<branches>")]
+    | Annotated[Scalar, Tag("<fixed>")],
+    Discriminator(_dimension_kind),
+]
+
+
+def branch_name(name: str, parent: str, choice: Any) -> str:
+    """The Optuna name of a parameter inside a branch (``learning_rate[optimizer=adam]``):
+    its range may differ from branch to branch, and Optuna keeps one distribution per name."""
+    return f"{name}[{parent}={choice}]"
 
 
 # --- the sections ----------------------------------------------------------------------
@@ -313,20 +353,58 @@ class Study(_Section):
     def optuna_storage(self) -> str:
         return absolute_sqlite(self.search.storage or DEFAULT_OPTUNA_STORAGE)
 
-    def grid(self) -> dict[str, list[Any]]:
-        """The space as scikit-learn's ``param_grid`` (fixed values are one-element lists)."""
-        grid: dict[str, list[Any]] = {}
+    @property
+    def conditional(self) -> bool:
+        return any(isinstance(value, Branches) for value in self.search.space.values())
+
+    def dimensions(self) -> dict[str, list[Any]]:
+        """Every searched name with the dimensions it has: one at the top level; one per
+        branch for a name inside branches; a branching name is the list of its choices."""
+        found: dict[str, list[Any]] = {}
         for name, value in self.search.space.items():
-            if isinstance(value, Range):
-                grid[name] = value.grid_values()
-            elif isinstance(value, list):
-                grid[name] = list(value)
+            if isinstance(value, Branches):
+                found.setdefault(name, []).append(list(value.choices))
+                for subspace in value.choices.values():
+                    for inner, dimension in subspace.items():
+                        found.setdefault(inner, []).append(dimension)
             else:
-                grid[name] = [value]
+                found.setdefault(name, []).append(value)
+        return found
+
+    def grid(self) -> dict[str, list[Any]]:
+        """A space without branches as scikit-learn's ``param_grid``."""
+        (grid,) = self.grids()
         return grid
 
+    def grids(self) -> list[dict[str, list[Any]]]:
+        """The space as scikit-learn's ``param_grid``: a list of grids, one per combination
+        of branches (fixed values are one-element lists)."""
+        grids: list[dict[str, list[Any]]] = [{}]
+        for name, value in self.search.space.items():
+            if isinstance(value, Branches):
+                grids = [
+                    {**grid, name: [choice], **_grid_of(subspace)}
+                    for grid in grids
+                    for choice, subspace in value.choices.items()
+                ]
+            else:
+                grids = [{**grid, **_grid_of({name: value})} for grid in grids]
+        return grids
+
     def grid_size(self) -> int:
-        return math.prod(len(values) for values in self.grid().values())
+        return sum(math.prod(len(values) for values in grid.values()) for grid in self.grids())
+
+
+def _grid_of(space: dict[str, Any]) -> dict[str, list[Any]]:
+    grid: dict[str, list[Any]] = {}
+    for name, value in space.items():
+        if isinstance(value, Range):
+            grid[name] = value.grid_values()
+        elif isinstance(value, list):
+            grid[name] = list(value)
+        else:
+            grid[name] = [value]
+    return grid
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -470,13 +548,10 @@ def _check_across_sections(study: Study, source: Path) -> None:
                     f"search.{key}",
                     "applies to the optuna backend only (the grid runs every candidate)",
                 )
-        for name, value in search.space.items():
+        for _, key, value in _located_dimensions(search.space):
             if isinstance(value, Range) and not value.is_int and value.step is None:
-                raise UserError.at(
-                    source,
-                    f"search.space.{name}",
-                    "the grid backend needs a step for a float range",
-                )
+                raise UserError.at(source, key, "the grid backend needs a step for a float range")
+    _check_branches(study, source)
     if search.backend == "optuna" and search.n_jobs > 1 and search.trials_per_process == 0:
         raise UserError.at(
             source,
@@ -485,21 +560,49 @@ def _check_across_sections(study: Study, source: Path) -> None:
             " n_jobs: 1 only",
         )
     _check_enqueue(search, source)
-    overlap = sorted(set(search.space) & set(study.model.params))
-    if overlap:
+    for name, key, value in _located_dimensions(search.space):
+        if name in study.model.params:
+            raise UserError.at(source, key, "also set in model.params; set it in one place")
+        if name in ("epochs", "batch_size"):
+            lows = _int_values(value)
+            if lows is not None and min(lows) < 1:
+                shown = value.describe() if isinstance(value, Range) else repr(value)
+                raise UserError.at(source, key, f"must be an integer >= 1 (got {shown})")
+
+
+def _located_dimensions(space: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """(name, study-file key, dimension) of every dimension, inside branches too."""
+    for name, value in space.items():
+        if isinstance(value, Branches):
+            for choice, subspace in value.choices.items():
+                for inner, dimension in subspace.items():
+                    yield inner, f"search.space.{name}.choices.{choice}.{inner}", dimension
+        else:
+            yield name, f"search.space.{name}", value
+
+
+def _check_branches(study: Study, source: Path) -> None:
+    """A name inside branches belongs to one branching name, and is not also top level."""
+    space = study.search.space
+    owner: dict[str, str] = {}
+    for name, value in space.items():
+        if not isinstance(value, Branches):
+            continue
+        for choice, subspace in value.choices.items():
+            for inner in subspace:
+                key = f"search.space.{name}.choices.{choice}.{inner}"
+                if inner in space:
+                    raise UserError.at(source, key, f"{inner!r} is also searched at the top level")
+                if owner.setdefault(inner, name) != name:
+                    raise UserError.at(
+                        source, key, f"{inner!r} is also in the branches of {owner[inner]!r}"
+                    )
+    if study.conditional and study.search.backend == "optuna" and study.sampler == "grid":
         raise UserError.at(
             source,
-            f"search.space.{overlap[0]}",
-            "also set in model.params; set it in one place",
+            "search.sampler",
+            "Optuna's grid sampler takes no branches; use backend: grid (a list of grids)",
         )
-    for name in ("epochs", "batch_size"):
-        value = search.space.get(name)
-        lows = _int_values(value)
-        if lows is not None and min(lows) < 1:
-            shown = value.describe() if isinstance(value, Range) else repr(value)
-            raise UserError.at(
-                source, f"search.space.{name}", f"must be an integer >= 1 (got {shown})"
-            )
 
 
 def _check_objectives(study: Study, source: Path) -> None:
@@ -570,17 +673,28 @@ def _check_enqueue(search: SearchSection, source: Path) -> None:
     for index, start in enumerate(search.enqueue):
         if not start:
             raise UserError.at(source, f"search.enqueue.{index}", "an empty start; name values")
+        reachable = dict(search.space)  # the top level, and the branches this start takes
+        for name, value in start.items():
+            dimension = search.space.get(name)
+            if isinstance(dimension, Branches) and value in dimension.choices:
+                reachable.update(dimension.choices[value])
         for name, value in start.items():
             key = f"search.enqueue.{index}.{name}"
-            if name not in search.space:
-                raise UserError.at(source, key, f"{name!r} is not in search.space")
-            problem = _outside(search.space[name], value)
+            if name not in reachable:
+                raise UserError.at(
+                    source,
+                    key,
+                    f"{name!r} is not in search.space (nor in a branch this start chooses)",
+                )
+            problem = _outside(reachable[name], value)
             if problem:
                 raise UserError.at(source, key, problem)
 
 
 def _outside(dimension: Any, value: Any) -> str | None:
     """Why ``value`` is not a value of ``dimension``; None when it is."""
+    if isinstance(dimension, Branches):
+        return _outside(list(dimension.choices), value)
     if isinstance(dimension, list):
         same_type = [c for c in dimension if type(c) is type(value) and c == value]
         return None if same_type else f"{value!r} is not one of the choices {dimension}"

@@ -56,18 +56,21 @@ def search_distributions(study: Study) -> dict[str, Any]:
     import optuna.distributions as dist
 
     distributions: dict[str, Any] = {}
-    for name, dimension in study.search.space.items():
-        if isinstance(dimension, Range):
-            if dimension.is_int:
-                distributions[name] = dist.IntDistribution(
-                    int(dimension.low), int(dimension.high), log=dimension.log
-                )
+    for name, dimensions in study.dimensions().items():
+        # A name in several branches: one axis spanning all of them.
+        ranges = [d for d in dimensions if isinstance(d, Range)]
+        if ranges and len(ranges) == len(dimensions):
+            low, high = min(d.low for d in ranges), max(d.high for d in ranges)
+            log = all(d.log for d in ranges)
+            if all(d.is_int for d in ranges):
+                distributions[name] = dist.IntDistribution(int(low), int(high), log=log)
             else:
-                distributions[name] = dist.FloatDistribution(
-                    float(dimension.low), float(dimension.high), log=dimension.log
-                )
-        elif isinstance(dimension, list) and len(dimension) > 1:
-            distributions[name] = dist.CategoricalDistribution(tuple(dimension))
+                distributions[name] = dist.FloatDistribution(float(low), float(high), log=log)
+        elif not ranges:
+            values = [v for d in dimensions for v in (d if isinstance(d, list) else [d])]
+            choices = tuple(dict.fromkeys(values))
+            if len(choices) > 1:
+                distributions[name] = dist.CategoricalDistribution(choices)
     return distributions
 
 

@@ -170,3 +170,27 @@ def test_grid_in_two_processes_gives_the_same_results(workdir, training):
             assert serial.data.metrics[key] == pytest.approx(
                 in_parallel.data.metrics[key], abs=1e-6
             )
+
+
+def test_a_conditional_space_is_a_list_of_grids(workdir):
+    text = TINY_GRID.replace(
+        "    units: [4, 6]\n    epochs: [1, 2]\n",
+        "    units: 4\n    epochs: 1\n"
+        "    optimizer:\n"
+        "      choices:\n"
+        "        adam: {learning_rate: [0.001, 0.01]}\n"
+        "        sgd: {learning_rate: [0.1], momentum: [0.0, 0.9]}\n",
+    )
+    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    _, children = study_runs("tiny-grid")
+    candidates = sorted(
+        (c.data.params["optimizer"], c.data.params["learning_rate"], c.data.params.get("momentum"))
+        for c in children
+    )
+    assert candidates == [
+        ("adam", "0.001", None),
+        ("adam", "0.01", None),
+        ("sgd", "0.1", "0.0"),
+        ("sgd", "0.1", "0.9"),
+    ]
+    assert all(c.data.tags["hpsearch.state"] == "COMPLETE" for c in children)

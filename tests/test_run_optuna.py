@@ -292,3 +292,37 @@ def test_a_multi_objective_study_records_its_pareto_front(workdir):
     # The best model is the best by the metric (the first objective).
     best = max(values, key=lambda n: (values[n][0], -n))
     assert parent.data.tags["hpsearch.best_run_id"] == by_number[best].info.run_id
+
+
+def test_a_conditional_space_draws_each_branch_its_own_names(workdir):
+    text = TINY_OPTUNA.replace(
+        "    optimizer: [adam, rmsprop]\n    learning_rate: {low: 1.0e-3, high: 1.0e-2, log: true}\n",
+        "    optimizer:\n"
+        "      choices:\n"
+        "        adam: {learning_rate: {low: 1.0e-3, high: 1.0e-2, log: true}}\n"
+        "        sgd: {learning_rate: {low: 0.05, high: 0.2}, momentum: [0.0, 0.9]}\n",
+    ).replace(
+        "  sampler: random",
+        "  sampler: random\n  enqueue: [{optimizer: sgd, learning_rate: 0.1, momentum: 0.9}]",
+    )
+    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+
+    trials = optuna.load_study(study_name="tiny-optuna", storage="sqlite:///mlruns/optuna.db")
+    first = trials.trials[0].params
+    assert first == {
+        "units": first["units"],
+        "dropout": first["dropout"],
+        "optimizer": "sgd",
+        "learning_rate[optimizer=sgd]": 0.1,
+        "momentum[optimizer=sgd]": 0.9,
+    }
+    _, children = study_runs("tiny-optuna")
+    assert {c.data.params["optimizer"] for c in children} == {"adam", "sgd"}
+    for child in children:
+        params = child.data.params
+        rate = float(params["learning_rate"])
+        if params["optimizer"] == "adam":
+            assert 1e-3 <= rate <= 1e-2 and "momentum" not in params
+        else:
+            assert 0.05 <= rate <= 0.2 and params["momentum"] in ("0.0", "0.9")
+    assert all(c.data.tags["hpsearch.state"] == "COMPLETE" for c in children)

@@ -203,6 +203,35 @@ BROKEN = [
         "s/    activation: \\[tanh, relu\\]/    shuffle: [true, false]/",
         "search.space.shuffle: 'shuffle' is reserved",
     ),
+    (
+        "s/    optimizer: \\[adam, rmsprop, sgd\\]/    optimizer: {choices: {adam: {units: [8]}}}/",
+        "search.space.optimizer.choices.adam.units: 'units' is also searched at the top level",
+    ),
+    (
+        "s/    optimizer: \\[adam, rmsprop, sgd\\]/    optimizer: {choices: {adam: {}}}/;"
+        "s/    activation: \\[tanh, relu\\]/    activation: {choices: {tanh: {}}}/;"
+        "s/adam: {}/adam: {l2: [0.1]}/;s/tanh: {}/tanh: {l2: [0.2]}/",
+        "search.space.activation.choices.tanh.l2: 'l2' is also in the branches of 'optimizer'",
+    ),
+    (
+        "s/    optimizer: \\[adam, rmsprop, sgd\\]/    optimizer: {choices: {}}/",
+        "search.space.optimizer.choices: no choices; give at least one value",
+    ),
+    (
+        "s/sampler: tpe/sampler: grid/;"
+        "s/    optimizer: \\[adam, rmsprop, sgd\\]/    optimizer: {choices: {adam: {}}}/",
+        "search.sampler: Optuna's grid sampler takes no branches",
+    ),
+    (
+        "s/    optimizer: \\[adam, rmsprop, sgd\\]/    optimizer: {choices: {adam: {}}}/;"
+        "s/  n_jobs: 1/  n_jobs: 1\\n  enqueue: [{optimizer: adam, momentum: 0.9}]/",
+        "search.enqueue.0.momentum: 'momentum' is not in search.space (nor in a branch this"
+        " start chooses)",
+    ),
+    (
+        "s/    activation: \\[tanh, relu\\]/    momentum: [0.0, 0.9]/",
+        "search.space.momentum: 'adam' takes no momentum (only sgd, rmsprop)",
+    ),
     ("s/name: imdb-lstm/name: my study/", "name: use letters, digits"),
     (
         "s/^data:/data:\\n  loader: digits\\ndata:/",

@@ -59,12 +59,13 @@ def build_model(
 
     builder = resolve_builder_reference(hyperparameters.pop("builder"))
     learning_rate = hyperparameters.pop("learning_rate", None)
+    momentum = hyperparameters.pop("momentum", None)
     if params.get("random_state") is not None:
         keras.utils.set_random_seed(int(params["random_state"]))
     model = builder(meta=meta, **hyperparameters)
     if not model.compiled:
         model.compile(
-            optimizer=make_optimizer(params["optimizer"], learning_rate),
+            optimizer=make_optimizer(params["optimizer"], learning_rate, momentum),
             loss=params.get("loss") or default_loss(meta),
             metrics=default_metrics(meta),
         )
@@ -73,12 +74,16 @@ def build_model(
     return model
 
 
-def make_optimizer(optimizer: Any, learning_rate: float | None):
-    """A Keras optimizer from its name, with the searched learning rate when there is one."""
+def make_optimizer(optimizer: Any, learning_rate: float | None, momentum: float | None = None):
+    """A Keras optimizer from its name, with the searched learning rate and momentum (sgd,
+    rmsprop) where the study has them."""
     instance = keras.optimizers.get(optimizer)
-    if learning_rate is None:
-        return instance
-    return type(instance)(learning_rate=float(learning_rate))
+    settings = {}
+    if learning_rate is not None:
+        settings["learning_rate"] = float(learning_rate)
+    if momentum is not None:
+        settings["momentum"] = float(momentum)
+    return type(instance)(**settings) if settings else instance
 
 
 class _StopOnNonFiniteLoss(keras.callbacks.Callback):

@@ -12,7 +12,7 @@ from hpsearch.registry import (
     check_parameters,
     resolve,
 )
-from hpsearch.schema import TRAINING_PARAMETERS, Study
+from hpsearch.schema import MOMENTUM_OPTIMIZERS, TRAINING_PARAMETERS, Branches, Study
 
 # SciKeras's own constructor arguments: a builder parameter of the same name would be
 # taken by the wrapper instead (tests/test_estimator.py keeps this list in step).
@@ -94,7 +94,7 @@ def check_model(study: Study, facts: dict[str, Any] | None = None) -> dict[str, 
     names.update(
         {
             name: f"{source}: search.space.{name}"
-            for name in study.search.space
+            for name in study.dimensions()
             if name not in TRAINING_PARAMETERS
         }
     )
@@ -109,18 +109,37 @@ def check_model(study: Study, facts: dict[str, Any] | None = None) -> dict[str, 
     check_parameters(builder, names, kind="builder", reference=study.model.builder)
     _check_optimizers(study)
     fixed = dict(study.model.params)
+    searched = study.dimensions()
     accepted = accepted_parameters(builder)
     for name, value in (facts or {}).items():
-        if name not in fixed and name not in study.search.space:
+        if name not in fixed and name not in searched:
             if accepted is not None and name in accepted:
                 fixed[name] = value
     return fixed
 
 
 def _check_optimizers(study: Study) -> None:
-    value = study.search.space.get("optimizer")
-    if value is None:
+    for value in study.dimensions().get("optimizer", []):
+        _check_optimizer_choices(study, value)
+    if "momentum" not in study.search.space:  # top level: every optimizer must take it
         return
+    optimizers = study.search.space.get("optimizer", "rmsprop")  # Keras's default
+    if isinstance(optimizers, Branches):
+        optimizers = list(optimizers.choices)
+    others = [
+        choice
+        for choice in (optimizers if isinstance(optimizers, list) else [optimizers])
+        if str(choice).lower() not in MOMENTUM_OPTIMIZERS
+    ]
+    if others:
+        raise UserError(
+            f"{study.source}: search.space.momentum: {others[0]!r} takes no momentum (only"
+            f" {', '.join(MOMENTUM_OPTIMIZERS)}); put momentum in their branches"
+            " (optimizer: {choices: {sgd: {momentum: ...}, ...}})"
+        )
+
+
+def _check_optimizer_choices(study: Study, value) -> None:
     for choice in value if isinstance(value, list) else [value]:
         if not isinstance(choice, str) or choice.lower() not in OPTIMIZERS:
             known = ", ".join(sorted(OPTIMIZERS))

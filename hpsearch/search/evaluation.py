@@ -133,7 +133,7 @@ class CrossValidation:
         self.scorer = make_scorer(self.metric, dataset.y)
         self.splits = list(make_splitter(study).split(dataset.X, dataset.y))
         self.fold_plan = FoldPlan(
-            dataset.X, dataset.y, self.splits, names=study.search.space, records_dir=records_dir
+            dataset.X, dataset.y, self.splits, names=study.dimensions(), records_dir=records_dir
         )
 
     def estimator(self, params: dict[str, Any]):

@@ -30,7 +30,7 @@ class GridBackend(SearchBackend):
         return len(self.candidates())
 
     def candidates(self) -> list[dict]:
-        return list(ParameterGrid(self.study.grid()))
+        return list(ParameterGrid(self.study.grids()))
 
     def run(self) -> None:
         groups = _epoch_groups(self._pending(self.candidates()))

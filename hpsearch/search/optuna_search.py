@@ -21,7 +21,7 @@ from typing import Any
 import optuna
 
 from hpsearch.errors import TrialFailed, UserError
-from hpsearch.schema import Range
+from hpsearch.schema import Branches, Range, branch_name
 from hpsearch.search.base import SearchBackend
 from hpsearch.search.evaluation import FAIL, PRUNED
 from hpsearch.search.pruning import EpochReports
@@ -77,40 +77,66 @@ def make_pruner(study) -> optuna.pruners.BasePruner:
 
 def max_epochs(study) -> int:
     """The most epochs a trial can train (the resource Hyperband shares out)."""
-    epochs = study.search.space.get("epochs", 1)
-    if isinstance(epochs, Range):
-        return int(epochs.high)
-    if isinstance(epochs, list):
-        return int(max(epochs))
-    return int(epochs)
+    most = 1
+    for dimension in study.dimensions().get("epochs", []):
+        if isinstance(dimension, Range):
+            most = max(most, int(dimension.high))
+        elif isinstance(dimension, list):
+            most = max(most, *(int(value) for value in dimension))
+        else:
+            most = max(most, int(dimension))
+    return most
 
 
 def suggest(trial: optuna.Trial, study) -> dict[str, Any]:
-    """One candidate: every searched name drawn by the trial, fixed names as they are."""
+    """One candidate: every searched name drawn by the trial, fixed names as they are; a
+    branching name draws its choice, then the names of that choice's sub-space."""
     params: dict[str, Any] = {}
     for name, dimension in study.search.space.items():
-        if isinstance(dimension, Range):
-            if dimension.is_int:
-                params[name] = trial.suggest_int(
-                    name,
-                    int(dimension.low),
-                    int(dimension.high),
-                    step=int(dimension.step or 1),
-                    log=dimension.log,
-                )
-            else:
-                params[name] = trial.suggest_float(
-                    name,
-                    float(dimension.low),
-                    float(dimension.high),
-                    step=dimension.step,
-                    log=dimension.log,
-                )
-        elif isinstance(dimension, list):
-            params[name] = trial.suggest_categorical(name, dimension)
+        if isinstance(dimension, Branches):
+            choice = trial.suggest_categorical(name, list(dimension.choices))
+            params[name] = choice
+            for inner, value in dimension.choices[choice].items():
+                params[inner] = _suggest_one(trial, branch_name(inner, name, choice), value)
         else:
-            params[name] = dimension
+            params[name] = _suggest_one(trial, name, dimension)
     return params
+
+
+def _suggest_one(trial: optuna.Trial, name: str, dimension: Any) -> Any:
+    if isinstance(dimension, Range):
+        if dimension.is_int:
+            return trial.suggest_int(
+                name,
+                int(dimension.low),
+                int(dimension.high),
+                step=int(dimension.step or 1),
+                log=dimension.log,
+            )
+        return trial.suggest_float(
+            name,
+            float(dimension.low),
+            float(dimension.high),
+            step=dimension.step,
+            log=dimension.log,
+        )
+    if isinstance(dimension, list):
+        return trial.suggest_categorical(name, dimension)
+    return dimension
+
+
+def optuna_names(start: dict[str, Any], study) -> dict[str, Any]:
+    """A start (``search.enqueue``) with the names Optuna knows: a name inside a branch
+    carries the branch it was chosen in."""
+    renamed = {}
+    for name, value in start.items():
+        renamed[name] = value
+        for parent, dimension in study.search.space.items():
+            chosen = start.get(parent)
+            if isinstance(dimension, Branches) and name in dimension.choices.get(chosen, {}):
+                del renamed[name]
+                renamed[branch_name(name, parent, chosen)] = value
+    return renamed
 
 
 class OptunaBackend(SearchBackend):
@@ -186,7 +212,7 @@ class OptunaBackend(SearchBackend):
             return
         for start in self.study.search.enqueue:
             # Runs first; a start already tried (a resumed study) is not queued again.
-            optuna_study.enqueue_trial(start, skip_if_exists=True)
+            optuna_study.enqueue_trial(optuna_names(start, self.study), skip_if_exists=True)
         if self.mutex is not None:
             self._run_shared(optuna_study)
             return
