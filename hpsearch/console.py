@@ -261,17 +261,7 @@ def print_resolved_study(study: Study) -> None:
         f"search: {search.backend}, {_describe_objectives(study)},"
         f" cv {_describe_cv(search.cv)}, n_jobs {search.n_jobs}"
         + (f", timeout {search.timeout}s" if search.timeout else ""),
-        "training: "
-        + (
-            f"worker process, replaced every {search.trials_per_process} trials"
-            if search.trials_per_process
-            else "in this process"
-        )
-        + (
-            ", one built model per architecture, epochs shared"
-            if search.reuse_models
-            else ", fresh models"
-        ),
+        "training: " + _describe_training(study),
     ]
     if search.backend == "optuna":
         lines.append(
@@ -305,6 +295,27 @@ def _describe_dimension(value: Any) -> str:
     if isinstance(value, list):
         return f"one of {value}"
     return f"fixed {value!r}"
+
+
+def _describe_training(study) -> str:
+    search = study.search
+    if search.backend == "grid" and search.grid_backend == "dask":
+        where = search.dask_scheduler or f"a LocalCluster of {search.n_jobs} worker(s)"
+        return f"fits on Dask ({redact_text(where)}), one fresh model per fit"
+    where = (
+        f"worker process, replaced every {search.trials_per_process} trials"
+        if search.trials_per_process
+        else "in this process"
+    )
+    if search.n_jobs > 1 and search.trials_per_process:
+        where = f"{search.n_jobs} worker processes, each replaced every"
+        where += f" {search.trials_per_process} trials"
+    models = (
+        ", one built model per architecture, epochs shared"
+        if search.reuse_models
+        else ", fresh models"
+    )
+    return where + models
 
 
 def _describe_objectives(study) -> str:

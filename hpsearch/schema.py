@@ -271,6 +271,10 @@ class SearchSection(_Section):
     # Known-good starting points, evaluated first (optuna); each names some searched values.
     enqueue: list[dict[str, Scalar]] = []
     storage: StrictStr | None = None
+    # Where a grid's fits run: worker processes of ours, or a Dask cluster (joblib's Dask
+    # backend); dask_scheduler is its address, none for a LocalCluster of n_jobs workers.
+    grid_backend: Literal["workers", "dask"] = "workers"
+    dask_scheduler: StrictStr | None = None
 
     @field_validator("space")
     @classmethod
@@ -552,6 +556,12 @@ def _check_across_sections(study: Study, source: Path) -> None:
             if isinstance(value, Range) and not value.is_int and value.step is None:
                 raise UserError.at(source, key, "the grid backend needs a step for a float range")
     _check_branches(study, source)
+    if search.grid_backend == "dask" and search.backend != "grid":
+        raise UserError.at(
+            source, "search.grid_backend", "applies to the grid backend only (backend: grid)"
+        )
+    if search.dask_scheduler is not None and search.grid_backend != "dask":
+        raise UserError.at(source, "search.dask_scheduler", "applies with grid_backend: dask only")
     if search.backend == "optuna" and search.n_jobs > 1 and search.trials_per_process == 0:
         raise UserError.at(
             source,

@@ -194,3 +194,23 @@ def test_a_conditional_space_is_a_list_of_grids(workdir):
         ("sgd", "0.1", "0.9"),
     ]
     assert all(c.data.tags["hpsearch.state"] == "COMPLETE" for c in children)
+
+
+def test_a_grid_on_a_dask_local_cluster_gives_the_same_results(workdir):
+    """grid_backend: dask: GridSearchCV's fits on a LocalCluster through joblib's Dask
+    backend; the same scores and curves as the grid trained by our own worker."""
+    small = TINY_GRID.replace("epochs: [1, 2]", "epochs: 1")
+    assert main(["run", str(write_study(workdir, small)), "--quiet"]) == 0
+    on_dask = small.replace("name: tiny-grid", "name: tiny-grid-dask").replace(
+        "cv: 2", "cv: 2\n  n_jobs: 2\n  grid_backend: dask"
+    )
+    assert main(["run", str(write_study(workdir, on_dask, "dask.yaml")), "--quiet"]) == 0
+    _, serial_runs = study_runs("tiny-grid")
+    parent, dask_runs = study_runs("tiny-grid-dask")
+    assert len(serial_runs) == len(dask_runs) == 2
+    for serial, on_cluster in zip(serial_runs, dask_runs, strict=True):
+        assert serial.data.params == on_cluster.data.params
+        assert on_cluster.data.tags["hpsearch.state"] == "COMPLETE"
+        for key in ("cv_score_fold_0", "cv_score_fold_1", "val_loss"):
+            assert serial.data.metrics[key] == pytest.approx(on_cluster.data.metrics[key], abs=1e-6)
+    assert parent.data.metrics["best_score"] == max(r.data.metrics["cv_score"] for r in dask_runs)

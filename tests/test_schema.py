@@ -232,6 +232,14 @@ BROKEN = [
         "s/    activation: \\[tanh, relu\\]/    momentum: [0.0, 0.9]/",
         "search.space.momentum: 'adam' takes no momentum (only sgd, rmsprop)",
     ),
+    (
+        "s/  n_jobs: 1/  n_jobs: 1\\n  grid_backend: dask/",
+        "search.grid_backend: applies to the grid backend only",
+    ),
+    (
+        "s/  n_jobs: 1/  n_jobs: 1\\n  dask_scheduler: tcp:\\/\\/x:8786/",
+        "search.dask_scheduler: applies with grid_backend: dask only",
+    ),
     ("s/name: imdb-lstm/name: my study/", "name: use letters, digits"),
     (
         "s/^data:/data:\\n  loader: digits\\ndata:/",

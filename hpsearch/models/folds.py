@@ -96,6 +96,9 @@ class FoldPlan:
             "trained_epochs": trained_epochs,
         }
         target = Path(self.records_dir) / f"{self.key(parameters)}.{fold}.json"
+        # A Dask worker on another machine may not have the folder: it writes there, and
+        # the study, not seeing it, keeps the fold's score without its curves.
+        target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
             "w", dir=self.records_dir, delete=False, suffix=".tmp"
         ) as f:

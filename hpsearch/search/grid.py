@@ -39,10 +39,11 @@ class GridBackend(SearchBackend):
             return
         pending = [item for group in groups for item in group]
         n_jobs = self.study.search.n_jobs  # > 1 only in this process: joblib's workers
-        for start in range(0, len(pending), n_jobs):
+        size = self.trainer.chunk_size(n_jobs) if pending else 1  # a Dask cluster: all of it
+        for start in range(0, len(pending), size):
             if self._out_of_time():
                 return
-            self._evaluate_chunk(pending[start : start + n_jobs], n_jobs)
+            self._evaluate_chunk(pending[start : start + size], n_jobs)
 
     def _out_of_time(self) -> bool:
         time_left = self.time_left()

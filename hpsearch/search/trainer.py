@@ -79,6 +79,10 @@ class Trainer(ABC):
     def trial_done(self) -> None:
         """Called after every trial: the moment to release what it held."""
 
+    def chunk_size(self, n_jobs: int) -> int:
+        """Grid candidates to give one GridSearchCV at a time."""
+        return n_jobs
+
     @abstractmethod
     def close(self, *, interrupted: bool = False) -> None:
         """Release the worker (at once, killing its fit, when ``interrupted``)."""
@@ -262,6 +266,10 @@ def make_trainer(study, cross_validation) -> Trainer:
     0``, where a grid's ``n_jobs`` goes to GridSearchCV (joblib's worker processes)."""
     per_process = study.search.trials_per_process
     n_jobs = study.search.n_jobs
+    if study.search.backend == "grid" and study.search.grid_backend == "dask":
+        from hpsearch.search.dask_cluster import DaskTrainer
+
+        return DaskTrainer(cross_validation, trials_per_process=max(per_process, 1))
     if per_process == 0:
         return InProcessTrainer(cross_validation)
     if n_jobs > 1:
