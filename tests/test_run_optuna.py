@@ -326,3 +326,17 @@ def test_a_conditional_space_draws_each_branch_its_own_names(workdir):
         else:
             assert 0.05 <= rate <= 0.2 and params["momentum"] in ("0.0", "0.9")
     assert all(c.data.tags["hpsearch.state"] == "COMPLETE" for c in children)
+
+
+def test_the_gaussian_process_sampler_proposes_trials_after_its_random_start(workdir):
+    text = (
+        TINY_OPTUNA.replace("sampler: random", "sampler: gp")
+        .replace("n_trials: 4", "n_trials: 11")
+        .replace("epochs: 2", "epochs: 1")
+    )
+    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    trials = optuna.load_study(study_name="tiny-optuna", storage="sqlite:///mlruns/optuna.db")
+    # GPSampler draws its first 10 trials at random, then fits its Gaussian process.
+    assert [t.state.name for t in trials.trials] == ["COMPLETE"] * 11
+    parent, _ = study_runs("tiny-optuna")
+    assert parent.data.tags["hpsearch.sampler"] == "gp"

@@ -58,7 +58,8 @@ def make_sampler(study, n_existing: int) -> optuna.samplers.BaseSampler:
             import torch  # noqa: F401
         except ImportError:
             raise UserError(
-                f"{study.source}: search.sampler: 'gp' needs PyTorch (pip install torch)"
+                f"{study.source}: search.sampler: 'gp' needs PyTorch"
+                " (pip install 'hpsearch[gp]', or torch for your machine)"
             ) from None
         return optuna.samplers.GPSampler(seed=seed)
     raise AssertionError(name)
