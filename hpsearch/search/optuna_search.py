@@ -41,7 +41,11 @@ def make_sampler(study, n_existing: int) -> optuna.samplers.BaseSampler:
         if study.search.multivariate:
             with warnings.catch_warnings():  # "experimental" since Optuna 2.2
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+                # group: a conditional space's branches are modelled each on its own
+                # trials (otherwise multivariate TPE falls back to one-by-one sampling).
+                return optuna.samplers.TPESampler(
+                    seed=seed, multivariate=True, group=study.conditional
+                )
         return optuna.samplers.TPESampler(seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
