@@ -349,3 +349,10 @@ def test_validate_prints_the_resolved_study_without_tensorflow(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert not Path(tmp_path, "mlruns").exists(), "validate must not write anything"
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "studies").glob("*.yaml")), ids=lambda path: path.name
+)
+def test_every_shipped_study_validates(path, capsys):
+    assert main(["validate", str(path)]) == 0, capsys.readouterr().err
