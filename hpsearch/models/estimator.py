@@ -20,11 +20,14 @@ add what a tracked search needs from every fit:
 from __future__ import annotations
 
 import math
+import random
 from collections import defaultdict
+from contextlib import contextmanager
 from typing import Any
 
 import keras
 import numpy as np
+from keras.src.random import seed_generator as _keras_seeding  # see _private_seed_source
 from scikeras.utils import metric_name
 from scikeras.utils.transformers import RegressorTargetEncoder
 from scikeras.wrappers import KerasClassifier, KerasRegressor
@@ -60,9 +63,11 @@ def build_model(
     builder = resolve_builder_reference(hyperparameters.pop("builder"))
     learning_rate = hyperparameters.pop("learning_rate", None)
     momentum = hyperparameters.pop("momentum", None)
-    if params.get("random_state") is not None:
-        keras.utils.set_random_seed(int(params["random_state"]))
-    model = builder(meta=meta, **hyperparameters)
+    seed = params.get("random_state")
+    if seed is not None:
+        keras.utils.set_random_seed(int(seed))
+    with _private_seed_source(seed):
+        model = builder(meta=meta, **hyperparameters)
     if not model.compiled:
         model.compile(
             optimizer=make_optimizer(params["optimizer"], learning_rate, momentum),
@@ -72,6 +77,24 @@ def build_model(
     elif learning_rate is not None:
         model.optimizer.learning_rate = float(learning_rate)
     return model
+
+
+@contextmanager
+def _private_seed_source(seed):
+    """Keras gives each unseeded initializer and layer a seed drawn from Python's global
+    ``random``; other threads of the process draw from it too (a Dask worker's event loop
+    does, at any moment), and a model built there came out different from one run to the
+    next. During the build, Keras draws from a generator of its own, seeded as
+    ``set_random_seed`` seeds the global one: the same seeds, whatever other threads do."""
+    if seed is None or not hasattr(_keras_seeding, "python_random"):  # a later Keras
+        yield
+        return
+    saved = _keras_seeding.python_random
+    _keras_seeding.python_random = random.Random(int(seed))
+    try:
+        yield
+    finally:
+        _keras_seeding.python_random = saved
 
 
 def make_optimizer(optimizer: Any, learning_rate: float | None, momentum: float | None = None):
