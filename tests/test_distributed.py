@@ -166,6 +166,9 @@ def test_three_workers_share_twelve_trials_and_survive_a_killed_one(
     assert states["COMPLETE"] + states["PRUNED"] == 12, states  # the total, across workers
     assert states["FAIL"] == 1, states  # the killed worker's trial, failed by heartbeat
     killed_number = next(t.number for t in trials if t.state.name == "FAIL")
+    # Workers that started together did not draw the same candidates.
+    drawn = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(drawn)) == len(drawn)
 
     client = MlflowClient(tracking_uri=mlflow_server)
     experiment = client.get_experiment_by_name("shared-study")

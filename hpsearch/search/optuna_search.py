@@ -14,8 +14,11 @@ folds.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import warnings
+import zlib
 from typing import Any
 
 import optuna
@@ -32,10 +35,12 @@ ERROR_ATTR = "error"  # set on trials that failed by themselves (they count in t
 GRACE_HEARTBEATS = 3  # heartbeats a trial may miss before it counts as abandoned
 
 
-def make_sampler(study, n_existing: int) -> optuna.samplers.BaseSampler:
+def make_sampler(study, n_existing: int, salt: int = 0) -> optuna.samplers.BaseSampler:
     """The study's sampler; its seed moves on with the trials already run, so a resumed
-    study does not draw the same first candidates again."""
-    seed = study.seed + n_existing
+    study does not draw the same first candidates again. ``salt`` sets workers that start
+    together apart (each would otherwise draw the same candidates); the grid and QMC
+    samplers take their next point from the storage and need none."""
+    seed = study.seed + n_existing + salt
     name = study.sampler
     if name == "tpe":
         if study.search.multivariate:
@@ -186,10 +191,16 @@ class OptunaBackend(SearchBackend):
             study_name=self.study.name,
             storage=storage,
             directions=self.study.directions,
-            sampler=make_sampler(self.study, n_existing),
+            sampler=make_sampler(self.study, n_existing, self._worker_salt()),
             pruner=make_pruner(self.study),
             load_if_exists=True,
         )
+
+    def _worker_salt(self) -> int:
+        """0 for ``run``; for a worker, a number of its machine and process."""
+        if self.mutex is None:
+            return 0
+        return zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()) % 1_000_003
 
     def counted_trials(self, optuna_study: optuna.Study) -> int:
         finished = (
