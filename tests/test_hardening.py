@@ -209,6 +209,7 @@ def test_sigkill_at_random_moments_loses_nothing(workdir, text, kills):
         time.sleep(chance.uniform(0.0, 3.0))
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
+        _no_process_left_in(workdir)
     run_to_completion(path)
 
     parent, children = study_runs(name)
@@ -234,6 +235,24 @@ def test_sigkill_at_random_moments_loses_nothing(workdir, text, kills):
         assert done == sorted(complete) and len(done) == 4
     else:
         assert sorted(complete) == [0, 1, 2] and len(children) == 3
+
+
+def _no_process_left_in(folder: Path, seconds: float = 20) -> None:
+    """No fork server or worker of a killed study lives on (they run from its folder)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and (proc / "cwd").resolve() == folder.resolve():
+                    left.append((proc / "cmdline").read_bytes().replace(b"\0", b" ")[:120])
+            except OSError:  # gone meanwhile, or not ours to read
+                continue
+        left = [line for line in left if b"pytest" not in line]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert not left, f"still running after the study was killed: {left}"
 
 
 def test_passwords_in_uris_are_not_printed(tmp_path, capsys):

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import os
 
-from hpsearch.errors import UserError
+from hpsearch.errors import TrialFailed, UserError
 from hpsearch.search.trainer import (
     Trainer,
     WorkerTrainer,
+    describe_error,
     grid_results,
     threads_per_job,
 )
@@ -74,8 +75,15 @@ class DaskTrainer(Trainer):
         from joblib import parallel_config
 
         self._connect()
-        with parallel_config(backend="dask"):
-            return grid_results(self.cross_validation, candidates, n_jobs=-1)
+        try:
+            with parallel_config(backend="dask"):
+                return grid_results(self.cross_validation, candidates, n_jobs=-1)
+        except Exception as error:
+            if not type(error).__module__.startswith("distributed"):
+                raise
+            # A worker died or the scheduler dropped the work (KilledWorker, a cancelled
+            # future, a closed connection): these candidates fail, the grid goes on.
+            raise TrialFailed(f"the Dask cluster lost this work: {describe_error(error)}") from None
 
     def evaluate_fold(self, params, fold, reports=None):
         return self._local.evaluate_fold(params, fold, reports)

@@ -402,6 +402,16 @@ def _start_worker(cross_validation, working_dir: str, threads: int | None) -> No
     # Ctrl-C reaches the whole terminal's process group: the study's process decides what
     # an interruption means and stops this worker itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The fork server lives while any process holds the write end of its "alive" pipe,
+    # and it hands that end to every process it forks. A worker keeping it would keep the
+    # fork server alive after the study's process is SIGKILLed, and the fork server would
+    # keep this worker alive (below): both orphaned for good. Let go of it.
+    from multiprocessing import forkserver
+
+    alive = forkserver._forkserver._forkserver_alive_fd
+    if alive is not None:
+        os.close(alive)
+        forkserver._forkserver._forkserver_alive_fd = None
     if sys.platform.startswith("linux"):
         # Die with the fork server, which exits when the study's process dies (even on
         # SIGKILL): no orphan keeps training.
