@@ -11,14 +11,9 @@ checks that every candidate's CV score is the same both ways.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
-import tempfile
-import textwrap
-import time
-from pathlib import Path
+
+from harness import fresh_study, timed_run, trial_runs
 
 STUDY = """
 name: reuse-bench
@@ -38,26 +33,9 @@ search:
 
 
 def run_once(reuse: bool) -> tuple[float, list[float]]:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, "study.yaml")
-        path.write_text(textwrap.dedent(STUDY.format(reuse=str(reuse).lower())))
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "hpsearch", "run", str(path), "--quiet"],
-            cwd=folder,
-            check=True,
-            capture_output=True,
-        )
-        wall = time.perf_counter() - started
-        report = subprocess.run(
-            [sys.executable, "-m", "hpsearch", "report", "reuse-bench", "--format", "json"],
-            cwd=folder,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-    rows = json.loads(report.stdout)["trials"]
-    return wall, [row["cv_score"] for row in sorted(rows, key=lambda row: row["trial"])]
+    with fresh_study(STUDY.format(reuse=str(reuse).lower())) as folder:
+        wall = timed_run(folder)
+        return wall, [run.data.metrics["cv_score"] for run in trial_runs(folder, "reuse-bench")]
 
 
 def main() -> None:

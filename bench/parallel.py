@@ -16,14 +16,9 @@ MLflow), trials per hour and the ratios, and checks that both found the same CV 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
-import tempfile
-import textwrap
-import time
-from pathlib import Path
+
+from harness import fresh_study, timed_run, trial_runs
 
 STUDY = """
 name: parallel-bench
@@ -46,51 +41,15 @@ CANDIDATES = 8
 OPTUNA_OPTIONS = f"optuna\n  sampler: grid\n  n_trials: {CANDIDATES}"
 
 
-def search_span(folder: str) -> float:
-    """Seconds from the first trial's start to the last trial's end (MLflow's run times):
-    the search alone, without start-up, baseline, refit and plots."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=f"sqlite:///{folder}/mlruns/mlflow.db")
-    experiment = client.get_experiment_by_name("parallel-bench")
-    runs = client.search_runs(
-        [experiment.experiment_id], filter_string="tags.`hpsearch.role` = 'trial'"
-    )
-    return (max(r.info.end_time for r in runs) - min(r.info.start_time for r in runs)) / 1000
-
-
 def run_once(backend: str, n_jobs: int) -> tuple[float, float, list[float]]:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, "study.yaml")
-        options = OPTUNA_OPTIONS if backend == "optuna" else "grid"
-        path.write_text(textwrap.dedent(STUDY).replace("BACKEND", options))
-        started = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "hpsearch",
-                "run",
-                str(path),
-                "--quiet",
-                "--n-jobs",
-                str(n_jobs),
-            ],
-            cwd=folder,
-            check=True,
-            capture_output=True,
-        )
-        wall = time.perf_counter() - started
-        report = subprocess.run(
-            [sys.executable, "-m", "hpsearch", "report", "parallel-bench", "--format", "json"],
-            cwd=folder,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        span = search_span(folder)
-    rows = json.loads(report.stdout)["trials"]
-    return wall, span, sorted(row["cv_score"] for row in rows)
+    """Whole-command seconds, the search's own seconds (the first trial's start to the last
+    trial's end, from MLflow: without start-up, baseline, refit and plots), the scores."""
+    options = OPTUNA_OPTIONS if backend == "optuna" else "grid"
+    with fresh_study(STUDY.replace("BACKEND", options)) as folder:
+        wall = timed_run(folder, "--n-jobs", str(n_jobs))
+        runs = trial_runs(folder, "parallel-bench")
+    span = (max(r.info.end_time for r in runs) - min(r.info.start_time for r in runs)) / 1000
+    return wall, span, sorted(run.data.metrics["cv_score"] for run in runs)
 
 
 def main() -> None:

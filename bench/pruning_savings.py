@@ -11,12 +11,8 @@ each trained in all (the trials' ``trained_epochs``), the best CV score and the 
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-import tempfile
-import textwrap
-import time
-from pathlib import Path
+
+from harness import fresh_study, timed_run, trial_runs
 
 STUDY = """
 name: pruning-bench
@@ -39,34 +35,19 @@ search:
 
 
 def run(trials: int, pruner: str) -> dict[str, float]:
-    from mlflow import MlflowClient
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, "study.yaml")
-        path.write_text(textwrap.dedent(STUDY.format(trials=trials, pruner=pruner)))
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "hpsearch", "run", str(path), "--quiet"],
-            cwd=folder,
-            check=True,
-            capture_output=True,
-        )
-        wall = time.perf_counter() - started
-        client = MlflowClient(tracking_uri=f"sqlite:///{folder}/mlruns/mlflow.db")
-        experiment = client.get_experiment_by_name("pruning-bench")
-        runs = client.search_runs([experiment.experiment_id], "tags.`hpsearch.role` = 'trial'")
-        states = [r.data.tags["hpsearch.state"] for r in runs]
-        return {
-            "trials": len(runs),
-            "pruned": states.count("PRUNED"),
-            "epochs trained": sum(r.data.metrics.get("trained_epochs", 0) for r in runs),
-            "best cv accuracy": max(
-                r.data.metrics["cv_score"]
-                for r in runs
-                if r.data.tags["hpsearch.state"] == "COMPLETE"
-            ),
-            "wall (s)": wall,
-        }
+    with fresh_study(STUDY.format(trials=trials, pruner=pruner)) as folder:
+        wall = timed_run(folder)
+        runs = trial_runs(folder, "pruning-bench")
+    states = [r.data.tags["hpsearch.state"] for r in runs]
+    return {
+        "trials": len(runs),
+        "pruned": states.count("PRUNED"),
+        "epochs trained": sum(r.data.metrics.get("trained_epochs", 0) for r in runs),
+        "best cv accuracy": max(
+            r.data.metrics["cv_score"] for r in runs if r.data.tags["hpsearch.state"] == "COMPLETE"
+        ),
+        "wall (s)": wall,
+    }
 
 
 def main() -> None:

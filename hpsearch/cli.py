@@ -133,40 +133,36 @@ def _raise_terminated(signum, frame):
 
 
 def _run(arguments) -> int:
-    from hpsearch.schema import load_study
-
-    study = load_study(
-        arguments.study,
-        {
-            "search.n_trials": arguments.n_trials,
-            "search.n_jobs": arguments.n_jobs,
-            "search.timeout": arguments.timeout,
-            "search.storage": arguments.storage,
-            "tracking.uri": arguments.tracking_uri,
-            "seed": arguments.seed,
-        },
-    )
-    return _run_and_print(study, quiet=arguments.quiet, worker=False)
+    return _run_and_print(_study_with_overrides(arguments), quiet=arguments.quiet, worker=False)
 
 
 def _worker(arguments) -> int:
-    from hpsearch.schema import load_study
-
-    study = load_study(
-        arguments.study,
-        {
-            "search.n_trials": arguments.n_trials,
-            "search.timeout": arguments.timeout,
-            "search.storage": arguments.storage,
-            "tracking.uri": arguments.tracking_uri,
-        },
-    )
+    study = _study_with_overrides(arguments)
     if study.search.storage is None:
         raise UserError(
             f"{study.source}: search.storage: a worker needs the shared Optuna storage"
             " (--storage postgresql://... or search.storage)"
         )
     return _run_and_print(study, quiet=arguments.quiet, worker=True)
+
+
+def _study_with_overrides(arguments):
+    """The study file with the command line's options over its values (``worker`` has no
+    ``--n-jobs`` or ``--seed``)."""
+    from hpsearch.schema import load_study
+
+    options = {
+        "search.n_trials": "n_trials",
+        "search.n_jobs": "n_jobs",
+        "search.timeout": "timeout",
+        "search.storage": "storage",
+        "tracking.uri": "tracking_uri",
+        "seed": "seed",
+    }
+    return load_study(
+        arguments.study,
+        {key: getattr(arguments, name, None) for key, name in options.items()},
+    )
 
 
 def _run_and_print(study, *, quiet: bool, worker: bool) -> int:

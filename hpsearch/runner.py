@@ -222,9 +222,10 @@ def _log_pareto_front(study: Study, tracker: StudyTracker) -> None:
 
     from hpsearch.study_plots import as_optuna_study, objective_values, pareto_front
 
-    front = set(pareto_front(as_optuna_study(study, tracker.trials())))
+    records = tracker.trials()
+    front = set(pareto_front(as_optuna_study(study, records)))
     rows = []
-    for record in tracker.trials():
+    for record in records:
         if record.number in front:
             values = objective_values(study, record) or []
             rows.append(

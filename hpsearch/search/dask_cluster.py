@@ -23,7 +23,7 @@ from hpsearch.search.trainer import (
     WorkerTrainer,
     describe_error,
     grid_results,
-    threads_per_job,
+    tf_thread_environment,
 )
 
 
@@ -52,16 +52,12 @@ class DaskTrainer(Trainer):
         if self.scheduler:
             self._client = Client(self.scheduler)
             return self._client
-        threads = str(threads_per_job(self.n_workers))
-        # The worker processes start with this environment: TensorFlow sizes its pools
-        # to their share of the cores.
-        environment = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1"}
         self._cluster = LocalCluster(
             n_workers=self.n_workers,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            env=environment,
+            env=tf_thread_environment(self.n_workers),  # each worker's share of the cores
         )
         self._client = Client(self._cluster)
         return self._client

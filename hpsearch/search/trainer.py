@@ -329,10 +329,10 @@ def _threads_per_job(n_jobs: int):
     if n_jobs <= 1:
         yield
         return
-    threads = str(threads_per_job(n_jobs))
-    saved = {name: os.environ.get(name) for name in _TF_THREAD_VARIABLES}
-    for name in _TF_THREAD_VARIABLES:
-        os.environ.setdefault(name, threads if name == "TF_NUM_INTRAOP_THREADS" else "1")
+    environment = tf_thread_environment(n_jobs)
+    saved = {name: os.environ.get(name) for name in environment}
+    for name, value in environment.items():
+        os.environ.setdefault(name, value)
     try:
         yield
     finally:
@@ -341,7 +341,13 @@ def _threads_per_job(n_jobs: int):
                 os.environ.pop(name, None)
 
 
-_TF_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+def tf_thread_environment(n_jobs: int) -> dict[str, str]:
+    """The variables TensorFlow reads at start-up to size its pools for one of ``n_jobs``
+    processes sharing the cores (for processes started by others: joblib, Dask)."""
+    return {
+        "TF_NUM_INTRAOP_THREADS": str(threads_per_job(n_jobs)),
+        "TF_NUM_INTEROP_THREADS": "1",
+    }
 
 
 def refit_and_save(cross_validation, params: dict[str, Any], model_dir: Path) -> RefitResult:
