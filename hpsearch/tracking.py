@@ -373,10 +373,14 @@ class TrialRun:
             }
             scalars.update({f"cv_score_fold_{k}": s for k, s in enumerate(outcome.fold_scores)})
             metrics += [Metric(k, float(v), now, 0) for k, v in scalars.items() if math.isfinite(v)]
-        for name in ("n_params", "trained_epochs", "predict_ms"):
+        for name in ("n_params", "trained_epochs", "predict_ms", "train_time"):
             value = getattr(outcome, name)
             if value is not None:
                 metrics.append(Metric(name, float(value), now, 0))
+        metrics += [
+            Metric("epoch_time", float(t), now, epoch)
+            for epoch, t in enumerate(outcome.epoch_times, start=1)
+        ]
         for key, values in outcome.curves.items():
             metrics += [
                 Metric(key, float(v), now, epoch)

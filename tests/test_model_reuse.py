@@ -67,17 +67,6 @@ def test_reused_model_gives_exactly_the_scores_and_curves_of_fresh_models(tmp_pa
 
 
 def test_models_with_layers_adapted_per_fit_are_never_shared():
-    words = np.array(["good film", "bad film", "great plot", "awful plot"] * 10, dtype=object)
-    labels = np.array(["pos", "neg", "pos", "neg"] * 10, dtype=object)
-    params = {"units": 2, "epochs": 1, "vocab_size": 20, "sequence_length": 4}
-    with BUILT_MODELS.reusing():
-        fitted = [
-            make_estimator("classification", "lstm", params, seed=1).fit(words, labels)
-            for _ in range(2)
-        ]
-    BUILT_MODELS.forget()
-    # TextVectorization is adapted on each fit's own rows: a model per fit.
-    assert fitted[0].model_ is not fitted[1].model_
     X, y = _digits(60)
     normalized = {"units": 2, "epochs": 1, "normalize": True}
     with BUILT_MODELS.reusing():
@@ -85,7 +74,90 @@ def test_models_with_layers_adapted_per_fit_are_never_shared():
             make_estimator("classification", "gru", normalized, seed=1).fit(X, y) for _ in range(2)
         ]
     BUILT_MODELS.forget()
-    assert fitted[0].model_ is not fitted[1].model_  # Normalization: the same
+    # Normalization is adapted on each fit's own rows: a model per fit.
+    assert fitted[0].model_ is not fitted[1].model_
+
+
+def _reviews(n: int):
+    rng = np.random.default_rng(0)
+    words = ["film", "plot", "actor", "scene", "music", "story", "ending", "cast"]
+    texts, labels = [], []
+    for k in range(n):
+        mood = ["great", "superb"] if k % 2 else ["awful", "dull"]
+        texts.append(" ".join([*rng.choice(words, 3), rng.choice(mood), *rng.choice(words, 2)]))
+        labels.append("pos" if k % 2 else "neg")
+    # New string objects per row, as pandas gives them (not two interned literals): the
+    # labels' object array must compare by value for the model to be reused.
+    return np.array(texts, dtype=object), np.array(labels, dtype=str).astype(object)
+
+
+def _text_search(tmp_path, reuse: bool):
+    """Two batch sizes x 2 folds of raw text: scores, curves, models, vocabularies."""
+    X, y = _reviews(60)
+    splits = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
+    records = tmp_path / f"text-{reuse}"
+    records.mkdir()
+    plan = FoldPlan(X, y, splits, names=["batch_size"], records_dir=records)
+    scores, curves, models, vocabularies = [], [], [], []
+    for batch_size in (8, 16):
+        params = {"units": 3, "epochs": 2, "vocab_size": 12, "sequence_length": 6}
+        params.update(batch_size=batch_size)
+        estimator = make_estimator("classification", "lstm", params, seed=5)
+        with BUILT_MODELS.reusing() if reuse else _nothing():
+            result = cross_validate(
+                estimator,
+                X,
+                y,
+                cv=splits,
+                params=plan.fit_params(),
+                error_score="raise",
+                return_estimator=True,
+            )
+        scores.extend(result["test_score"])
+        models.extend(id(fitted.model_) for fitted in result["estimator"])
+        vocabularies.extend(f.feature_encoder_.vocabulary_ for f in result["estimator"])
+        curves.extend(r["history"] for r in plan.collect({"batch_size": batch_size}))
+    BUILT_MODELS.forget()
+    return scores, curves, models, vocabularies
+
+
+def test_text_models_are_reused_with_each_folds_own_vocabulary(tmp_path):
+    from hpsearch.models import text_tokens
+
+    text_tokens._VOCABULARIES.clear()
+    fresh_scores, fresh_curves, fresh_models, fresh_vocabularies = _text_search(tmp_path, False)
+    # Each fold's vocabulary was learnt once and kept for the other batch size.
+    assert len(text_tokens._VOCABULARIES) == 2
+    scores, curves, models, vocabularies = _text_search(tmp_path, True)
+    assert len(set(fresh_models)) == 4 and len(set(models)) == 1
+    assert vocabularies == fresh_vocabularies
+    assert vocabularies[0] != vocabularies[1]  # the two folds' training rows differ
+    assert scores == fresh_scores
+    assert curves == fresh_curves
+
+
+def test_token_ids_are_those_of_a_vectorizer_adapted_on_the_training_rows():
+    import tensorflow as tf
+    from keras.layers import TextVectorization
+
+    from hpsearch.models.text_tokens import TextTokens
+
+    texts, _ = _reviews(40)
+    train, other = texts[:30], texts[30:]
+    encoder = TextTokens(vocab_size=10, sequence_length=5).fit(train)
+    layer = TextVectorization(max_tokens=10, output_sequence_length=5)
+    layer.adapt(tf.constant(train.astype(str)))
+    for part in (train, other):
+        expected = layer(tf.constant(part.astype(str))).numpy()
+        tokens = encoder.transform(part)
+        assert tokens.dtype == np.int32 and tokens.shape == (len(part), 5)
+        np.testing.assert_array_equal(tokens, expected)
+        assert encoder.transform(part) is tokens  # kept, not computed again
+    with np.testing.assert_raises(ValueError):
+        tokens[0, 0] = 1  # shared by every fit of the fold: read-only
+    numbers = np.zeros((3, 4), dtype="float32")
+    assert TextTokens().fit(numbers).transform(numbers) is numbers
+    assert TextTokens().fit(numbers).get_metadata() == {}
 
 
 def test_outside_a_search_estimators_never_share_a_model():

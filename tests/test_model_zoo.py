@@ -46,15 +46,21 @@ def test_text_vocabulary_comes_from_the_training_rows_of_each_fit_only(tmp_path)
     )
     estimator.fit(X[train_rows], y[train_rows], row_index=train_rows, fold_plan=plan)
 
-    vocabulary = estimator.model_.get_layer("text_vectorization").get_vocabulary()
+    vocabulary = estimator.feature_encoder_.vocabulary_
     assert "great" in vocabulary and "awful" in vocabulary
     assert "zebra" not in vocabulary  # validation text never reached adapt()
     assert len(estimator.history_["val_loss"]) == 2  # yet it was validated on those rows
     assert list(estimator.classes_) == ["negative", "positive"]
-    # The model takes raw strings: the deployable model is the fitted one.
+    # The trained model reads token ids; the deployable one takes raw strings, with the
+    # fit's vocabulary, and answers as the estimator does.
+    assert estimator.model_.inputs[0].dtype == "int32"
     model = deployable_model(estimator)
-    probabilities = model.predict(tf.constant([["great superb film"], ["awful dull plot"]]))
+    exported = model.get_layer("text_vectorization").get_vocabulary(include_special_tokens=False)
+    assert exported == vocabulary
+    texts = np.array(["great superb film", "awful dull plot zebra"], dtype=object)
+    probabilities = model.predict(tf.constant(texts.reshape(-1, 1)), verbose=0)
     assert probabilities.shape == (2, 1)
+    np.testing.assert_allclose(probabilities[:, 0], estimator.predict_proba(texts)[:, 1], rtol=1e-6)
 
 
 def test_normalization_is_fitted_on_training_rows_and_targets_come_back_in_their_units(tmp_path):
@@ -182,5 +188,5 @@ def test_dense_baseline_reads_raw_text_as_a_bag_of_embeddings():
         seed=1,
     ).fit(texts, labels)
     kinds = [layer.__class__.__name__ for layer in estimator.model_.layers]
-    assert kinds[:4] == ["InputLayer", "TextVectorization", "Embedding", "GlobalAveragePooling1D"]
+    assert kinds[:3] == ["InputLayer", "Embedding", "GlobalAveragePooling1D"]  # token ids in
     assert set(estimator.predict(texts[:5])) <= {"negative", "positive"}

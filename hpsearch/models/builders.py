@@ -2,9 +2,11 @@
 
 Inputs are read from ``meta`` and encoded the same way by every builder (``_encoded``):
 
-- raw text, shape ``(n, 1)`` strings: ``TextVectorization`` (adapted on the training data
-  of each fit, see ``adapt_preprocessing``) then ``Embedding``, so an exported model takes
-  raw strings;
+- raw text: hpsearch's estimators turn it into token ids before the model
+  (``hpsearch.models.text_tokens``; ``meta`` then says ``text_sequence_length_`` and
+  ``text_vocab_size_``), and the exported model gets the vectorizer back in front. Called
+  by anything else with strings, ``(n, 1)``, a builder starts with its own
+  ``TextVectorization`` (adapted on each fit's training data, ``adapt_preprocessing``);
 - integer tokens, shape ``(n, steps)``: ``Embedding``;
 - numbers, ``(n, steps, features)`` (or ``(n, steps)``: one feature per step), optionally
   through a ``Normalization`` adapted on each fit's training data (``normalize``), so an
@@ -19,25 +21,30 @@ import inspect
 from typing import Any
 
 from hpsearch.models.heads import output_layer
-
-# Defaults for raw text when neither the study nor the loader says (``facts``).
-DEFAULT_VOCAB_SIZE = 20000
-DEFAULT_SEQUENCE_LENGTH = 200
+from hpsearch.models.text_tokens import (
+    DEFAULT_SEQUENCE_LENGTH,
+    DEFAULT_VOCAB_SIZE,
+    TOKENS_LENGTH,
+    TOKENS_VOCABULARY,
+)
 
 _CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
 def _is_text(meta: dict[str, Any]) -> bool:
-    return meta["X_dtype_"].kind in "OUS"
+    """Raw strings reach the model."""
+    return meta["X_dtype_"].kind in "OUS" and TOKENS_LENGTH not in meta
 
 
 def _is_tokens(meta: dict[str, Any]) -> bool:
-    return meta["X_dtype_"].kind in "iu"
+    return meta["X_dtype_"].kind in "iu" or TOKENS_LENGTH in meta
 
 
 def _input_tensor(meta: dict[str, Any]):
     import keras
 
+    if TOKENS_LENGTH in meta:  # text the estimator turned into token ids
+        return keras.Input(shape=(int(meta[TOKENS_LENGTH]),), dtype="int32", name="tokens")
     shape = tuple(meta["X_shape_"][1:])
     if _is_text(meta):
         return keras.Input(shape=shape, dtype="string", name="text")
@@ -114,6 +121,7 @@ def _encoded(
         )(inputs)
         return keras.layers.Embedding(vocab_size, int(embedding_dim), mask_zero=mask_zero)(x)
     if _is_tokens(meta):
+        vocab_size = meta.get(TOKENS_VOCABULARY, vocab_size)  # the tokenizer's own size
         if vocab_size is None:
             raise ValueError("token inputs need vocab_size")
         return keras.layers.Embedding(int(vocab_size), int(embedding_dim), mask_zero=mask_zero)(

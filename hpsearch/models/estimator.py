@@ -11,8 +11,10 @@ add what a tracked search needs from every fit:
 - validation on the held-out fold of the cross-validation the fit is part of (per-epoch
   ``val_loss``), found through a ``FoldPlan`` passed as fit parameter;
 - a loss that becomes NaN stops training and fails the fit with a clear message;
-- raw text (strings, which SciKeras would cast to numbers) passes through to the model's
-  TextVectorization, and preprocessing layers are adapted on each fit's training rows;
+- raw text (strings, which SciKeras would cast to numbers) becomes token ids with a
+  vocabulary learnt from each fit's training rows, once per fold and process
+  (``hpsearch.models.text_tokens``); other preprocessing layers (``Normalization``) are
+  adapted on each fit's training rows;
 - regression targets are standardised per fit (``StandardizedTargetEncoder``) and
   ``deployable_model`` folds the inverse back into the saved model.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections import defaultdict
 from contextlib import contextmanager
 from typing import Any
@@ -31,7 +34,6 @@ from keras.src.random import seed_generator as _keras_seeding  # see _private_se
 from scikeras.utils import metric_name
 from scikeras.utils.transformers import RegressorTargetEncoder
 from scikeras.wrappers import KerasClassifier, KerasRegressor
-from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import ClassifierTags, RegressorTags
 
 from hpsearch.errors import TrialFailed
@@ -45,6 +47,7 @@ from hpsearch.models.reuse import (
     epochs_group_key,
     release_keras_memory,
 )
+from hpsearch.models.text_tokens import TextTokens, text_model
 
 
 def build_model(
@@ -148,16 +151,22 @@ def _history_name(key: str) -> str:
 
 
 class _EpochLog(keras.callbacks.Callback):
-    """The epochs finished so far: a fit that raises keeps the curves it had."""
+    """The epochs finished so far (a fit that raises keeps the curves it had), and the
+    seconds each took (the first one includes tracing the train and test steps)."""
 
     def __init__(self):
         super().__init__()
         self.history: dict[str, list[float]] = {}
+        self.seconds: list[float] = []
 
     def on_train_begin(self, logs=None):
-        self.history = {}
+        self.history, self.seconds = {}, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._started)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
 
@@ -193,6 +202,7 @@ class _TrackedFitMixin:
                     history=getattr(self, "history_", None) or self._epoch_log.history,
                     error=f"{type(error).__name__}: {error}",
                     model=self._model_facts(fold),
+                    epoch_seconds=self._epoch_log.seconds,
                 )
             raise
         finally:
@@ -204,6 +214,7 @@ class _TrackedFitMixin:
                 history=self.history_,
                 model=self._model_facts(fold),
                 trained_epochs=0 if self._took_epochs else len(self.history_.get("loss", [])),
+                epoch_seconds=self._epoch_log.seconds,
             )
         return self
 
@@ -253,6 +264,9 @@ class _TrackedFitMixin:
     def _build_keras_model(self):
         """A fresh model, or inside ``BUILT_MODELS.reusing()`` the same architecture's last
         one reset to its initial state (see ``hpsearch.models.reuse``)."""
+        # SciKeras reads the metadata of a new, unfitted encoder (``feature_encoder`` is a
+        # property): the fitted one's (text as token ids) is added here.
+        vars(self).update(self.feature_encoder_.get_metadata())
         if not BUILT_MODELS.active:
             return super()._build_keras_model()
         key = architecture_key(self.get_params(), self._get_metadata())
@@ -266,7 +280,8 @@ class _TrackedFitMixin:
 
     @property
     def feature_encoder(self):
-        return FunctionTransformer(keras_input)
+        params = self.get_params()
+        return TextTokens(params.get("vocab_size"), params.get("sequence_length"))
 
     def _validate_data(self, X=None, y=None, reset: bool = False, **kwargs):
         """SciKeras casts every X to numbers; raw text (strings) passes through as (n, 1)."""
@@ -287,15 +302,6 @@ class _TrackedFitMixin:
         for epoch, value in enumerate(losses, start=1):
             if not math.isfinite(value):
                 raise TrialFailed(f"the training loss became {value} at epoch {epoch}")
-
-
-def keras_input(X):
-    """Raw text as a TensorFlow string tensor (Keras refuses numpy string arrays); else X."""
-    if isinstance(X, np.ndarray) and X.dtype.kind in "OUS":
-        import tensorflow as tf
-
-        return tf.constant(X.astype(str))
-    return X
 
 
 class HpsearchClassifier(_TrackedFitMixin, KerasClassifier):
@@ -358,10 +364,14 @@ class HpsearchRegressor(_TrackedFitMixin, KerasRegressor):
 def deployable_model(estimator):
     """The fitted Keras model taking raw inputs and giving answers in the data's units.
 
-    For a regressor, the target standardisation is appended as a ``Rescaling`` layer, so
-    the saved model predicts prices, not standardised prices.
+    A text model gets its fit's vectorizer in front (it trained on token ids). For a
+    regressor, the target standardisation is appended as a ``Rescaling`` layer, so the
+    saved model predicts prices, not standardised prices.
     """
     model = estimator.model_
+    tokens = getattr(estimator, "feature_encoder_", None)
+    if isinstance(tokens, TextTokens) and tokens.get_metadata():
+        model = text_model(model, tokens)
     encoder = getattr(estimator, "target_encoder_", None)
     if not isinstance(encoder, StandardizedTargetEncoder):
         return model

@@ -84,16 +84,18 @@ class FoldPlan:
         error: str | None = None,
         model: dict[str, Any] | None = None,
         trained_epochs: int | None = None,
+        epoch_seconds: list[float] | None = None,
     ) -> None:
         """Leave one fold's per-epoch history, its error, (``model``) what the model is:
-        ``n_params`` and the ``summary`` text, and how many epochs the fit trained (0 when
-        it took the state of a longer fit of the fold)."""
+        ``n_params`` and the ``summary`` text, how many epochs the fit trained (0 when
+        it took the state of a longer fit of the fold) and the seconds each took."""
         payload = {
             "fold": fold,
             "history": {k: [float(v) for v in values] for k, values in dict(history).items()},
             "error": error,
             "model": model,
             "trained_epochs": trained_epochs,
+            "epoch_seconds": [float(t) for t in epoch_seconds or []],
         }
         target = Path(self.records_dir) / f"{self.key(parameters)}.{fold}.json"
         # A Dask worker on another machine may not have the folder: it writes there, and

@@ -56,7 +56,9 @@ def architecture_key(params: dict[str, Any], meta: dict[str, Any]) -> str:
         if name.endswith("shape_") and isinstance(value, tuple):
             facts[name] = value[1:]  # the rows of a fold do not change the model
         elif isinstance(value, np.ndarray):
-            facts[name] = (value.dtype.str, value.shape, value.tobytes())
+            # An object array's bytes are addresses (string labels): compare its values.
+            content = value.tolist() if value.dtype.kind == "O" else value.tobytes()
+            facts[name] = (value.dtype.str, value.shape, content)
         elif isinstance(value, (str, int, float, bool, type(None), tuple)):
             facts[name] = value
         elif "dtype" in type(value).__name__.lower() or isinstance(value, np.dtype):

@@ -33,6 +33,10 @@ class TrialOutcome:
     # Epochs trained over all folds; a fold that took a longer fit's state trained none.
     trained_epochs: int | None = None
     predict_ms: float | None = None  # per row (multi-objective studies only)
+    # Seconds per epoch (mean over the folds that trained it) and in all trained epochs:
+    # the first epoch's excess over the others is mostly tracing.
+    epoch_times: list[float] = field(default_factory=list)
+    train_time: float | None = None
 
     @property
     def score(self) -> float:
@@ -171,6 +175,7 @@ class CrossValidation:
             error = "a fold produced no score (scoring failed)"
         state = state or (FAIL if failed else COMPLETE)
         model = next((r["model"] for r in records if r.get("model")), None) or {}
+        timed = [r for r in records if r.get("epoch_seconds")]
         return TrialOutcome(
             number=number,
             params=params,
@@ -183,6 +188,8 @@ class CrossValidation:
             model_summary=model.get("summary"),
             trained_epochs=_sum_or_none([r.get("trained_epochs") for r in records]),
             predict_ms=predict_ms,
+            epoch_times=mean_curves([{"t": r["epoch_seconds"]} for r in timed]).get("t", []),
+            train_time=float(sum(sum(r["epoch_seconds"]) for r in timed)) if records else None,
         )
 
     def objective_values(self, outcome: TrialOutcome) -> list[float]:

@@ -1,0 +1,214 @@
+"""hpsearch against the lecture's plain GridSearchCV script, on the same grid, back to back.
+
+    python bench/gop_grid.py [--repeat 3] [--samples N]
+
+The grid: GOP-debate tweets, Embedding(2000, 32) + LSTM(32), batch size [10, 20, 40] x
+epochs [1, 2, 3], 3 stratified folds, seed 42. One side is ``bench/lecture_grid.py`` (the
+lecture's SciKeras + GridSearchCV script); the other ``python -m hpsearch run`` of the same
+grid with full MLflow tracking (baseline, refit on all training tweets, test score, model,
+plots). ``--samples 1500`` makes it the small-data grid (1,500 tweets before the 20% test
+split). The two alternate, ``--repeat`` times each.
+
+Reports the median wall time of each and their ratio, each side's best CV score, and where
+the time went: the floor (every fit's epochs x the steady epoch time of its batch size, as
+the plain script trains them, plus the plain script's start-up), tracing (first epochs'
+excess over steady ones), scoring, tokenizing, start-up, and for hpsearch logging and the
+study's own steps (baseline, refit, plots) from its MLflow records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from harness import fresh_study, timed_run, trial_runs
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+STUDY = """
+name: gop-grid-bench
+task: classification
+seed: 42
+data:
+  loader: gop_tweets
+  params: {{test_size: 0.2, maxlen: 40, num_words: 2000, n_samples: {samples},
+            data_dir: {data}}}
+model:
+  builder: lstm
+  params: {{units: 32, embedding_dim: 32}}
+search:
+  backend: grid
+  cv: 3
+  metric: accuracy
+  space:
+    batch_size: [10, 20, 40]
+    epochs: [1, 2, 3]
+"""
+
+
+def plain_run(samples: int | None) -> tuple[float, dict]:
+    """Wall seconds of the lecture's script and what it printed."""
+    command = [sys.executable, str(REPOSITORY / "bench" / "lecture_grid.py")]
+    if samples:
+        command += ["--samples", str(samples)]
+    started = time.perf_counter()
+    output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPOSITORY)
+    wall = time.perf_counter() - started
+    return wall, json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def hpsearch_run(samples: int | None) -> tuple[float, dict]:
+    """Wall seconds of ``hpsearch run`` and what its MLflow records say of the time."""
+    text = STUDY.format(samples="null" if samples is None else samples, data=REPOSITORY / "data")
+    with fresh_study(text) as folder:
+        started = time.time()
+        wall = timed_run(folder)
+        trials = trial_runs(folder, "gop-grid-bench")
+        parent = _parent_run(folder)
+    epochs, train_time, fit_time = [], 0.0, 0.0
+    for trial in trials:
+        batch_size = int(trial.data.params["batch_size"])
+        train_time += trial.data.metrics.get("train_time", 0.0)
+        fit_time += trial.data.metrics.get("fit_time", 0.0)
+        trained = int(trial.data.metrics.get("trained_epochs", 0))
+        epochs += [{"batch_size": batch_size, "trained": trained}]
+    first = min(t.info.start_time for t in trials) / 1000
+    last = max(t.info.end_time for t in trials) / 1000
+    return wall, {
+        "best_score": max(t.data.metrics["cv_score"] for t in trials),
+        "scores": {
+            f"{t.data.params['batch_size']}/{t.data.params['epochs']}": t.data.metrics["cv_score"]
+            for t in trials
+        },
+        "trained_epochs": sum(e["trained"] for e in epochs),
+        "train_time": train_time,
+        "fit_time": fit_time,
+        "before_trials": first - started,  # start-up, data, baseline, parent run
+        "trials": last - first,
+        "after_trials": parent.info.end_time / 1000 - last,  # refit, test, model, plots
+    }
+
+
+def _parent_run(folder: Path):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{folder}/mlruns/mlflow.db")
+    experiment = client.get_experiment_by_name("gop-grid-bench")
+    (parent,) = client.search_runs(
+        [experiment.experiment_id], "tags.`hpsearch.role` = 'parent'", max_results=5
+    )
+    return parent
+
+
+def cv_epochs(plain: dict) -> list[dict]:
+    """The plain script's epochs of cross-validation fits (not of its refit)."""
+    return [e for e in plain["epochs"] if not e["refit"]]
+
+
+def steady_epoch_times(epochs: list[dict]) -> dict[int, float]:
+    """Median seconds of the epochs after the first, per batch size (the plain script's)."""
+    later = defaultdict(list)
+    for epoch in epochs:
+        if epoch["epoch"] > 1:
+            later[epoch["batch_size"]].append(epoch["seconds"])
+    return {size: statistics.median(times) for size, times in later.items()}
+
+
+def floor(plain: dict) -> float:
+    """Steady training of every fit the grid asks for, plus the plain script's start-up."""
+    epochs = cv_epochs(plain)
+    steady = steady_epoch_times(epochs)
+    return plain["startup"] + sum(steady[e["batch_size"]] for e in epochs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=None)
+    arguments = parser.parse_args()
+    plain_walls, hpsearch_walls, plains, ours = [], [], [], []
+    for _ in range(arguments.repeat):
+        wall, plain = plain_run(arguments.samples)
+        plain_walls.append(wall)
+        plains.append(plain)
+        print(f"plain script: {wall:.1f} s, best CV {plain['best_score']:.4f}", flush=True)
+        wall, record = hpsearch_run(arguments.samples)
+        hpsearch_walls.append(wall)
+        ours.append(record)
+        print(f"hpsearch run: {wall:.1f} s, best CV {record['best_score']:.4f}", flush=True)
+    report(plain_walls, hpsearch_walls, plains, ours)
+
+
+def report(plain_walls, hpsearch_walls, plains, ours) -> None:
+    plain_wall, our_wall = statistics.median(plain_walls), statistics.median(hpsearch_walls)
+    floors = [floor(p) for p in plains]
+    floor_median = statistics.median(floors)
+    print()
+    print("| side | median wall (s) | runs (s) | ÷ floor | best CV (runs) |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, walls, records in (
+        ("plain script", plain_walls, plains),
+        ("hpsearch run", hpsearch_walls, ours),
+    ):
+        runs = ", ".join(f"{w:.1f}" for w in walls)
+        scores = ", ".join(f"{r['best_score']:.4f}" for r in records)
+        ratio = statistics.median(walls) / floor_median
+        print(f"| {name} | {statistics.median(walls):.1f} | {runs} | {ratio:.2f} | {scores} |")
+    print(f"\nhpsearch ÷ plain: {our_wall / plain_wall:.2f} (medians; per pair: "
+          + ", ".join(f"{h / p:.2f}" for h, p in zip(hpsearch_walls, plain_walls, strict=True))
+          + ")")
+    print(f"floor: {floor_median:.1f} s (runs: " + ", ".join(f"{f:.1f}" for f in floors) + ")")
+    print("\nWhere the plain script's time goes (median over runs, s):")
+    for name, value in _plain_breakdown(plains).items():
+        print(f"  {name}: {value:.1f}")
+    print("\nWhere hpsearch's time goes (median over runs, s):")
+    for name, value in _our_breakdown(ours, plains).items():
+        print(f"  {name}: {value:.1f}")
+    print("\nCandidates, mean CV score (plain | hpsearch, first run):")
+    for key, score in plains[0]["scores"].items():
+        print(f"  batch/epochs {key}: {score:.4f} | {ours[0]['scores'].get(key, float('nan')):.4f}")
+
+
+def _plain_breakdown(plains: list[dict]) -> dict[str, float]:
+    rows = defaultdict(list)
+    for plain in plains:
+        fits = cv_epochs(plain)
+        steady = steady_epoch_times(fits)
+        epochs = sum(e["seconds"] for e in fits)
+        steady_sum = sum(steady[e["batch_size"]] for e in fits)
+        first_excess = sum(e["seconds"] - steady[e["batch_size"]] for e in fits if e["epoch"] == 1)
+        rows["process start-up (imports)"].append(plain["startup"])
+        rows["data loading + tokenizing"].append(plain["load"] + plain["tokenize"])
+        rows[f"steady epochs ({len(fits)} epochs)"].append(steady_sum)
+        rows["first epochs' excess (tracing)"].append(first_excess)
+        rows["other epoch variance"].append(epochs - steady_sum - first_excess)
+        rows["fit outside epochs (build, compile)"].append(plain["fit_time"] - epochs)
+        rows["scoring (predict)"].append(plain["score_time"])
+        rows["refit of the best on all rows"].append(plain["refit_time"])
+        rows["search total"].append(plain["search"])
+    return {name: statistics.median(values) for name, values in rows.items()}
+
+
+def _our_breakdown(ours: list[dict], plains: list[dict]) -> dict[str, float]:
+    rows = defaultdict(list)
+    for record, plain in zip(ours, plains, strict=True):
+        rows["before the first trial (start-up, data, baseline)"].append(record["before_trials"])
+        rows[f"epochs trained ({record['trained_epochs']}), their time"].append(
+            record["train_time"]
+        )
+        rows["trials' fit and score time outside epochs"].append(
+            record["fit_time"] - record["train_time"]
+        )
+        rows["trials: MLflow, scheduling"].append(record["trials"] - record["fit_time"])
+        rows["after the last trial (refit, test, model, plots)"].append(record["after_trials"])
+    return {name: statistics.median(values) for name, values in rows.items()}
+
+
+if __name__ == "__main__":
+    main()
