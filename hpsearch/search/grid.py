@@ -110,7 +110,9 @@ class GridBackend(SearchBackend):
                     scores, fit_time = [math.nan] * n_splits, 0.0
                 else:
                     scores = [results[f"split{k}_test_score"][offset] for k in range(n_splits)]
-                    fit_time = float(results["mean_fit_time"][offset] * n_splits)
+                    # Fit and score, as an Optuna trial's folds count it.
+                    per_fold = results["mean_fit_time"][offset] + results["mean_score_time"][offset]
+                    fit_time = float(per_fold * n_splits)
                 outcome = cross_validation.outcome(number, params, scores, fit_time, error=error)
                 self.finish_trial(run, outcome)
 

@@ -314,7 +314,7 @@ def grid_results(cross_validation, candidates: list[dict[str, Any]], n_jobs: int
             **cross_validation.fold_plan.fit_params(),
         )
     n_splits = len(cross_validation.splits)
-    keys = [f"split{k}_test_score" for k in range(n_splits)] + ["mean_fit_time"]
+    keys = [f"split{k}_test_score" for k in range(n_splits)] + ["mean_fit_time", "mean_score_time"]
     return {key: [float(v) for v in search.cv_results_[key]] for key in keys}
 
 
