@@ -160,15 +160,17 @@ def report(plain_walls, hpsearch_walls, plains, ours) -> None:
         scores = ", ".join(f"{r['best_score']:.4f}" for r in records)
         ratio = statistics.median(walls) / floor_median
         print(f"| {name} | {statistics.median(walls):.1f} | {runs} | {ratio:.2f} | {scores} |")
-    print(f"\nhpsearch ÷ plain: {our_wall / plain_wall:.2f} (medians; per pair: "
-          + ", ".join(f"{h / p:.2f}" for h, p in zip(hpsearch_walls, plain_walls, strict=True))
-          + ")")
+    print(
+        f"\nhpsearch ÷ plain: {our_wall / plain_wall:.2f} (medians; per pair: "
+        + ", ".join(f"{h / p:.2f}" for h, p in zip(hpsearch_walls, plain_walls, strict=True))
+        + ")"
+    )
     print(f"floor: {floor_median:.1f} s (runs: " + ", ".join(f"{f:.1f}" for f in floors) + ")")
     print("\nWhere the plain script's time goes (median over runs, s):")
     for name, value in _plain_breakdown(plains).items():
         print(f"  {name}: {value:.1f}")
     print("\nWhere hpsearch's time goes (median over runs, s):")
-    for name, value in _our_breakdown(ours, plains).items():
+    for name, value in _our_breakdown(ours).items():
         print(f"  {name}: {value:.1f}")
     print("\nCandidates, mean CV score (plain | hpsearch, first run):")
     for key, score in plains[0]["scores"].items():
@@ -195,9 +197,9 @@ def _plain_breakdown(plains: list[dict]) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in rows.items()}
 
 
-def _our_breakdown(ours: list[dict], plains: list[dict]) -> dict[str, float]:
+def _our_breakdown(ours: list[dict]) -> dict[str, float]:
     rows = defaultdict(list)
-    for record, plain in zip(ours, plains, strict=True):
+    for record in ours:
         rows["before the first trial (start-up, data, baseline)"].append(record["before_trials"])
         rows[f"epochs trained ({record['trained_epochs']}), their time"].append(
             record["train_time"]

@@ -89,9 +89,7 @@ def main() -> None:
         test_size=0.2, maxlen=LENGTH, num_words=VOCABULARY, n_samples=arguments.samples
     )
     loaded = time.perf_counter()
-    vectorize = keras.layers.TextVectorization(
-        max_tokens=VOCABULARY, output_sequence_length=LENGTH
-    )
+    vectorize = keras.layers.TextVectorization(max_tokens=VOCABULARY, output_sequence_length=LENGTH)
     texts = tf.constant(data.X.astype(str))
     vectorize.adapt(texts)
     X = np.asarray(vectorize(texts), dtype="int32")

@@ -49,7 +49,6 @@ from hpsearch.models.reuse import (
 )
 from hpsearch.models.text_tokens import TextTokens, text_model
 
-
 # Rows per batch for validation and scoring, where the rows are small (see
 # ``_evaluation_batch_size``).
 EVALUATION_BATCH = 512
