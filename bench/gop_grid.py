@@ -27,7 +27,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from harness import fresh_study, timed_run, trial_runs
+from harness import fresh_study, parent_run, timed_run, trial_runs
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -70,14 +70,11 @@ def hpsearch_run(samples: int | None) -> tuple[float, dict]:
         started = time.time()
         wall = timed_run(folder)
         trials = trial_runs(folder, "gop-grid-bench")
-        parent = _parent_run(folder)
-    epochs, train_time, fit_time = [], 0.0, 0.0
-    for trial in trials:
-        batch_size = int(trial.data.params["batch_size"])
-        train_time += trial.data.metrics.get("train_time", 0.0)
-        fit_time += trial.data.metrics.get("fit_time", 0.0)
-        trained = int(trial.data.metrics.get("trained_epochs", 0))
-        epochs += [{"batch_size": batch_size, "trained": trained}]
+        parent = parent_run(folder, "gop-grid-bench")
+
+    def total(metric: str) -> float:
+        return sum(trial.data.metrics.get(metric, 0.0) for trial in trials)
+
     first = min(t.info.start_time for t in trials) / 1000
     last = max(t.info.end_time for t in trials) / 1000
     return wall, {
@@ -86,24 +83,13 @@ def hpsearch_run(samples: int | None) -> tuple[float, dict]:
             f"{t.data.params['batch_size']}/{t.data.params['epochs']}": t.data.metrics["cv_score"]
             for t in trials
         },
-        "trained_epochs": sum(e["trained"] for e in epochs),
-        "train_time": train_time,
-        "fit_time": fit_time,
+        "trained_epochs": int(total("trained_epochs")),
+        "train_time": total("train_time"),
+        "fit_time": total("fit_time"),
         "before_trials": first - started,  # start-up, data, baseline, parent run
         "trials": last - first,
         "after_trials": parent.info.end_time / 1000 - last,  # refit, test, model, plots
     }
-
-
-def _parent_run(folder: Path):
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=f"sqlite:///{folder}/mlruns/mlflow.db")
-    experiment = client.get_experiment_by_name("gop-grid-bench")
-    (parent,) = client.search_runs(
-        [experiment.experiment_id], "tags.`hpsearch.role` = 'parent'", max_results=5
-    )
-    return parent
 
 
 def cv_epochs(plain: dict) -> list[dict]:

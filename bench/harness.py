@@ -1,5 +1,5 @@
 """What the whole-command benchmarks share: a study in a fresh folder, `hpsearch run`
-timed, and the trial runs it left in that folder's MLflow store."""
+timed, and the trial and parent runs it left in that folder's MLflow store."""
 
 from __future__ import annotations
 
@@ -35,11 +35,21 @@ def timed_run(folder: Path, *options: str) -> float:
 
 def trial_runs(folder: Path, study_name: str) -> list:
     """The study's trial runs in the folder's store, in trial order."""
+    runs = _runs(folder, study_name, "trial")
+    return sorted(runs, key=lambda run: int(run.data.tags["hpsearch.trial"]))
+
+
+def parent_run(folder: Path, study_name: str):
+    """The study's parent run in the folder's store."""
+    (parent,) = _runs(folder, study_name, "parent")
+    return parent
+
+
+def _runs(folder: Path, study_name: str, role: str) -> list:
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{folder}/mlruns/mlflow.db")
     experiment = client.get_experiment_by_name(study_name)
-    runs = client.search_runs(
-        [experiment.experiment_id], "tags.`hpsearch.role` = 'trial'", max_results=1000
+    return client.search_runs(
+        [experiment.experiment_id], f"tags.`hpsearch.role` = '{role}'", max_results=1000
     )
-    return sorted(runs, key=lambda run: int(run.data.tags["hpsearch.trial"]))

@@ -18,10 +18,10 @@ from collections import defaultdict
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from hpsearch.data.text import load_gop_tweets
 from hpsearch.models.builders import build_recurrent
+from hpsearch.models.text_tokens import TextTokens
 
 CELLS = ("simple_rnn", "lstm", "gru")
 
@@ -39,11 +39,9 @@ class EpochTimes(keras.callbacks.Callback):
 
 def tokens(rows: int):
     data = load_gop_tweets(test_size=0.2, maxlen=40, num_words=2000, n_samples=rows)
-    vectorize = keras.layers.TextVectorization(max_tokens=2000, output_sequence_length=40)
-    texts = tf.constant(data.X.astype(str))
-    vectorize.adapt(texts)
+    X = TextTokens(vocab_size=2000, sequence_length=40).fit(data.X).transform(data.X)
     classes = {name: k for k, name in enumerate(sorted(set(data.y)))}
-    return np.asarray(vectorize(texts), dtype="int32"), np.array([classes[c] for c in data.y])
+    return X, np.array([classes[c] for c in data.y])
 
 
 def epoch_times(cell: str, jit: bool, X, y) -> list[float]:

@@ -34,6 +34,7 @@ from hpsearch.data.text import load_gop_tweets  # noqa: E402
 VOCABULARY, LENGTH, UNITS, EMBEDDING = 2000, 40, 32, 32
 GRID = {"batch_size": [10, 20, 40], "epochs": [1, 2, 3]}
 EPOCHS: list[dict] = []  # every epoch of every fit: batch size, seconds, refit or not
+CURRENT: dict = {}  # the fit under way: its batch size, refit or not; the rows in all
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -53,9 +54,6 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.batch_size = CURRENT["batch_size"]  # Keras's params do not say it
-
-
-CURRENT: dict = {}
 
 
 def build(meta):

@@ -20,18 +20,16 @@ def _digits(n: int = 150):
     return digits.images[:n].astype("float32") / 16, digits.target[:n] % 3
 
 
-def _search(tmp_path, reuse: bool):
-    """Two candidates (batch sizes) x 2 folds; (scores, histories, models) of every fit."""
-    X, y = _digits()
+def _batch_size_search(records, X, y, params: dict, batch_sizes, seed: int, reuse: bool):
+    """Each batch size x 2 folds: scores, curves, models and fitted estimators of every fit."""
     splits = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
-    records = tmp_path / ("reused" if reuse else "fresh")
     records.mkdir()
     plan = FoldPlan(X, y, splits, names=["batch_size"], records_dir=records)
-    scores, histories, models = [], [], []
-    for batch_size in (16, 32):
-        params = {"units": 5, "dropout": 0.3, "recurrent_dropout": 0.1, "epochs": 2}
-        params.update(batch_size=batch_size, learning_rate=0.01)
-        estimator = make_estimator("classification", "lstm", params, seed=3)
+    scores, curves, models, estimators = [], [], [], []
+    for batch_size in batch_sizes:
+        estimator = make_estimator(
+            "classification", "lstm", {**params, "batch_size": batch_size}, seed=seed
+        )
         with BUILT_MODELS.reusing() if reuse else _nothing():
             result = cross_validate(
                 estimator,
@@ -44,8 +42,19 @@ def _search(tmp_path, reuse: bool):
             )
         scores.extend(result["test_score"])
         models.extend(id(fitted.model_) for fitted in result["estimator"])
-        histories.extend(r["history"] for r in plan.collect({"batch_size": batch_size}))
+        estimators.extend(result["estimator"])
+        curves.extend(r["history"] for r in plan.collect({"batch_size": batch_size}))
     BUILT_MODELS.forget()
+    return scores, curves, models, estimators
+
+
+def _search(tmp_path, reuse: bool):
+    """Two candidates (batch sizes) x 2 folds; (scores, histories, models) of every fit."""
+    X, y = _digits()
+    params = {"units": 5, "dropout": 0.3, "recurrent_dropout": 0.1, "epochs": 2}
+    params.update(learning_rate=0.01)
+    records = tmp_path / ("reused" if reuse else "fresh")
+    scores, histories, models, _ = _batch_size_search(records, X, y, params, (16, 32), 3, reuse)
     return scores, histories, models
 
 
@@ -94,31 +103,10 @@ def _reviews(n: int):
 def _text_search(tmp_path, reuse: bool):
     """Two batch sizes x 2 folds of raw text: scores, curves, models, vocabularies."""
     X, y = _reviews(60)
-    splits = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
+    params = {"units": 3, "epochs": 2, "vocab_size": 12, "sequence_length": 6}
     records = tmp_path / f"text-{reuse}"
-    records.mkdir()
-    plan = FoldPlan(X, y, splits, names=["batch_size"], records_dir=records)
-    scores, curves, models, vocabularies = [], [], [], []
-    for batch_size in (8, 16):
-        params = {"units": 3, "epochs": 2, "vocab_size": 12, "sequence_length": 6}
-        params.update(batch_size=batch_size)
-        estimator = make_estimator("classification", "lstm", params, seed=5)
-        with BUILT_MODELS.reusing() if reuse else _nothing():
-            result = cross_validate(
-                estimator,
-                X,
-                y,
-                cv=splits,
-                params=plan.fit_params(),
-                error_score="raise",
-                return_estimator=True,
-            )
-        scores.extend(result["test_score"])
-        models.extend(id(fitted.model_) for fitted in result["estimator"])
-        vocabularies.extend(f.feature_encoder_.vocabulary_ for f in result["estimator"])
-        curves.extend(r["history"] for r in plan.collect({"batch_size": batch_size}))
-    BUILT_MODELS.forget()
-    return scores, curves, models, vocabularies
+    scores, curves, models, fitted = _batch_size_search(records, X, y, params, (8, 16), 5, reuse)
+    return scores, curves, models, [f.feature_encoder_.vocabulary_ for f in fitted]
 
 
 def test_text_models_are_reused_with_each_folds_own_vocabulary(tmp_path):

@@ -146,6 +146,19 @@ def test_regression_with_a_test_set(workdir, capsys):
     assert parent.data.tags["hpsearch.direction"] == "minimize"
 
 
+def _serial_and_other(workdir, name: str, search: str):
+    """The tiny grid (1 epoch) run as it is and as study ``name`` with ``search`` lines
+    added under ``cv: 2``: the other study's parent and the trials of both, paired."""
+    small = TINY_GRID.replace("epochs: [1, 2]", "epochs: 1")
+    assert main(["run", str(write_study(workdir, small)), "--quiet"]) == 0
+    other = small.replace("name: tiny-grid", f"name: {name}").replace("cv: 2", "cv: 2" + search)
+    assert main(["run", str(write_study(workdir, other, f"{name}.yaml")), "--quiet"]) == 0
+    _, serial_runs = study_runs("tiny-grid")
+    parent, other_runs = study_runs(name)
+    assert len(serial_runs) == len(other_runs) == 2
+    return parent, other_runs, list(zip(serial_runs, other_runs, strict=True))
+
+
 @pytest.mark.parametrize(
     "training",
     ["", "\n  trials_per_process: 0"],
@@ -154,16 +167,8 @@ def test_regression_with_a_test_set(workdir, capsys):
 def test_grid_in_two_processes_gives_the_same_results(workdir, training):
     """n_jobs 2: candidates shared out between two workers of ours, or GridSearchCV's own
     n_jobs with Keras in joblib's processes (no pickling errors); every fit seeds itself."""
-    small = TINY_GRID.replace("epochs: [1, 2]", "epochs: 1")
-    assert main(["run", str(write_study(workdir, small)), "--quiet"]) == 0
-    parallel = small.replace("name: tiny-grid", "name: tiny-grid-2").replace(
-        "cv: 2", "cv: 2\n  n_jobs: 2" + training
-    )
-    assert main(["run", str(write_study(workdir, parallel, "parallel.yaml")), "--quiet"]) == 0
-    _, serial_runs = study_runs("tiny-grid")
-    _, parallel_runs = study_runs("tiny-grid-2")
-    assert len(serial_runs) == len(parallel_runs) == 2
-    for serial, in_parallel in zip(serial_runs, parallel_runs, strict=True):
+    _, _, pairs = _serial_and_other(workdir, "tiny-grid-2", "\n  n_jobs: 2" + training)
+    for serial, in_parallel in pairs:
         assert serial.data.params == in_parallel.data.params
         assert in_parallel.data.tags["hpsearch.state"] == "COMPLETE"
         for key in ("cv_score_fold_0", "cv_score_fold_1", "val_loss"):
@@ -199,16 +204,10 @@ def test_a_conditional_space_is_a_list_of_grids(workdir):
 def test_a_grid_on_a_dask_local_cluster_gives_the_same_results(workdir):
     """grid_backend: dask: GridSearchCV's fits on a LocalCluster through joblib's Dask
     backend; the same scores and curves as the grid trained by our own worker."""
-    small = TINY_GRID.replace("epochs: [1, 2]", "epochs: 1")
-    assert main(["run", str(write_study(workdir, small)), "--quiet"]) == 0
-    on_dask = small.replace("name: tiny-grid", "name: tiny-grid-dask").replace(
-        "cv: 2", "cv: 2\n  n_jobs: 2\n  grid_backend: dask"
+    parent, dask_runs, pairs = _serial_and_other(
+        workdir, "tiny-grid-dask", "\n  n_jobs: 2\n  grid_backend: dask"
     )
-    assert main(["run", str(write_study(workdir, on_dask, "dask.yaml")), "--quiet"]) == 0
-    _, serial_runs = study_runs("tiny-grid")
-    parent, dask_runs = study_runs("tiny-grid-dask")
-    assert len(serial_runs) == len(dask_runs) == 2
-    for serial, on_cluster in zip(serial_runs, dask_runs, strict=True):
+    for serial, on_cluster in pairs:
         assert serial.data.params == on_cluster.data.params
         assert on_cluster.data.tags["hpsearch.state"] == "COMPLETE"
         # The curves catch any difference in the initial weights (a Dask worker's other

@@ -16,9 +16,10 @@ training again. Each fit seeds TensorFlow the same way (SciKeras's ``random_stat
 first e epochs of a longer fit are exactly an e-epoch fit: same scores, same curves.
 
 Not reused: models with a preprocessing layer adapted on each fit's data
-(``TextVectorization``, ``Normalization``...). ``adapt`` replaces their lookup tables or the
-constant tensors their ``call`` reads, so traced steps would keep the first fold's
-vocabulary or statistics.
+(``Normalization``, a builder's own ``TextVectorization``; hpsearch's estimators tokenize
+text before the model, see ``hpsearch.models.text_tokens``). ``adapt`` replaces their
+lookup tables or the constant tensors their ``call`` reads, so traced steps would keep the
+first fold's vocabulary or statistics.
 """
 
 from __future__ import annotations
