@@ -1,13 +1,15 @@
 """hpsearch against the lecture's plain GridSearchCV script, on the same grid, back to back.
 
-    python bench/gop_grid.py [--repeat 3] [--samples N]
+    python bench/gop_grid.py [--repeat 3] [--samples N] [--jit]
 
 The grid: GOP-debate tweets, Embedding(2000, 32) + LSTM(32), batch size [10, 20, 40] x
 epochs [1, 2, 3], 3 stratified folds, seed 42. One side is ``bench/lecture_grid.py`` (the
 lecture's SciKeras + GridSearchCV script); the other ``python -m hpsearch run`` of the same
 grid with full MLflow tracking (baseline, refit on all training tweets, test score, model,
 plots). ``--samples 1500`` makes it the small-data grid (1,500 tweets before the 20% test
-split). The two alternate, ``--repeat`` times each.
+split). ``--jit`` adds a third side, hpsearch with ``model.jit_compile: true`` (the plain script
+stays the lecture's, without XLA; so does the floor). The sides alternate, ``--repeat``
+times each.
 
 Reports the median wall time of each and their ratio, each side's best CV score, and where
 the time went: the floor (every fit's epochs x the steady epoch time of its batch size, as
@@ -42,6 +44,7 @@ data:
 model:
   builder: lstm
   params: {{units: 32, embedding_dim: 32}}
+  jit_compile: {jit}
 search:
   backend: grid
   cv: 3
@@ -63,9 +66,13 @@ def plain_run(samples: int | None) -> tuple[float, dict]:
     return wall, json.loads(output.stdout.strip().splitlines()[-1])
 
 
-def hpsearch_run(samples: int | None) -> tuple[float, dict]:
+def hpsearch_run(samples: int | None, jit: bool) -> tuple[float, dict]:
     """Wall seconds of ``hpsearch run`` and what its MLflow records say of the time."""
-    text = STUDY.format(samples="null" if samples is None else samples, data=REPOSITORY / "data")
+    text = STUDY.format(
+        samples="null" if samples is None else samples,
+        data=REPOSITORY / "data",
+        jit="true" if jit else "null",
+    )
     with fresh_study(text) as folder:
         started = time.time()
         wall = timed_run(folder)
@@ -117,50 +124,64 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--samples", type=int, default=None)
+    parser.add_argument("--jit", action="store_true", help="also hpsearch with jit_compile: true")
     arguments = parser.parse_args()
-    plain_walls, hpsearch_walls, plains, ours = [], [], [], []
+    sides = {
+        "hpsearch run": False,
+        **({"hpsearch run, jit_compile": True} if arguments.jit else {}),
+    }
+    plain_walls, plains = [], []
+    walls: dict[str, list[float]] = {name: [] for name in sides}
+    ours: dict[str, list[dict]] = {name: [] for name in sides}
     for _ in range(arguments.repeat):
         wall, plain = plain_run(arguments.samples)
         plain_walls.append(wall)
         plains.append(plain)
         print(f"plain script: {wall:.1f} s, best CV {plain['best_score']:.4f}", flush=True)
-        wall, record = hpsearch_run(arguments.samples)
-        hpsearch_walls.append(wall)
-        ours.append(record)
-        print(f"hpsearch run: {wall:.1f} s, best CV {record['best_score']:.4f}", flush=True)
-    report(plain_walls, hpsearch_walls, plains, ours)
+        for name, jit in sides.items():
+            wall, record = hpsearch_run(arguments.samples, jit)
+            walls[name].append(wall)
+            ours[name].append(record)
+            print(f"{name}: {wall:.1f} s, best CV {record['best_score']:.4f}", flush=True)
+    report(plain_walls, plains, walls, ours)
 
 
-def report(plain_walls, hpsearch_walls, plains, ours) -> None:
-    plain_wall, our_wall = statistics.median(plain_walls), statistics.median(hpsearch_walls)
+def report(plain_walls, plains, walls: dict, ours: dict) -> None:
+    plain_wall = statistics.median(plain_walls)
     floors = [floor(p) for p in plains]
     floor_median = statistics.median(floors)
     print()
     print("| side | median wall (s) | runs (s) | ÷ floor | best CV (runs) |")
     print("| --- | --- | --- | --- | --- |")
-    for name, walls, records in (
+    for name, side_walls, records in (
         ("plain script", plain_walls, plains),
-        ("hpsearch run", hpsearch_walls, ours),
+        *((name, walls[name], ours[name]) for name in walls),
     ):
-        runs = ", ".join(f"{w:.1f}" for w in walls)
+        runs = ", ".join(f"{w:.1f}" for w in side_walls)
         scores = ", ".join(f"{r['best_score']:.4f}" for r in records)
-        ratio = statistics.median(walls) / floor_median
-        print(f"| {name} | {statistics.median(walls):.1f} | {runs} | {ratio:.2f} | {scores} |")
-    print(
-        f"\nhpsearch ÷ plain: {our_wall / plain_wall:.2f} (medians; per pair: "
-        + ", ".join(f"{h / p:.2f}" for h, p in zip(hpsearch_walls, plain_walls, strict=True))
-        + ")"
-    )
+        ratio = statistics.median(side_walls) / floor_median
+        print(f"| {name} | {statistics.median(side_walls):.1f} | {runs} | {ratio:.2f} | {scores} |")
+    for name, side_walls in walls.items():
+        print(
+            f"\n{name} ÷ plain: {statistics.median(side_walls) / plain_wall:.2f} (medians; per"
+            " pair: "
+            + ", ".join(f"{h / p:.2f}" for h, p in zip(side_walls, plain_walls, strict=True))
+            + ")"
+        )
     print(f"floor: {floor_median:.1f} s (runs: " + ", ".join(f"{f:.1f}" for f in floors) + ")")
     print("\nWhere the plain script's time goes (median over runs, s):")
     for name, value in _plain_breakdown(plains).items():
         print(f"  {name}: {value:.1f}")
-    print("\nWhere hpsearch's time goes (median over runs, s):")
-    for name, value in _our_breakdown(ours).items():
-        print(f"  {name}: {value:.1f}")
-    print("\nCandidates, mean CV score (plain | hpsearch, first run):")
+    for side, records in ours.items():
+        print(f"\nWhere the time of {side} goes (median over runs, s):")
+        for name, value in _our_breakdown(records).items():
+            print(f"  {name}: {value:.1f}")
+    print("\nCandidates, mean CV score (plain | " + " | ".join(ours) + ", first run):")
     for key, score in plains[0]["scores"].items():
-        print(f"  batch/epochs {key}: {score:.4f} | {ours[0]['scores'].get(key, float('nan')):.4f}")
+        others = " | ".join(
+            f"{records[0]['scores'].get(key, float('nan')):.4f}" for records in ours.values()
+        )
+        print(f"  batch/epochs {key}: {score:.4f} | {others}")
 
 
 def _plain_breakdown(plains: list[dict]) -> dict[str, float]:

@@ -1,5 +1,6 @@
 """What the whole-command benchmarks share: a study in a fresh folder, `hpsearch run`
-timed, and the trial and parent runs it left in that folder's MLflow store."""
+timed, the trial and parent runs it left in that folder's MLflow store, and the memory of a
+process tree."""
 
 from __future__ import annotations
 
@@ -53,3 +54,25 @@ def _runs(folder: Path, study_name: str, role: str) -> list:
     return client.search_runs(
         [experiment.experiment_id], f"tags.`hpsearch.role` = '{role}'", max_results=1000
     )
+
+
+def tree_pss_mib() -> float:
+    """PSS of this process and all its descendants, in MiB (pages a fork server shares with
+    its worker count once)."""
+    import psutil
+
+    root = psutil.Process()
+    total = 0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            total += process.memory_full_info().pss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total / 2**20
+
+
+def memory_growth(memory: list[float], window: int = 10) -> float:
+    """Peak of the last ``window`` readings minus the peak of the first (at most a third of
+    them each): a recycled worker's memory rises and falls, one reading would flatter it."""
+    window = max(1, min(window, len(memory) // 3))
+    return max(memory[-window:]) - max(memory[:window])

@@ -25,6 +25,8 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+from harness import memory_growth, tree_pss_mib
+
 STUDY = """
 name: memory-bench
 task: classification
@@ -43,20 +45,6 @@ search:
     epochs: 2
     batch_size: 64
 """
-
-
-def tree_pss_mib() -> float:
-    """PSS of this process and all its descendants, in MiB."""
-    import psutil
-
-    root = psutil.Process()
-    total = 0
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            total += process.memory_full_info().pss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return total / 2**20
 
 
 def measure(trials: int, trials_per_process: int) -> list[float]:
@@ -101,10 +89,11 @@ def main() -> None:
         memory = json.loads(child.stderr.strip().splitlines()[-1])
         window = min(10, len(memory))
         first, last = max(memory[:window]), max(memory[-window:])
+        growth = memory_growth(memory, window)
         mode = f"worker replaced every {per_process}" if per_process else "all in one process"
         rows.append(
             f"| {arguments.trials} | {mode} | {memory[0]:.0f} | {first:.0f} | {last:.0f}"
-            f" | {max(memory):.0f} | {last - first:+.0f} |"
+            f" | {max(memory):.0f} | {growth:+.0f} |"
         )
     print("| trials | training | after trial 1 | peak, first 10 | peak, last 10 | peak | growth |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

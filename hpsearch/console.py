@@ -257,7 +257,8 @@ def print_resolved_study(study: Study) -> None:
         f"study: {study.name} ({study.task}, seed {study.seed})",
         f"data: {study.data.loader} {json.dumps(study.data.params)}",
         f"model: {study.model.builder} {json.dumps(study.model.params)}"
-        + (f", loss {study.model.loss}" if study.model.loss else ""),
+        + (f", loss {study.model.loss}" if study.model.loss else "")
+        + ("" if study.model.jit_compile is None else f", jit_compile {study.model.jit_compile}"),
         f"search: {search.backend}, {_describe_objectives(study)},"
         f" cv {_describe_cv(search.cv)}, n_jobs {search.n_jobs}"
         + (f", timeout {search.timeout}s" if search.timeout else ""),

@@ -202,6 +202,11 @@ class ModelSection(_Section):
     builder: StrictStr = Field(min_length=1)
     params: dict[str, Any] = {}
     loss: StrictStr | None = None
+    # XLA for the training step. Unset is Keras's "auto": off on CPU-only machines, though
+    # recurrent models' steady epochs take 0.4-0.5x the time with it on CPU for ~0.5 s more
+    # tracing per built model (docs/benchmarks.md). A builder using an op XLA cannot
+    # compile fails every trial with it on.
+    jit_compile: StrictBool | None = None
 
     @field_validator("params")
     @classmethod

@@ -162,3 +162,32 @@ def test_reserved_names_match_scikeras():
     names = set(inspect.signature(BaseWrapper.__init__).parameters) - {"self", "kwargs"}
     names |= set(inspect.signature(KerasClassifier.__init__).parameters) - {"self", "kwargs"}
     assert names == WRAPPER_PARAMETERS
+
+
+def test_jit_compile_trains_with_xla_to_the_same_model(digits):
+    from hpsearch.models.reuse import architecture_key
+
+    X, y = digits
+    plain = tiny(epochs=3).fit(X, y)
+    xla = make_estimator(
+        "classification",
+        "lstm",
+        {"units": 4, "epochs": 3, "batch_size": 32},
+        seed=0,
+        jit_compile=True,
+    ).fit(X, y)
+    assert xla.model_.jit_compile is True and plain.model_.jit_compile is False
+    again = make_estimator(
+        "classification",
+        "lstm",
+        {"units": 4, "epochs": 3, "batch_size": 32},
+        seed=0,
+        jit_compile=True,
+    ).fit(X, y)
+    assert again.history_["loss"] == xla.history_["loss"]  # seeded XLA on a CPU: repeatable
+    # XLA fuses and reorders float operations: the same training within rounding.
+    np.testing.assert_allclose(xla.history_["loss"], plain.history_["loss"], rtol=1e-4)
+    np.testing.assert_allclose(xla.predict_proba(X), plain.predict_proba(X), atol=1e-4)
+    # A model traced with XLA is not reused for one without it, nor the reverse.
+    meta = plain._get_metadata()
+    assert architecture_key(xla.get_params(), meta) != architecture_key(plain.get_params(), meta)

@@ -106,6 +106,10 @@ BROKEN = [
         "search.trials_per_process: Input should be greater than or equal to 0",
     ),
     ("s/seed: 42/seed: forty-two/", "seed: Input should be a valid integer"),
+    (
+        "s/  loss: binary_crossentropy.*/  jit_compile: xla/",
+        "model.jit_compile: Input should be a valid boolean",
+    ),
     ("s/cv: 3/cv: {holdout: 1.5}/", "search.cv.holdout: Input should be less than 1"),
     ("s/cv: 3/cv: {folds: 2}/", "search.cv: cv is a number of folds"),
     ("s/metric: accuracy/metric: rmse/", "search.metric: 'rmse' is a regression metric"),

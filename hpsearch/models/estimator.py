@@ -63,13 +63,15 @@ def build_model(
     """SciKeras's ``model`` callable: resolve the builder, build, compile with the study's names.
 
     SciKeras hands every constructor keyword the wrapper did not define itself to this
-    function: the builder reference, ``learning_rate`` and the builder's own parameters.
+    function: the builder reference, ``learning_rate``, ``jit_compile`` and the builder's own
+    parameters.
     """
     from hpsearch.models.routing import resolve_builder_reference
 
     builder = resolve_builder_reference(hyperparameters.pop("builder"))
     learning_rate = hyperparameters.pop("learning_rate", None)
     momentum = hyperparameters.pop("momentum", None)
+    jit_compile = hyperparameters.pop("jit_compile", None)
     seed = params.get("random_state")
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
@@ -80,10 +82,35 @@ def build_model(
             optimizer=make_optimizer(params["optimizer"], learning_rate, momentum),
             loss=params.get("loss") or default_loss(meta),
             metrics=default_metrics(meta),
+            # Keras's "auto" unless the study says; XLA is switched on below (_use_xla).
+            jit_compile="auto" if jit_compile is None else False,
         )
     elif learning_rate is not None:
         model.optimizer.learning_rate = float(learning_rate)
+    if jit_compile:
+        _use_xla(model)
     return model
+
+
+def _use_xla(model) -> None:
+    """Compile the model's steps with XLA, as ``model.jit_compile: true`` asks.
+
+    SciKeras fits a seeded estimator under TensorFlow's op determinism, and Keras then
+    refuses XLA (some XLA kernels are not deterministic on GPUs). On a CPU they are: the
+    determinism is lifted while Keras decides, and the same seed still gives the same
+    model (tests/test_estimator.py). On a GPU Keras's refusal stands, with its warning.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import config  # where Keras itself reads it
+
+    lift = config.is_op_determinism_enabled() and not tf.config.list_physical_devices("GPU")
+    if lift:
+        config.disable_op_determinism()
+    try:
+        model.jit_compile = True
+    finally:
+        if lift:
+            config.enable_op_determinism()
 
 
 @contextmanager
@@ -408,6 +435,7 @@ def make_estimator(
     *,
     loss: str | None = None,
     seed: int | None = None,
+    jit_compile: bool | None = None,
 ):
     """An unfitted estimator for ``task`` whose parameters are the study's names.
 
@@ -421,6 +449,7 @@ def make_estimator(
         loss=loss,
         random_state=seed,
         verbose=0,
+        jit_compile=jit_compile,
         **parameters,
     )
 

@@ -41,6 +41,7 @@ RESERVED_NAMES = (WRAPPER_PARAMETERS - set(TRAINING_PARAMETERS)) | {
     "meta",
     "compile_kwargs",
     "params",
+    "jit_compile",  # model.jit_compile
 }
 
 # Keras 3's optimizers by the names keras.optimizers.get accepts.

@@ -148,6 +148,7 @@ class CrossValidation:
             self.builder,
             {**self.builder_params, **params},
             loss=self.study.model.loss,
+            jit_compile=self.study.model.jit_compile,
             seed=self.study.seed,
         )
 

@@ -1,0 +1,196 @@
+"""hpsearch (Optuna TPE + Hyperband pruning) against KerasTuner at the same trial budget.
+
+    pip install -e '.[bench]'
+    python bench/vs_kerastuner.py [--repeat 3] [--max-epochs 12] [--jit]
+
+The space, for every tool: an LSTM reading the digits row by row (``digits_split.py``: 1,437
+training rows, 360 test rows), units 8-64 (log), learning rate 1e-4 to 3e-2 (log),
+optimizer adam | rmsprop, epochs 2 to ``--max-epochs``, batch size 32, validated on the
+same 20% of the training rows. KerasTuner's Hyperband (max_epochs, factor 3) runs first and
+its number of trials is the budget of the others: KerasTuner's RandomSearch and
+BayesianOptimization (``bench/kerastuner_search.py``) and ``hpsearch`` (TPE, pruner
+hyperband, ``cv: {holdout: 0.2}``, full MLflow tracking; with ``--jit`` also a run with
+``model.jit_compile: true``). Each is one fresh process, timed whole (imports, search, refit
+of the best on all training rows, test score); they alternate ``--repeat`` times.
+
+Reports per tool the median wall time, best validation accuracy (KerasTuner's own score is
+the best epoch's; the last epoch's is beside it, which is what hpsearch scores), epochs
+trained, test accuracy of the refitted best and memory growth over the trials (peak PSS of
+the process tree over the last third of the trials minus the first third's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from harness import memory_growth, tree_pss_mib, trial_runs
+
+BENCH = Path(__file__).resolve().parent
+STUDY_NAME = "kerastuner-bench"
+STUDY = """
+name: kerastuner-bench
+task: classification
+seed: 42
+data: {{loader: "{loader}:load"}}
+model: {{builder: lstm, jit_compile: {jit}}}
+search:
+  backend: optuna
+  n_trials: {trials}
+  sampler: tpe
+  pruner: hyperband
+  cv: {{holdout: 0.2}}
+  metric: accuracy
+  space:
+    units: {{low: 8, high: 64, log: true}}
+    learning_rate: {{low: 1.0e-4, high: 3.0e-2, log: true}}
+    optimizer: [adam, rmsprop]
+    epochs: {{low: 2, high: {max_epochs}}}
+    batch_size: 32
+"""
+
+
+def write_study(folder: Path, trials: int, max_epochs: int, jit: bool) -> Path:
+    path = folder / "study.yaml"
+    text = STUDY.format(
+        loader=BENCH / "digits_split.py",
+        trials=trials,
+        max_epochs=max_epochs,
+        jit="true" if jit else "null",
+    )
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def hpsearch_child(study_path: str) -> None:
+    """Run the study in this process (as ``hpsearch run`` does); print one JSON line."""
+    from hpsearch.runner import run_study
+    from hpsearch.schema import load_study
+
+    memory: list[float] = []
+    result = run_study(load_study(study_path), on_trial=lambda _: memory.append(tree_pss_mib()))
+    runs = trial_runs(Path(study_path).parent, STUDY_NAME)
+    complete = [r for r in runs if r.data.tags["hpsearch.state"] == "COMPLETE"]
+    print(
+        json.dumps(
+            {
+                "trials": len(runs),
+                "pruned": sum(r.data.tags["hpsearch.state"] == "PRUNED" for r in runs),
+                "epochs_trained": int(sum(r.data.metrics.get("trained_epochs", 0) for r in runs)),
+                "best_val_accuracy": max(r.data.metrics["cv_score"] for r in complete),
+                "test_accuracy": result.test_score,
+                "best": result.best.params,
+                "memory": memory,
+            }
+        )
+    )
+
+
+def run_child(command: list[str], cwd: Path) -> tuple[float, dict]:
+    started = time.perf_counter()
+    output = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if output.returncode:
+        sys.exit(f"{' '.join(command)} failed:\n{output.stderr[-3000:]}")
+    return wall, json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def run_hpsearch(trials: int, max_epochs: int, jit: bool) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        study = write_study(Path(folder), trials, max_epochs, jit)
+        wall, record = run_child([sys.executable, __file__, "--child", str(study)], Path(folder))
+    return {**record, "wall": wall, "growth": memory_growth(record.pop("memory"))}
+
+
+def run_kerastuner(tuner: str, trials: int, max_epochs: int) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        study = write_study(Path(folder), trials, max_epochs, jit=False)  # for its split
+        command = [
+            sys.executable,
+            str(BENCH / "kerastuner_search.py"),
+            str(study),
+            "--tuner",
+            tuner,
+            "--trials",
+            str(trials),
+            "--max-epochs",
+            str(max_epochs),
+        ]
+        wall, record = run_child(command, Path(folder))
+    fits = record.pop("fits")[:-1]  # the last is the refit of the best
+    return {**record, "wall": wall, "growth": memory_growth([f["pss_mib"] for f in fits])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--max-epochs", type=int, default=12)
+    parser.add_argument("--jit", action="store_true", help="also hpsearch with jit_compile")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.child:
+        hpsearch_child(arguments.child)
+        return
+    results: dict[str, list[dict]] = {}
+    budget = None
+    for _ in range(arguments.repeat):
+        hyperband = run_kerastuner("hyperband", 1, arguments.max_epochs)  # trials: its own
+        budget = budget or hyperband["trials"]
+        show(results, "KerasTuner Hyperband", hyperband)
+        for tuner, name in (("random", "RandomSearch"), ("bayesian", "BayesianOptimization")):
+            show(results, f"KerasTuner {name}", run_kerastuner(tuner, budget, arguments.max_epochs))
+        for jit in (False, True) if arguments.jit else (False,):
+            name = "hpsearch, jit_compile" if jit else "hpsearch (TPE + Hyperband)"
+            show(results, name, run_hpsearch(budget, arguments.max_epochs, jit))
+    report(results, budget)
+
+
+def show(results: dict[str, list[dict]], name: str, record: dict) -> None:
+    results.setdefault(name, []).append(record)
+    print(
+        f"{name}: {record['wall']:.1f} s, {record['trials']} trials,"
+        f" {record['epochs_trained']} epochs, best val {record['best_val_accuracy']:.4f},"
+        f" test {record['test_accuracy']:.4f}, growth {record['growth']:+.0f} MiB",
+        flush=True,
+    )
+
+
+def report(results: dict[str, list[dict]], budget: int) -> None:
+    fastest_tuner = min(
+        statistics.median(r["wall"] for r in records)
+        for name, records in results.items()
+        if name.startswith("KerasTuner")
+    )
+    print(f"\nTrial budget: {budget} (KerasTuner Hyperband's). Medians over runs.\n")
+    print(
+        "| tool | wall (s) | ÷ fastest KerasTuner | trials | epochs trained | best val accuracy"
+        " (runs) | test accuracy (runs) | memory growth (MiB) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, records in results.items():
+        wall = statistics.median(r["wall"] for r in records)
+
+        def runs(key: str, records=records) -> str:
+            return ", ".join(f"{r[key]:.4f}" for r in records)
+
+        validation = runs("best_val_accuracy")
+        if "best_last_epoch_val_accuracy" in records[0]:
+            validation += " (last epoch: " + runs("best_last_epoch_val_accuracy") + ")"
+        print(
+            f"| {name} | {wall:.1f} | {wall / fastest_tuner:.2f} |"
+            f" {statistics.median(r['trials'] for r in records):.0f} |"
+            f" {statistics.median(r['epochs_trained'] for r in records):.0f} |"
+            f" {validation} | {runs('test_accuracy')} |"
+            f" {statistics.median(r['growth'] for r in records):+.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
