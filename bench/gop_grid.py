@@ -29,7 +29,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from harness import fresh_study, parent_run, timed_run, trial_runs
+from harness import fresh_study, parent_run, timed_run, timeline, trial_runs
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -79,23 +79,13 @@ def hpsearch_run(samples: int | None, jit: bool) -> tuple[float, dict]:
         trials = trial_runs(folder, "gop-grid-bench")
         parent = parent_run(folder, "gop-grid-bench")
 
-    def total(metric: str) -> float:
-        return sum(trial.data.metrics.get(metric, 0.0) for trial in trials)
-
-    first = min(t.info.start_time for t in trials) / 1000
-    last = max(t.info.end_time for t in trials) / 1000
     return wall, {
         "best_score": max(t.data.metrics["cv_score"] for t in trials),
         "scores": {
             f"{t.data.params['batch_size']}/{t.data.params['epochs']}": t.data.metrics["cv_score"]
             for t in trials
         },
-        "trained_epochs": int(total("trained_epochs")),
-        "train_time": total("train_time"),
-        "fit_time": total("fit_time"),
-        "before_trials": first - started,  # start-up, data, baseline, parent run
-        "trials": last - first,
-        "after_trials": parent.info.end_time / 1000 - last,  # refit, test, model, plots
+        **timeline(trials, parent, started),
     }
 
 

@@ -56,6 +56,25 @@ def _runs(folder: Path, study_name: str, role: str) -> list:
     )
 
 
+def timeline(trials: list, parent, started: float) -> dict[str, float]:
+    """Where a study's wall time went, from its MLflow records: ``started`` is when the
+    command began (``time.time()``)."""
+
+    def total(metric: str) -> float:
+        return sum(trial.data.metrics.get(metric, 0.0) for trial in trials)
+
+    first = min(t.info.start_time for t in trials) / 1000
+    last = max(t.info.end_time for t in trials) / 1000
+    return {
+        "trained_epochs": int(total("trained_epochs")),
+        "train_time": total("train_time"),
+        "fit_time": total("fit_time"),
+        "before_trials": first - started,  # start-up, data, baseline, parent run
+        "trials": last - first,
+        "after_trials": parent.info.end_time / 1000 - last,  # refit, test, model, plots
+    }
+
+
 def tree_pss_mib() -> float:
     """PSS of this process and all its descendants, in MiB (pages a fork server shares with
     its worker count once)."""

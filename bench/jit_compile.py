@@ -1,9 +1,10 @@
 """Does XLA (``jit_compile=True``) make the recurrent builders' epochs faster on this CPU?
 
-    python bench/jit_compile.py [--repeat 3] [--rows 3000]
+    python bench/jit_compile.py [--repeat 3] [--rows 3000] [--data gop|digits]
 
-GOP-debate tweets as token ids (2,000 words, 40 tokens), the built-in builders for each
-cell (Embedding 32 + one layer of 32 units + softmax), batch size 32, 3 epochs, compiled
+GOP-debate tweets as token ids (2,000 words, 40 tokens), or the digits read row by row (8
+steps of 8 floats, no embedding), the built-in builders for each cell (Embedding 32 for the
+tweets + one layer of 32 units + softmax), batch size 32, 3 epochs, compiled
 with and without ``jit_compile``, alternating, in this one process. Reports per cell the
 median first epoch (building, tracing, XLA compiling) and the median steady epoch (the
 later ones), and their ratios jit / no jit.
@@ -44,9 +45,20 @@ def tokens(rows: int):
     return X, np.array([classes[c] for c in data.y])
 
 
+def digits(rows: int):
+    from hpsearch.data.digits import load_digits_sequences
+
+    return load_digits_sequences(n_samples=rows)
+
+
 def epoch_times(cell: str, jit: bool, X, y) -> list[float]:
     keras.utils.set_random_seed(1)
-    meta = {"X_dtype_": X.dtype, "X_shape_": X.shape, "n_classes_": 3, "target_type_": "multiclass"}
+    meta = {
+        "X_dtype_": X.dtype,
+        "X_shape_": X.shape,
+        "n_classes_": len(np.unique(y)),
+        "target_type_": "multiclass",
+    }
     model = build_recurrent(meta, cell=cell, units=32, embedding_dim=32, vocab_size=2000)
     model.compile("adam", "sparse_categorical_crossentropy", jit_compile=jit)
     timer = EpochTimes()
@@ -59,8 +71,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rows", type=int, default=3000)
+    parser.add_argument("--data", choices=["gop", "digits"], default="gop")
     arguments = parser.parse_args()
-    X, y = tokens(arguments.rows)
+    X, y = (tokens if arguments.data == "gop" else digits)(arguments.rows)
     first, steady = defaultdict(list), defaultdict(list)
     failures = {}
     for _ in range(arguments.repeat):

@@ -31,7 +31,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from harness import memory_growth, tree_pss_mib, trial_runs
+from harness import memory_growth, parent_run, timeline, tree_pss_mib, trial_runs
 
 BENCH = Path(__file__).resolve().parent
 STUDY_NAME = "kerastuner-bench"
@@ -71,12 +71,15 @@ def write_study(folder: Path, trials: int, max_epochs: int, jit: bool) -> Path:
 
 def hpsearch_child(study_path: str) -> None:
     """Run the study in this process (as ``hpsearch run`` does); print one JSON line."""
+    import psutil
+
     from hpsearch.runner import run_study
     from hpsearch.schema import load_study
 
     memory: list[float] = []
     result = run_study(load_study(study_path), on_trial=lambda _: memory.append(tree_pss_mib()))
     runs = trial_runs(Path(study_path).parent, STUDY_NAME)
+    parent = parent_run(Path(study_path).parent, STUDY_NAME)
     complete = [r for r in runs if r.data.tags["hpsearch.state"] == "COMPLETE"]
     print(
         json.dumps(
@@ -88,6 +91,7 @@ def hpsearch_child(study_path: str) -> None:
                 "test_accuracy": result.test_score,
                 "best": result.best.params,
                 "memory": memory,
+                "timeline": timeline(runs, parent, psutil.Process().create_time()),
             }
         )
     )
@@ -190,6 +194,16 @@ def report(results: dict[str, list[dict]], budget: int) -> None:
             f" {validation} | {runs('test_accuracy')} |"
             f" {statistics.median(r['growth'] for r in records):+.0f} |"
         )
+    for name, records in results.items():
+        if "timeline" in records[0]:
+            parts = {
+                key: statistics.median(r["timeline"][key] for r in records)
+                for key in records[0]["timeline"]
+            }
+            print(
+                f"\n{name}, where the time goes (medians, s): "
+                + ", ".join(f"{key} {value:.1f}" for key, value in parts.items())
+            )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ builds, so the tests see where each fit ran.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 
@@ -13,6 +14,7 @@ from conftest import TINY_GRID, TINY_OPTUNA, study_runs, write_study
 from hpsearch.cli import main
 
 NOTING_BUILDER = """
+import gc
 import os
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from hpsearch.models.builders import build_lstm
 
 def build(meta, units=4, **params):
     with open(Path(__file__).with_name("builds.txt"), "a") as notes:
-        notes.write(f"{os.getpid()} {units}\\n")
+        notes.write(f"{os.getpid()} {units} {gc.get_freeze_count()}\\n")
     if units == 5 and Path(__file__).with_name("die").exists():
         os.kill(os.getpid(), 9)  # the worker dies in the middle of a trial
     return build_lstm(meta, units=units, **params)
@@ -29,8 +31,11 @@ def build(meta, units=4, **params):
 
 
 def _builds(folder) -> list[tuple[int, int]]:
-    lines = (folder / "builds.txt").read_text().split()
-    return [(int(pid), int(units)) for pid, units in zip(lines[::2], lines[1::2], strict=True)]
+    return [(int(pid), int(units)) for pid, units, _ in _notes(folder)]
+
+
+def _notes(folder) -> list[list[str]]:
+    return [line.split() for line in (folder / "builds.txt").read_text().splitlines()]
 
 
 def _study(text: str, per_process: int) -> str:
@@ -51,6 +56,10 @@ def test_workers_are_replaced_and_train_exactly_like_this_process(workdir):
         assert main(["run", str(write_study(workdir, text, f"{name}.yaml")), "--quiet"]) == 0
         scores[per_process] = [c.data.metrics["cv_score"] for c in study_runs(name)[1]]
         pids = [pid for pid, _ in _builds(workdir)]
+        # Every model is built in a process whose long-lived objects are frozen out of the
+        # garbage collector's walks; the study's own process is unfrozen after its study.
+        assert all(int(frozen) > 100_000 for _, _, frozen in _notes(workdir))
+        assert gc.get_freeze_count() == 0
         (workdir / "builds.txt").unlink()
         assert len(pids) == 3  # 2 trials of one fold each, then the refit of the best
         if per_process:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import TrialFailed
-from hpsearch.models.reuse import BUILT_MODELS, release_keras_memory
+from hpsearch.models.reuse import BUILT_MODELS, freeze_long_lived_objects, release_keras_memory
 from hpsearch.search.evaluation import FoldResult
 
 # Imported by the fork server once, so that every worker starts with TensorFlow loaded
@@ -97,6 +97,12 @@ class Trainer(ABC):
 class InProcessTrainer(Trainer):
     """Trains in this process (``search.trials_per_process: 0``): no isolation, no start-up."""
 
+    def __enter__(self) -> InProcessTrainer:
+        import hpsearch.models.estimator  # noqa: F401 - TensorFlow, before the freeze
+
+        freeze_long_lived_objects()
+        return self
+
     def evaluate_fold(self, params, fold, reports=None):
         return evaluate_fold(self.cross_validation, params, fold, reports)
 
@@ -112,7 +118,10 @@ class InProcessTrainer(Trainer):
         release_keras_memory()
 
     def close(self, *, interrupted: bool = False) -> None:
-        """Nothing to release beyond what ``trial_done`` did."""
+        """This process lives on: its objects are the collector's again."""
+        import gc
+
+        gc.unfreeze()
 
 
 class WorkerTrainer(Trainer):
@@ -423,6 +432,7 @@ def _start_worker(cross_validation, working_dir: str, threads: int | None) -> No
         # SIGKILL): no orphan keeps training.
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    freeze_long_lived_objects()  # TensorFlow and the study's data: never walked again
 
 
 def _in_worker(function, *args):
