@@ -107,3 +107,15 @@ def test_a_worker_that_dies_fails_its_trial_and_the_study_goes_on(workdir):
     assert "worker process" in died.data.tags["hpsearch.error"]
     assert survived.data.tags["hpsearch.state"] == "COMPLETE"  # in a new worker
     assert parent.info.status == "FINISHED" and "best_score" in parent.data.metrics
+
+
+def test_a_grids_epoch_group_trains_in_one_worker(workdir):
+    # A worker per trial, but candidates that differ only in epochs stay in one worker:
+    # the 1-epoch candidates take the epochs their 2-epoch group kept (none trained).
+    text = TINY_GRID.replace("  backend: grid", "  backend: grid\n  trials_per_process: 1")
+    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    trained = {
+        (c.data.params["units"], c.data.params["epochs"]): c.data.metrics["trained_epochs"]
+        for c in study_runs("tiny-grid")[1]
+    }
+    assert trained == {("4", "2"): 4, ("4", "1"): 0, ("6", "2"): 4, ("6", "1"): 0}

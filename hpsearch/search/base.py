@@ -60,7 +60,9 @@ class SearchBackend(ABC):
             return None
         return self.study.search.timeout - (time.monotonic() - self.started)
 
-    def finish_trial(self, trial_run, outcome: TrialOutcome) -> None:
+    def finish_trial(self, trial_run, outcome: TrialOutcome, *, recycle: bool = True) -> None:
+        """Record the trial. ``recycle=False``: the next trial needs what this one's
+        process holds (a grid's epoch group), so its worker is not replaced yet."""
         trial_run.finish(outcome)
-        self.trainer.trial_done()
+        self.trainer.trial_done(recycle=recycle)
         self.on_trial(outcome)

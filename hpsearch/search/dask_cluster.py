@@ -87,7 +87,7 @@ class DaskTrainer(Trainer):
     def refit(self, params, model_dir):
         return self._local.refit(params, model_dir)
 
-    def trial_done(self) -> None:
+    def trial_done(self, *, recycle: bool = True) -> None:
         """The cluster's workers keep running; nothing of ours to release per trial."""
 
     def close(self, *, interrupted: bool = False) -> None:

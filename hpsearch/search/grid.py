@@ -34,6 +34,9 @@ class GridBackend(SearchBackend):
 
     def run(self) -> None:
         groups = _epoch_groups(self._pending(self.candidates()))
+        # A worker is replaced between epoch groups only: within one, the shorter
+        # candidates take the epochs the longest fit kept in that worker.
+        self._group_ends = {group[-1][0] for group in groups}
         if self.trainer.jobs > 1:
             self._run_in_workers(groups)
             return
@@ -114,7 +117,7 @@ class GridBackend(SearchBackend):
                     per_fold = results["mean_fit_time"][offset] + results["mean_score_time"][offset]
                     fit_time = float(per_fold * n_splits)
                 outcome = cross_validation.outcome(number, params, scores, fit_time, error=error)
-                self.finish_trial(run, outcome)
+                self.finish_trial(run, outcome, recycle=number in self._group_ends)
 
 
 def _epoch_groups(pending: list[tuple[int, dict]]) -> list[list[tuple[int, dict]]]:

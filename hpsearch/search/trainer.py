@@ -76,8 +76,9 @@ class Trainer(ABC):
         """Fit on all training data, save the deployable model into ``model_dir``, score."""
 
     @abstractmethod
-    def trial_done(self) -> None:
-        """Called after every trial: the moment to release what it held."""
+    def trial_done(self, *, recycle: bool = True) -> None:
+        """Called after every trial: the moment to release what it held (``recycle``
+        False: not yet, the next trial builds on it)."""
 
     def chunk_size(self, n_jobs: int) -> int:
         """Grid candidates to give one GridSearchCV at a time."""
@@ -112,10 +113,11 @@ class InProcessTrainer(Trainer):
     def refit(self, params, model_dir):
         return refit_and_save(self.cross_validation, params, model_dir)
 
-    def trial_done(self) -> None:
+    def trial_done(self, *, recycle: bool = True) -> None:
         # This process lives on after the study: keep no model between trials.
-        BUILT_MODELS.forget()
-        release_keras_memory()
+        if recycle:
+            BUILT_MODELS.forget()
+            release_keras_memory()
 
     def close(self, *, interrupted: bool = False) -> None:
         """This process lives on: its objects are the collector's again."""
@@ -146,9 +148,9 @@ class WorkerTrainer(Trainer):
     def refit(self, params, model_dir):
         return self._call(_worker_refit, params, str(model_dir))
 
-    def trial_done(self) -> None:
+    def trial_done(self, *, recycle: bool = True) -> None:
         self._trials_in_worker += 1
-        if self._trials_in_worker >= self.trials_per_process:
+        if recycle and self._trials_in_worker >= self.trials_per_process:
             self.close()
 
     def close(self, *, interrupted: bool = False) -> None:
@@ -249,8 +251,8 @@ class ParallelTrainer(Trainer):
             trainer = self._trainers[0] if self._trainers else None
         return (trainer or self._trainer()).refit(params, model_dir)
 
-    def trial_done(self) -> None:
-        self._trainer().trial_done()
+    def trial_done(self, *, recycle: bool = True) -> None:
+        self._trainer().trial_done(recycle=recycle)
 
     def close(self, *, interrupted: bool = False) -> None:
         with self._lock:
