@@ -202,10 +202,11 @@ class ModelSection(_Section):
     builder: StrictStr = Field(min_length=1)
     params: dict[str, Any] = {}
     loss: StrictStr | None = None
-    # XLA for the training step. Unset is Keras's "auto": off on CPU-only machines, though
-    # recurrent models' steady epochs take 0.4-0.5x the time with it on CPU for ~0.5 s more
-    # tracing per built model (docs/benchmarks.md). A builder using an op XLA cannot
-    # compile fails every trial with it on.
+    # XLA for the model's steps. Unset is Keras's "auto": off on CPU-only machines. On CPU
+    # it halves a recurrent model's steady epochs on long sequences but compiles again for
+    # every new input shape (~1-4 s each): it pays for many epochs per built model, not for
+    # many short trials (docs/benchmarks.md, XLA). A builder using an op XLA cannot compile
+    # fails every trial with it on.
     jit_compile: StrictBool | None = None
 
     @field_validator("params")

@@ -168,26 +168,17 @@ def test_jit_compile_trains_with_xla_to_the_same_model(digits):
     from hpsearch.models.reuse import architecture_key
 
     X, y = digits
-    plain = tiny(epochs=3).fit(X, y)
-    xla = make_estimator(
-        "classification",
-        "lstm",
-        {"units": 4, "epochs": 3, "batch_size": 32},
-        seed=0,
-        jit_compile=True,
-    ).fit(X, y)
-    assert xla.model_.jit_compile is True and plain.model_.jit_compile is False
-    again = make_estimator(
-        "classification",
-        "lstm",
-        {"units": 4, "epochs": 3, "batch_size": 32},
-        seed=0,
-        jit_compile=True,
-    ).fit(X, y)
-    assert again.history_["loss"] == xla.history_["loss"]  # seeded XLA on a CPU: repeatable
+    settings = {"units": 4, "epochs": 3, "batch_size": 32}
+
+    def xla():
+        return make_estimator("classification", "lstm", settings, seed=0, jit_compile=True)
+
+    plain, first, again = tiny(epochs=3).fit(X, y), xla().fit(X, y), xla().fit(X, y)
+    assert first.model_.jit_compile is True and plain.model_.jit_compile is False
+    assert again.history_["loss"] == first.history_["loss"]  # seeded XLA on a CPU: repeatable
     # XLA fuses and reorders float operations: the same training within rounding.
-    np.testing.assert_allclose(xla.history_["loss"], plain.history_["loss"], rtol=1e-4)
-    np.testing.assert_allclose(xla.predict_proba(X), plain.predict_proba(X), atol=1e-4)
+    np.testing.assert_allclose(first.history_["loss"], plain.history_["loss"], rtol=1e-4)
+    np.testing.assert_allclose(first.predict_proba(X), plain.predict_proba(X), atol=1e-4)
     # A model traced with XLA is not reused for one without it, nor the reverse.
     meta = plain._get_metadata()
-    assert architecture_key(xla.get_params(), meta) != architecture_key(plain.get_params(), meta)
+    assert architecture_key(first.get_params(), meta) != architecture_key(plain.get_params(), meta)
