@@ -22,7 +22,6 @@ STARTED = time.perf_counter()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
 import tempfile  # noqa: E402
 
 from harness import tree_pss_mib  # noqa: E402
@@ -132,7 +131,6 @@ def main() -> None:
                 "best_epochs": epochs,
                 "test_accuracy": test_accuracy,
                 "fits": FITS,
-                "pid": os.getpid(),
             }
         )
     )

@@ -21,17 +21,16 @@ for Optuna the epochs and time until its first trial at the grid's best score, a
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from digits_split import LOADER
 from harness import fresh_study, timed_run, trial_runs
 
-BENCH = Path(__file__).resolve().parent
 STUDY_NAME = "search-efficiency"
 STUDY = """
 name: search-efficiency
 task: classification
 seed: 42
-data: {{loader: "{loader}:load"}}
+data: {{loader: "{loader}"}}
 model: {{builder: lstm}}
 search:
   backend: {backend}
@@ -51,7 +50,7 @@ TOLERANCES = (0.0, 0.005, 0.01)
 def run(backend: str, trials: int) -> dict:
     """``hpsearch run`` of the study with ``backend``; its trials in the order they ended."""
     optuna = f"n_trials: {trials}\n  sampler: tpe\n  pruner: hyperband" if trials else ""
-    text = STUDY.format(loader=BENCH / "digits_split.py", backend=backend, optuna=optuna)
+    text = STUDY.format(loader=LOADER, backend=backend, optuna=optuna)
     with fresh_study(text) as folder:
         wall = timed_run(folder)
         runs = trial_runs(folder, STUDY_NAME)

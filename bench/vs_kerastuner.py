@@ -26,12 +26,11 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
-import textwrap
 import time
 from pathlib import Path
 
-from harness import memory_growth, parent_run, timeline, tree_pss_mib, trial_runs
+from digits_split import LOADER
+from harness import fresh_study, memory_growth, parent_run, timeline, tree_pss_mib, trial_runs
 
 BENCH = Path(__file__).resolve().parent
 STUDY_NAME = "kerastuner-bench"
@@ -39,7 +38,7 @@ STUDY = """
 name: kerastuner-bench
 task: classification
 seed: 42
-data: {{loader: "{loader}:load"}}
+data: {{loader: "{loader}"}}
 model: {{builder: lstm, jit_compile: {jit}}}
 search:
   backend: optuna
@@ -57,16 +56,10 @@ search:
 """
 
 
-def write_study(folder: Path, trials: int, max_epochs: int, jit: bool) -> Path:
-    path = folder / "study.yaml"
-    text = STUDY.format(
-        loader=BENCH / "digits_split.py",
-        trials=trials,
-        max_epochs=max_epochs,
-        jit="true" if jit else "null",
+def study_text(trials: int, max_epochs: int, jit: bool) -> str:
+    return STUDY.format(
+        loader=LOADER, trials=trials, max_epochs=max_epochs, jit="true" if jit else "null"
     )
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 def hpsearch_child(study_path: str) -> None:
@@ -107,15 +100,15 @@ def run_child(command: list[str], cwd: Path) -> tuple[float, dict]:
 
 
 def run_hpsearch(trials: int, max_epochs: int, jit: bool) -> dict:
-    with tempfile.TemporaryDirectory() as folder:
-        study = write_study(Path(folder), trials, max_epochs, jit)
-        wall, record = run_child([sys.executable, __file__, "--child", str(study)], Path(folder))
+    with fresh_study(study_text(trials, max_epochs, jit)) as folder:
+        study = folder / "study.yaml"
+        wall, record = run_child([sys.executable, __file__, "--child", str(study)], folder)
     return {**record, "wall": wall, "growth": memory_growth(record.pop("memory"))}
 
 
 def run_kerastuner(tuner: str, trials: int, max_epochs: int) -> dict:
-    with tempfile.TemporaryDirectory() as folder:
-        study = write_study(Path(folder), trials, max_epochs, jit=False)  # for its split
+    with fresh_study(study_text(trials, max_epochs, jit=False)) as folder:  # for its split
+        study = folder / "study.yaml"
         command = [
             sys.executable,
             str(BENCH / "kerastuner_search.py"),
@@ -127,7 +120,7 @@ def run_kerastuner(tuner: str, trials: int, max_epochs: int) -> dict:
             "--max-epochs",
             str(max_epochs),
         ]
-        wall, record = run_child(command, Path(folder))
+        wall, record = run_child(command, folder)
     fits = record.pop("fits")[:-1]  # the last is the refit of the best
     return {**record, "wall": wall, "growth": memory_growth([f["pss_mib"] for f in fits])}
 
