@@ -1,7 +1,7 @@
 """hpsearch (Optuna TPE + Hyperband pruning) against KerasTuner at the same trial budget.
 
     pip install -e '.[bench]'
-    python bench/vs_kerastuner.py [--repeat 3] [--max-epochs 12] [--jit]
+    python bench/vs_kerastuner.py [--repeat 3] [--max-epochs 12] [--jit] [--tools random,...]
 
 The space, for every tool: an LSTM reading the digits row by row (``digits_split.py``: 1,437
 training rows, 360 test rows), units 8-64 (log), learning rate 1e-4 to 3e-2 (log),
@@ -33,6 +33,7 @@ from digits_split import LOADER
 from harness import fresh_study, memory_growth, parent_run, timeline, tree_pss_mib, trial_runs
 
 BENCH = Path(__file__).resolve().parent
+TOOLS = ("hyperband", "random", "bayesian", "hpsearch")
 STUDY_NAME = "kerastuner-bench"
 STUDY = """
 name: kerastuner-bench
@@ -130,8 +131,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--max-epochs", type=int, default=12)
     parser.add_argument("--jit", action="store_true", help="also hpsearch with jit_compile")
+    parser.add_argument(
+        "--tools",
+        default=",".join(TOOLS),
+        help="which sides run, comma-separated (default: all; Hyperband always runs: it"
+        " sets the trial budget)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    tools = set(arguments.tools.split(",")) | {"hyperband"}
+    if tools - set(TOOLS):
+        parser.error(f"--tools: unknown {sorted(tools - set(TOOLS))}; choose from {TOOLS}")
     if arguments.child:
         hpsearch_child(arguments.child)
         return
@@ -142,8 +152,10 @@ def main() -> None:
         budget = budget or hyperband["trials"]
         show(results, "KerasTuner Hyperband", hyperband)
         for tuner, name in (("random", "RandomSearch"), ("bayesian", "BayesianOptimization")):
-            show(results, f"KerasTuner {name}", run_kerastuner(tuner, budget, arguments.max_epochs))
-        for jit in (False, True) if arguments.jit else (False,):
+            if tuner in tools:
+                record = run_kerastuner(tuner, budget, arguments.max_epochs)
+                show(results, f"KerasTuner {name}", record)
+        for jit in ((False, True) if arguments.jit else (False,)) if "hpsearch" in tools else ():
             name = "hpsearch, jit_compile" if jit else "hpsearch (TPE + Hyperband)"
             show(results, name, run_hpsearch(budget, arguments.max_epochs, jit))
     report(results, budget)

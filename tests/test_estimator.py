@@ -121,6 +121,98 @@ def test_fold_plan_gives_validation_curves_of_the_held_out_fold(digits, tmp_path
     assert list(tmp_path.iterdir()) == []  # collected records are removed
 
 
+REGULARIZED = """
+import keras
+from hpsearch.models.heads import output_layer
+
+def build(meta, units=4, activity=False):
+    regularizer = keras.regularizers.l2(0.05)
+    return keras.Sequential([
+        keras.Input(meta["X_shape_"][1:]),
+        keras.layers.Flatten(),
+        keras.layers.Dense(
+            units,
+            activation="relu",
+            kernel_regularizer=regularizer,
+            activity_regularizer=regularizer if activity else None,
+        ),
+        output_layer(meta),
+    ])
+"""
+
+
+@pytest.mark.parametrize(
+    "task, builder, params",
+    [
+        ("classification", "lstm", {}),
+        ("regression", "regularized", {}),  # the weights' penalty is part of val_loss
+        ("regression", "regularized", {"activity": True}),  # a loss of the call: evaluate
+    ],
+)
+def test_fold_validation_equals_kerass_evaluate_after_every_epoch(
+    digits, tmp_path, task, builder, params
+):
+    """Validation curves come from one prediction per epoch, not from Keras's test step,
+    yet equal what ``model.evaluate`` gives on the held-out rows after each epoch; the
+    pruner's epoch score is the scorer's on that same prediction, without predicting
+    again; and the plain model never traces a test step."""
+    import keras
+    from sklearn.metrics import get_scorer
+
+    if builder == "regularized":
+        (tmp_path / "regularized.py").write_text(REGULARIZED)
+        builder = f"{tmp_path / 'regularized.py'}:build"
+    X, y = digits
+    labels = y
+    if task == "regression":
+        y = (y * 10 + np.linspace(100, 101, len(y))).astype("float32")
+    splits = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, labels))
+    plan = FoldPlan(X, y, splits, names=["units"], records_dir=tmp_path / "records")
+    train, test = splits[1]
+    scorer = get_scorer("accuracy" if task == "classification" else "neg_mean_squared_error")
+    settings = {"units": 4, "epochs": 3, "batch_size": 16, **params}
+    estimator = make_estimator(task, builder, settings, seed=0)
+    seen: dict[str, list[float]] = {}
+
+    class Check(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            model = self.model
+            predict, calls = model.predict, []
+            model.predict = lambda *a, **k: calls.append(1) or predict(*a, **k)
+            try:
+                seen.setdefault("epoch_score", []).append(
+                    estimator.epoch_score(scorer, X[test], y[test])
+                )
+                assert calls == []  # the epoch's validation prediction, not a new one
+                seen.setdefault("score", []).append(scorer(estimator, X[test], y[test]))
+                assert calls == [1]
+            finally:
+                del model.predict
+            truth = model.evaluate(
+                X[test],
+                estimator.target_encoder_.transform(y[test]),
+                verbose=0,
+                return_dict=True,
+            )
+            for name, value in truth.items():
+                seen.setdefault(f"val_{name}", []).append(value)
+
+    estimator.set_params(callbacks=[Check()])
+    estimator.fit(X[train], y[train], row_index=train, fold_plan=plan)
+    for name in ("val_loss", "val_accuracy", "val_mean_absolute_error"):
+        if name in seen:
+            np.testing.assert_allclose(estimator.history_[name], seen[name], rtol=1e-5)
+    assert seen["epoch_score"] == seen["score"] and len(seen["score"]) == 3
+
+    plain = make_estimator(task, builder, settings, seed=0)
+    plain.fit(X[train], y[train], row_index=train, fold_plan=plan)
+    assert plain.history_["val_loss"] == estimator.history_["val_loss"]
+    traced_test_step = plain.model_.test_function is not None
+    assert traced_test_step == bool(params.get("activity"))
+    assert not any(isinstance(c, type(plan)) for c in vars(plain).values())
+    assert all(c.__class__.__name__ != "_FoldValidation" for c in plain._fit_callbacks)
+
+
 def test_fold_records_describe_the_model_and_keep_the_epochs_of_a_fit_that_raises(digits, tmp_path):
     import keras
 

@@ -9,7 +9,8 @@ add what a tracked search needs from every fit:
   the builder or to training, so that ``get_params``/``set_params``/``clone`` and
   GridSearchCV's ``param_grid`` speak the study file's language;
 - validation on the held-out fold of the cross-validation the fit is part of (per-epoch
-  ``val_loss``), found through a ``FoldPlan`` passed as fit parameter;
+  ``val_loss``), found through a ``FoldPlan`` passed as fit parameter, from one prediction
+  of those rows per epoch that the pruner's score reuses (``_FoldValidation``);
 - a loss that becomes NaN stops training and fails the fit with a clear message;
 - raw text (strings, which SciKeras would cast to numbers) becomes token ids with a
   vocabulary learnt from each fit's training rows, once per fold and process
@@ -181,9 +182,60 @@ def _history_name(key: str) -> str:
         return key
 
 
+class _FoldValidation(keras.callbacks.Callback):
+    """Keras's per-epoch validation (``val_loss``, ``val_accuracy``...) from one prediction.
+
+    Keras validates through its test step, a third traced function beside the train step
+    and the predict step the study's scorer needs (~1 s to trace here, paid by every new
+    architecture), and a pruned trial then predicted the same rows again for its score.
+    Here each epoch predicts the held-out rows once; the loss and compiled metrics are
+    computed from that prediction as Keras's test step computes them (the model's own loss,
+    regularization and metric objects; all rows at once instead of a mean over batches,
+    equal within float), and ``prediction`` stays for the epoch's score
+    (``_TrackedFitMixin.epoch_score``). A model whose loss needs more than its prediction
+    (it overrides how it tests or computes its loss or metrics, or a layer adds a loss in
+    its ``call``) is validated by Keras's ``evaluate`` instead. Placed first among the
+    callbacks, so that every other one (History, EarlyStopping, the pruner's) sees the
+    ``val_`` entries.
+    """
+
+    def __init__(self, X, y, batch_size: int):
+        super().__init__()
+        self.X, self.y, self.batch_size = X, y, batch_size
+        self.prediction = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.prediction = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        model = self.model
+        self.prediction = model.predict(self.X, batch_size=self.batch_size, verbose=0)
+        if self._loss_from_prediction(model):
+            model.reset_metrics()  # the epoch's training results are in ``logs`` already
+            y_pred = keras.tree.map_structure(keras.ops.convert_to_tensor, self.prediction)
+            loss = model._compute_loss(y=self.y, y_pred=y_pred, training=False)
+            model._loss_tracker.update_state(loss)
+            results = model.compute_metrics(None, self.y, y_pred)
+        else:
+            results = model.evaluate(
+                self.X, self.y, batch_size=self.batch_size, verbose=0, return_dict=True
+            )
+        if logs is not None:
+            logs.update({f"val_{name}": float(value) for name, value in results.items()})
+
+    @staticmethod
+    def _loss_from_prediction(model) -> bool:
+        kind = type(model)
+        overrides = any(
+            getattr(kind, name) is not getattr(keras.Model, name)
+            for name in ("test_step", "compute_loss", "compute_metrics")
+        )
+        return not overrides and not any(layer._losses for layer in model._flatten_layers())
+
+
 class _EpochLog(keras.callbacks.Callback):
     """The epochs finished so far (a fit that raises keeps the curves it had), and the
-    seconds each took (the first one includes tracing the train and test steps)."""
+    seconds each took (the first one includes tracing the train and predict steps)."""
 
     def __init__(self):
         super().__init__()
@@ -237,7 +289,10 @@ class _TrackedFitMixin:
                 )
             raise
         finally:
-            self._validation_rows = None
+            # The fitted estimator keeps no reference to the held-out rows.
+            self._validation_rows = self._fold_validation = None
+            callbacks = getattr(self, "_fit_callbacks", None) or []
+            self._fit_callbacks = [c for c in callbacks if not isinstance(c, _FoldValidation)]
         if fold is not None:
             fold_plan.record(
                 self.get_params(),
@@ -254,14 +309,14 @@ class _TrackedFitMixin:
         return describe_model(getattr(self, "model_", None)) if fold == 0 else None
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
+        self._fold_validation = None
         if getattr(self, "_validation_rows", None) is not None:
             X_val, y_val = self._validate_data(*self._validation_rows)
-            kwargs["validation_data"] = (
+            self._fold_validation = _FoldValidation(
                 self.feature_encoder_.transform(X_val),
                 self.target_encoder_.transform(y_val),
+                batch_size=self.validation_batch_size or self._evaluation_batch_size(X),
             )
-            if self.validation_batch_size is None:
-                kwargs["validation_batch_size"] = self._evaluation_batch_size(X)
         self._took_epochs = False
         group = self._epochs_group(warm_start, initial_epoch)
         if group is not None:
@@ -276,7 +331,10 @@ class _TrackedFitMixin:
             adapt_preprocessing(self.model_, X)
         if not any(isinstance(c, _StopOnNonFiniteLoss) for c in self._fit_callbacks):
             self._fit_callbacks = [*self._fit_callbacks, _StopOnNonFiniteLoss()]
-        others = [c for c in self._fit_callbacks if not isinstance(c, (_EpochLog, _KeepEpochs))]
+        ours = (_FoldValidation, _EpochLog, _KeepEpochs)
+        others = [c for c in self._fit_callbacks if not isinstance(c, ours)]
+        if self._fold_validation is not None:
+            others.insert(0, self._fold_validation)
         if getattr(self, "_epoch_log", None) is not None:
             others.append(self._epoch_log)
         if group is not None:
@@ -286,10 +344,25 @@ class _TrackedFitMixin:
             X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
         )
 
+    def epoch_score(self, scorer, X_val, y_val) -> float:
+        """``scorer(self, X_val, y_val)`` from inside the fit, after an epoch: the scorer's
+        predictions are the ones that epoch's validation made (``X_val`` must be the fold's
+        held-out rows), so the pruner's score costs no second pass over them."""
+        validation = getattr(self, "_fold_validation", None)
+        self._epoch_prediction = None if validation is None else validation.prediction
+        try:
+            return scorer(self, X_val, y_val)
+        finally:
+            self._epoch_prediction = None
+
     def _predict_raw(self, X, **kwargs):
         """Predictions in large batches: the training batch size (10 in the lecture's grid)
         made scoring a fold cost a third of an epoch. Rows are predicted independently, so
-        the batch does not change the answers."""
+        the batch does not change the answers. Within ``epoch_score``, the epoch's own."""
+        ready = getattr(self, "_epoch_prediction", None)
+        if ready is not None and len(keras.tree.flatten(ready)[0]) == len(X):
+            self._epoch_prediction = None  # once: a scorer predicts its rows once
+            return ready
         if getattr(self, "predict__batch_size", None) is None and "batch_size" not in kwargs:
             kwargs["batch_size"] = self._evaluation_batch_size(X)
         return super()._predict_raw(X, **kwargs)

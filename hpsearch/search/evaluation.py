@@ -221,7 +221,7 @@ class CrossValidation:
 
             reporter = report_epochs_callback(
                 open_trial(reports, self.study),
-                lambda: self.natural(float(self.scorer(estimator, X_val, y_val))),
+                lambda: self.natural(float(estimator.epoch_score(self.scorer, X_val, y_val))),
             )
             estimator.set_params(callbacks=[reporter])
         estimator.fit(
