@@ -267,7 +267,13 @@ def print_resolved_study(study: Study) -> None:
     if search.backend == "optuna":
         lines.append(
             f"optuna: {study.n_trials} trials, sampler {study.sampler}"
-            f"{' (multivariate)' if study.search.multivariate else ''},"
+            f"{' (multivariate)' if study.search.multivariate else ''}"
+            + (
+                f" ({search.startup_trials} random first)"
+                if search.startup_trials is not None
+                else ""
+            )
+            + ","
             f" pruner {study.pruner}, storage {redact_text(study.optuna_storage())}"
         )
         for start in search.enqueue:

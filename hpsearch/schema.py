@@ -45,6 +45,7 @@ DEFAULT_OPTUNA_STORAGE = "sqlite:///mlruns/optuna.db"
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc", "nsga2")
 PRUNERS = ("none", "median", "hyperband", "successive_halving")
+STARTUP_SAMPLERS = ("tpe", "gp", "cmaes")  # those with a random start (n_startup_trials)
 
 
 def _check_scalar(value: Any) -> Any:
@@ -255,6 +256,9 @@ class SearchSection(_Section):
     pruner: Literal[PRUNERS] | None = None  # type: ignore[valid-type]
     # TPE modelling the parameters jointly (Optuna's multivariate TPE) instead of one by one.
     multivariate: StrictBool | None = None
+    # Trials the model-based samplers (tpe, gp, cmaes) draw at random before modelling
+    # the results (Optuna's n_startup_trials: 10 for tpe and gp, 1 for cmaes).
+    startup_trials: StrictInt | None = Field(default=None, ge=0)
     # A failed trial (its own error, or its process died) is queued again with the same
     # parameters, up to this many times (Optuna's RetryHeartbeatStaleTrialCallback).
     retries: StrictInt | None = Field(default=None, ge=0)
@@ -550,8 +554,15 @@ def _check_across_sections(study: Study, source: Path) -> None:
             "search.multivariate",
             f"applies to the tpe sampler only (the sampler is {study.sampler})",
         )
+    if search.startup_trials is not None and study.sampler not in STARTUP_SAMPLERS:
+        raise UserError.at(
+            source,
+            "search.startup_trials",
+            f"applies to the {', '.join(STARTUP_SAMPLERS)} samplers only"
+            f" (the sampler is {study.sampler})",
+        )
     if search.backend == "grid":
-        for key in ("n_trials", "sampler", "pruner", "multivariate", "retries"):
+        for key in ("n_trials", "sampler", "pruner", "multivariate", "startup_trials", "retries"):
             if getattr(search, key) is not None:
                 raise UserError.at(
                     source,

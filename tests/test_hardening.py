@@ -167,7 +167,7 @@ def test_bad_data_is_a_clear_error_before_training(workdir, capsys, case):
 def test_a_second_run_of_the_same_study_refuses(workdir, capsys):
     path = write_study(
         workdir,
-        TINY_OPTUNA.replace("epochs: 2", "epochs: 10").replace("n_trials: 4", "n_trials: 3"),
+        TINY_OPTUNA.replace("epochs: 2", "epochs: 5").replace("n_trials: 4", "n_trials: 3"),
     )
     first = start_run(path)
     try:

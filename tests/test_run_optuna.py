@@ -11,6 +11,8 @@ import optuna
 
 from conftest import TINY_OPTUNA, mlflow_client, study_runs, write_study
 from hpsearch.cli import main
+from hpsearch.schema import load_study
+from hpsearch.search import optuna_search
 
 
 def _enqueued(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -330,13 +332,16 @@ def test_a_conditional_space_draws_each_branch_its_own_names(workdir):
 
 def test_the_gaussian_process_sampler_proposes_trials_after_its_random_start(workdir):
     text = (
-        TINY_OPTUNA.replace("sampler: random", "sampler: gp")
-        .replace("n_trials: 4", "n_trials: 11")
+        TINY_OPTUNA.replace("sampler: random", "sampler: gp\n  startup_trials: 2")
+        .replace("n_trials: 4", "n_trials: 3")
         .replace("epochs: 2", "epochs: 1")
     )
     assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
     trials = optuna.load_study(study_name="tiny-optuna", storage="sqlite:///mlruns/optuna.db")
-    # GPSampler draws its first 10 trials at random, then fits its Gaussian process.
-    assert [t.state.name for t in trials.trials] == ["COMPLETE"] * 11
+    # GPSampler draws its first 2 trials at random (10 without startup_trials), then fits
+    # its Gaussian process: the third trial's parameters come from it.
+    assert [t.state.name for t in trials.trials] == ["COMPLETE"] * 3
+    sampler = optuna_search.make_sampler(load_study(workdir / "study.yaml"), n_existing=2)
+    assert isinstance(sampler, optuna.samplers.GPSampler) and sampler._n_startup_trials == 2
     parent, _ = study_runs("tiny-optuna")
     assert parent.data.tags["hpsearch.sampler"] == "gp"

@@ -168,6 +168,14 @@ BROKEN = [
         "search.multivariate: Input should be a valid boolean",
     ),
     (
+        "s/sampler: tpe/sampler: random\\n  startup_trials: 3/",
+        "search.startup_trials: applies to the tpe, gp, cmaes samplers only (the sampler is random)",
+    ),
+    (
+        "s/sampler: tpe/sampler: tpe\\n  startup_trials: -1/",
+        "search.startup_trials: Input should be greater than or equal to 0",
+    ),
+    (
         "s/  n_jobs: 1/  n_jobs: 1\\n  enqueue: [{units: 200}]/",
         "search.enqueue.0.units: 200 is outside the range int in [16, 128], log",
     ),

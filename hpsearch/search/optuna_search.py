@@ -42,6 +42,9 @@ def make_sampler(study, n_existing: int, salt: int = 0) -> optuna.samplers.BaseS
     samplers take their next point from the storage and need none."""
     seed = study.seed + n_existing + salt
     name = study.sampler
+    startup = {}  # Optuna's default unless the study says
+    if study.search.startup_trials is not None:
+        startup["n_startup_trials"] = study.search.startup_trials
     if name == "tpe":
         if study.search.multivariate:
             with warnings.catch_warnings():  # "experimental" since Optuna 2.2
@@ -49,9 +52,9 @@ def make_sampler(study, n_existing: int, salt: int = 0) -> optuna.samplers.BaseS
                 # group: a conditional space's branches are modelled each on its own
                 # trials (otherwise multivariate TPE falls back to one-by-one sampling).
                 return optuna.samplers.TPESampler(
-                    seed=seed, multivariate=True, group=study.conditional
+                    seed=seed, multivariate=True, group=study.conditional, **startup
                 )
-        return optuna.samplers.TPESampler(seed=seed)
+        return optuna.samplers.TPESampler(seed=seed, **startup)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
@@ -59,7 +62,7 @@ def make_sampler(study, n_existing: int, salt: int = 0) -> optuna.samplers.BaseS
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=study.seed)  # a sequence: it resumes by itself
     if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed)
+        return optuna.samplers.CmaEsSampler(seed=seed, **startup)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
     if name == "gp":
@@ -70,7 +73,7 @@ def make_sampler(study, n_existing: int, salt: int = 0) -> optuna.samplers.BaseS
                 f"{study.source}: search.sampler: 'gp' needs PyTorch"
                 " (pip install 'hpsearch[gp]', or torch for your machine)"
             ) from None
-        return optuna.samplers.GPSampler(seed=seed)
+        return optuna.samplers.GPSampler(seed=seed, **startup)
     raise AssertionError(name)
 
 
