@@ -7,12 +7,13 @@ model; the results must be exactly those of fresh models, curves included.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import StratifiedKFold, cross_validate
 
 from hpsearch.models.estimator import make_estimator
 from hpsearch.models.folds import FoldPlan
-from hpsearch.models.reuse import BUILT_MODELS
+from hpsearch.models.reuse import BUILT_MODELS, architecture_key, epochs_group_key
 
 
 def _digits(n: int = 150):
@@ -22,14 +23,17 @@ def _digits(n: int = 150):
 
 def _batch_size_search(records, X, y, params: dict, batch_sizes, seed: int, reuse: bool):
     """Each batch size x 2 folds: scores, curves, models and fitted estimators of every fit."""
+    return _search_over("batch_size", batch_sizes, records, X, y, params, seed, reuse)
+
+
+def _search_over(name: str, values, records, X, y, params: dict, seed: int, reuse: bool):
+    """Each value of ``name`` x 2 folds: scores, curves, models and fitted estimators."""
     splits = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
     records.mkdir()
-    plan = FoldPlan(X, y, splits, names=["batch_size"], records_dir=records)
+    plan = FoldPlan(X, y, splits, names=[name], records_dir=records)
     scores, curves, models, estimators = [], [], [], []
-    for batch_size in batch_sizes:
-        estimator = make_estimator(
-            "classification", "lstm", {**params, "batch_size": batch_size}, seed=seed
-        )
+    for value in values:
+        estimator = make_estimator("classification", "lstm", {**params, name: value}, seed=seed)
         with BUILT_MODELS.reusing() if reuse else _nothing():
             result = cross_validate(
                 estimator,
@@ -43,7 +47,7 @@ def _batch_size_search(records, X, y, params: dict, batch_sizes, seed: int, reus
         scores.extend(result["test_score"])
         models.extend(id(fitted.model_) for fitted in result["estimator"])
         estimators.extend(result["estimator"])
-        curves.extend(r["history"] for r in plan.collect({"batch_size": batch_size}))
+        curves.extend(r["history"] for r in plan.collect({name: value}))
     BUILT_MODELS.forget()
     return scores, curves, models, estimators
 
@@ -73,6 +77,30 @@ def test_reused_model_gives_exactly_the_scores_and_curves_of_fresh_models(tmp_pa
     assert len(set(models)) == 1  # one model for both folds of both batch sizes
     assert scores == fresh_scores
     assert curves == fresh_curves and all(len(c["val_loss"]) == 2 for c in curves)
+
+
+def test_candidates_differing_in_learning_rate_share_one_model_with_fresh_results(tmp_path):
+    """The learning rate is a variable of the optimizer that the traced step reads: the
+    model built for the first learning rate trains the others, as fresh models would."""
+    X, y = _digits()
+    params = {"units": 5, "epochs": 2, "batch_size": 32, "optimizer": "adam"}
+    rates = (0.003, 0.03)
+
+    def search(reuse: bool):
+        records = tmp_path / f"rates-{reuse}"
+        return _search_over("learning_rate", rates, records, X, y, params, 3, reuse)
+
+    fresh_scores, fresh_curves, fresh_models, fresh = search(reuse=False)
+    scores, curves, models, fitted = search(reuse=True)
+    assert len(set(fresh_models)) == 4 and len(set(models)) == 1
+    assert scores == fresh_scores and curves == fresh_curves
+    assert fresh_curves[0] != fresh_curves[2]  # the rates do train differently
+    learned = [float(f.model_.optimizer.learning_rate.numpy()) for f in (fresh[2], fresh[0])]
+    assert learned == pytest.approx([0.03, 0.003])
+    # Epochs are shared only between fits with the same learning rate.
+    meta = fitted[0]._get_metadata()
+    keys = {epochs_group_key(f.get_params(), meta, "cv") for f in fitted}
+    assert len({architecture_key(f.get_params(), meta) for f in fitted}) == 1 and len(keys) == 2
 
 
 def test_models_with_layers_adapted_per_fit_are_never_shared():

@@ -215,3 +215,20 @@ def test_a_grid_on_a_dask_local_cluster_gives_the_same_results(workdir):
         for key in ("cv_score_fold_0", "cv_score_fold_1", "loss", "val_loss"):
             assert serial.data.metrics[key] == pytest.approx(on_cluster.data.metrics[key], abs=1e-6)
     assert parent.data.metrics["best_score"] == max(r.data.metrics["cv_score"] for r in dask_runs)
+
+
+def test_grid_groups_that_build_the_same_model_run_one_after_another():
+    """Epoch groups that differ only in learning rate (or batch size) reuse one built
+    model, so they run back to back; each group still runs its longest fit first."""
+    from sklearn.model_selection import ParameterGrid
+
+    from hpsearch.search.grid import _epoch_groups
+
+    space = {"units": [4, 8], "learning_rate": [0.01, 0.1], "epochs": [1, 2], "batch_size": [32]}
+    candidates = list(enumerate(ParameterGrid(space)))
+    # The grid's own order alternates the units (the last key varies fastest).
+    assert [c["units"] for _, c in candidates[:4]] == [4, 8, 4, 8]
+    groups = _epoch_groups(candidates)
+    assert [[c["epochs"] for _, c in group] for group in groups] == [[2, 1]] * 4
+    assert [group[0][1]["units"] for group in groups] == [4, 4, 8, 8]
+    assert sorted(n for group in groups for n, _ in group) == list(range(8))

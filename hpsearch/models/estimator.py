@@ -390,7 +390,7 @@ class _TrackedFitMixin:
         if not BUILT_MODELS.active:
             return super()._build_keras_model()
         key = architecture_key(self.get_params(), self._get_metadata())
-        model = BUILT_MODELS.get(key)
+        model = BUILT_MODELS.get(key, getattr(self, "learning_rate", None))
         if model is None:
             BUILT_MODELS.forget()
             release_keras_memory()

@@ -1,12 +1,13 @@
 """One built model per architecture, reused by every fit that needs that architecture.
 
-Building a Keras model and tracing its train, test and predict steps costs a second or two
+Building a Keras model and tracing its train and predict steps costs a second or two
 here, often more than a small model's training on one fold. The folds of one candidate
-share their architecture, and so do grid candidates that differ only in ``batch_size`` or
-``epochs``: the model is built once, the values of all its variables (weights and random
-seed state) and of its optimizer's (learning rate included: values are restored, not
-zeroed) are saved right after building, and restored before every later fit. A reused
-model starts each fit exactly where a fresh one would; the scores are the same
+share their architecture, and so do candidates that differ only in ``batch_size``,
+``epochs`` or ``learning_rate`` (a variable of the optimizer, read by the traced step):
+the model is built once, the values of all its variables (weights and random seed state)
+and of its optimizer's (values are restored, not zeroed) are saved right after building,
+and restored before every later fit, with that fit's learning rate. A reused model starts
+each fit exactly where a fresh one would; the scores are the same
 (tests/test_model_reuse.py).
 
 Epochs are shared too: while a fit of a cross-validation fold trains, the model's variables
@@ -49,9 +50,16 @@ FIT_ONLY = frozenset(
 )
 
 
+# Parameters held in the optimizer's variables: the traced train step reads them, so a
+# model built and traced for one value trains with another once it is assigned
+# (``BuiltModels.get``). Only whether one is given at all changes the build.
+OPTIMIZER_VARIABLES = frozenset({"learning_rate"})
+
+
 def architecture_key(params: dict[str, Any], meta: dict[str, Any]) -> str:
     """Names what a build depends on: the parameters, and the data's facts minus row counts."""
-    chosen = {k: v for k, v in params.items() if k not in FIT_ONLY}
+    chosen = {k: v for k, v in params.items() if k not in FIT_ONLY | OPTIMIZER_VARIABLES}
+    chosen.update({k: params.get(k) is None for k in OPTIMIZER_VARIABLES})
     facts = {}
     for name, value in meta.items():
         if name.endswith("shape_") and isinstance(value, tuple):
@@ -95,8 +103,9 @@ class BuiltModels:
         self._epochs_group: str | None = None
         self._epochs: dict[tuple[int, int], EpochState] = {}
 
-    def get(self, key: str):
-        """The model built for ``key``, reset to its initial state; None if not kept."""
+    def get(self, key: str, learning_rate: float | None = None):
+        """The model built for ``key``, reset to its initial state with this fit's
+        ``learning_rate`` (when given); None if not kept."""
         if key != self._key or self._model is None:
             return None
         for variable, value in zip(self._model.variables, self._initial, strict=True):
@@ -104,6 +113,8 @@ class BuiltModels:
         optimizer = self._model.optimizer
         for variable, value in zip(optimizer.variables, self._initial_optimizer, strict=True):
             variable.assign(value)
+        if learning_rate is not None:
+            optimizer.learning_rate = float(learning_rate)  # assigns its variable
         return self._model
 
     @contextmanager
@@ -148,9 +159,10 @@ class BuiltModels:
 
 
 def epochs_group_key(params: dict[str, Any], meta: dict[str, Any], cv_id: str) -> str:
-    """Names the fits that may share epochs: the architecture, every fit setting but the
-    number of epochs, and the cross-validation they belong to."""
-    fit = {k: v for k, v in params.items() if k in FIT_ONLY - {"epochs", "verbose", "callbacks"}}
+    """Names the fits that may share epochs: the architecture, the optimizer's settings,
+    every fit setting but the number of epochs, and the cross-validation they belong to."""
+    shared = (FIT_ONLY | OPTIMIZER_VARIABLES) - {"epochs", "verbose", "callbacks"}
+    fit = {k: v for k, v in params.items() if k in shared}
     payload = pickle.dumps((architecture_key(params, meta), sorted(fit.items()), cv_id), 4)
     return hashlib.sha1(payload).hexdigest()
 

@@ -20,7 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from sklearn.model_selection import ParameterGrid
 
 from hpsearch.errors import TrialFailed, UserError
+from hpsearch.models.reuse import FIT_ONLY, OPTIMIZER_VARIABLES
 from hpsearch.search.base import SearchBackend
+
+# What a candidate may change and still use the model built for another (hpsearch.models.reuse).
+NOT_ARCHITECTURE = FIT_ONLY | OPTIMIZER_VARIABLES
 
 
 class GridBackend(SearchBackend):
@@ -125,13 +129,24 @@ def _epoch_groups(pending: list[tuple[int, dict]]) -> list[list[tuple[int, dict]
 
     Run one after the other in one worker, the shorter ones take the states the longer fit
     of the same folds passed through (``hpsearch.models.reuse``) instead of training
-    again; groups keep the grid's order.
+    again. Groups that build the same model (they differ only in fit settings such as
+    ``batch_size`` or ``learning_rate``) run one after another, so that the model built
+    and traced for the first serves the next; otherwise groups keep the grid's order.
     """
     groups: dict[str, list[tuple[int, dict]]] = {}
     for number, candidate in pending:
-        rest = {k: v for k, v in candidate.items() if k != "epochs"}
-        groups.setdefault(repr(sorted(rest.items(), key=str)), []).append((number, candidate))
-    return [sorted(group, key=lambda item: -_epochs(item[1])) for group in groups.values()]
+        groups.setdefault(_signature(candidate, {"epochs"}), []).append((number, candidate))
+    architectures: dict[str, int] = {}
+    for group in groups.values():
+        architectures.setdefault(_signature(group[0][1], NOT_ARCHITECTURE), len(architectures))
+    ordered = sorted(
+        groups.values(), key=lambda group: architectures[_signature(group[0][1], NOT_ARCHITECTURE)]
+    )
+    return [sorted(group, key=lambda item: -_epochs(item[1])) for group in ordered]
+
+
+def _signature(candidate: dict, leaving_out) -> str:
+    return repr(sorted(((k, v) for k, v in candidate.items() if k not in leaving_out), key=str))
 
 
 def _epochs(candidate: dict) -> int:
