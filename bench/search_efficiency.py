@@ -1,6 +1,6 @@
 """Optuna TPE with Hyperband pruning against the exhaustive grid, on the same space.
 
-    python bench/search_efficiency.py [--trials 48]
+    python bench/search_efficiency.py [--trials 48] [--startup-trials 10]
 
 The space: an LSTM reading the digits row by row (``digits_split.py``, 1,437 training rows,
 3 stratified folds), units [8, 16, 32, 64] x learning rate [0.001, 0.003, 0.01, 0.03] x
@@ -8,7 +8,8 @@ optimizer [adam, rmsprop] x epochs [4, 8, 12], batch size 32: 96 candidates. Bot
 ``python -m hpsearch run`` in a fresh store, same seed: once ``backend: grid`` (which trains
 each architecture's 12 epochs once per fold and scores the 4- and 8-epoch candidates on the
 way), once ``backend: optuna`` with ``sampler: tpe``, ``pruner: hyperband`` and
-``--trials`` trials over the same lists.
+``--trials`` trials over the same lists, the first ``--startup-trials`` of them drawn at
+random (``search.startup_trials``; Optuna's default is 10).
 
 A candidate's folds train the same way in both (same seed, same folds), so Optuna "reaches
 the grid's best" when it finds a candidate scoring as well as the grid's best. Reports the
@@ -47,9 +48,14 @@ search:
 TOLERANCES = (0.0, 0.005, 0.01)
 
 
-def run(backend: str, trials: int) -> dict:
+def run(backend: str, trials: int = 0, startup_trials: int = 10) -> dict:
     """``hpsearch run`` of the study with ``backend``; its trials in the order they ended."""
-    optuna = f"n_trials: {trials}\n  sampler: tpe\n  pruner: hyperband" if trials else ""
+    optuna = (
+        f"n_trials: {trials}\n  sampler: tpe\n  startup_trials: {startup_trials}\n"
+        "  pruner: hyperband"
+        if trials
+        else ""
+    )
     text = STUDY.format(loader=LOADER, backend=backend, optuna=optuna)
     with fresh_study(text) as folder:
         wall = timed_run(folder)
@@ -90,9 +96,10 @@ def reaching(record: dict, target: float) -> dict | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=48)
+    parser.add_argument("--startup-trials", type=int, default=10)
     arguments = parser.parse_args()
-    grid = run("grid", 0)
-    optuna = run("optuna", arguments.trials)
+    grid = run("grid")
+    optuna = run("optuna", arguments.trials, arguments.startup_trials)
     grid_best = best(grid)
     grid_epochs = sum(t["epochs"] for t in grid["trials"])
     unshared = 3 * sum(int(t["params"]["epochs"]) for t in grid["trials"])

@@ -150,7 +150,7 @@ def build(meta, units=4, activity=False):
     ],
 )
 def test_fold_validation_equals_kerass_evaluate_after_every_epoch(
-    digits, tmp_path, task, builder, params
+    digits, tmp_path, monkeypatch, task, builder, params
 ):
     """Validation curves come from one prediction per epoch, not from Keras's test step,
     yet equal what ``model.evaluate`` gives on the held-out rows after each epoch; the
@@ -158,6 +158,8 @@ def test_fold_validation_equals_kerass_evaluate_after_every_epoch(
     again; and the plain model never traces a test step."""
     import keras
     from sklearn.metrics import get_scorer
+
+    from hpsearch.models import estimator as estimator_module
 
     if builder == "regularized":
         (tmp_path / "regularized.py").write_text(REGULARIZED)
@@ -174,20 +176,24 @@ def test_fold_validation_equals_kerass_evaluate_after_every_epoch(
     estimator = make_estimator(task, builder, settings, seed=0)
     seen: dict[str, list[float]] = {}
 
+    predictions = []
+    predict_rows = estimator_module.predict_rows
+    monkeypatch.setattr(
+        estimator_module,
+        "predict_rows",
+        lambda *a, **k: predictions.append(1) or predict_rows(*a, **k),
+    )
+
     class Check(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             model = self.model
-            predict, calls = model.predict, []
-            model.predict = lambda *a, **k: calls.append(1) or predict(*a, **k)
-            try:
-                seen.setdefault("epoch_score", []).append(
-                    estimator.epoch_score(scorer, X[test], y[test])
-                )
-                assert calls == []  # the epoch's validation prediction, not a new one
-                seen.setdefault("score", []).append(scorer(estimator, X[test], y[test]))
-                assert calls == [1]
-            finally:
-                del model.predict
+            before = len(predictions)
+            seen.setdefault("epoch_score", []).append(
+                estimator.epoch_score(scorer, X[test], y[test])
+            )
+            assert len(predictions) == before  # the epoch's validation prediction
+            seen.setdefault("score", []).append(scorer(estimator, X[test], y[test]))
+            assert len(predictions) == before + 1
             truth = model.evaluate(
                 X[test],
                 estimator.target_encoder_.transform(y[test]),
@@ -275,3 +281,45 @@ def test_jit_compile_trains_with_xla_to_the_same_model(digits):
     # A model traced with XLA is not reused for one without it, nor the reverse.
     meta = plain._get_metadata()
     assert architecture_key(first.get_params(), meta) != architecture_key(plain.get_params(), meta)
+
+
+def test_predictions_skip_kerass_data_pipeline_with_kerass_answers(digits):
+    import keras
+
+    X, y = digits
+    estimator = tiny(epochs=1).fit(X, y)
+    model, rows = estimator.model_, estimator.feature_encoder_.transform(X)
+    for batch_size in (32, 7, 512):  # partial last batches; one batch for all rows
+        estimator.set_params(predict__batch_size=batch_size)
+        ours = estimator.predict_proba(X)
+        np.testing.assert_array_equal(ours, model.predict(rows, batch_size=batch_size, verbose=0))
+    (_, call) = model._hpsearch_predict  # the fast path ran, with one trace for every size
+    assert call.experimental_get_tracing_count() == 1
+
+    class Watching(keras.callbacks.Callback):  # a callback that watches prediction...
+        batches = 0
+
+        def on_predict_batch_end(self, batch, logs=None):
+            Watching.batches += 1
+
+    estimator.set_params(predict__batch_size=32, predict__callbacks=[Watching()]).fit(X, y)
+    estimator.predict_proba(X)
+    assert Watching.batches == 3  # ...still sees Keras's predict: 90 rows in batches of 32
+
+
+def test_the_train_step_is_traced_once_per_model(digits, monkeypatch):
+    """Keras creates the metrics' variables in the first trace of the train step, and
+    TensorFlow then traces it again; built ahead of the fit, it is traced once."""
+    import keras
+
+    traces = []
+    train_step = keras.Model.train_step
+
+    def counted(model, data):
+        traces.append(model)
+        return train_step(model, data)
+
+    monkeypatch.setattr(keras.Model, "train_step", counted)
+    X, y = digits
+    estimator = tiny(epochs=2).fit(X, y)
+    assert traces == [estimator.model_]
