@@ -254,10 +254,10 @@ def _predict(arguments) -> int:
 
 def _ui(arguments) -> int:
     from hpsearch.schema import resolve_tracking_uri
-    from hpsearch.tracking import local_artifacts_root, prepare_local_store
+    from hpsearch.tracking import local_artifacts_root, prepare_mlflow_store
 
     uri = resolve_tracking_uri(arguments.tracking_uri)
-    prepare_local_store(uri)
+    prepare_mlflow_store(uri)
     if arguments.host not in ("127.0.0.1", "localhost", "::1"):
         print(
             f"warning: serving on {arguments.host}: anyone who can reach it sees and changes"

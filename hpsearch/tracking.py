@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,6 +59,56 @@ def prepare_local_store(uri: str) -> None:
     database = sqlite_path(uri)
     if database is not None:
         database.parent.mkdir(parents=True, exist_ok=True)
+
+
+def prepare_mlflow_store(uri: str) -> None:
+    """``prepare_local_store``, and a new SQLite store made from MLflow's empty schema.
+
+    MLflow makes a new SQLite store by running its schema migrations one by one: ~2 s here
+    (twice that on a loaded machine) for every new study folder, before the first trial.
+    For one MLflow version the result is always the same empty schema, so it is made once
+    (in the user's cache folder) and copied; MLflow then finds its tables and adds its
+    Default experiment, with this store's own artifact folder, as in a store it made. If
+    anything goes wrong here, MLflow makes the store itself, as before.
+    """
+    prepare_local_store(uri)
+    database = sqlite_path(uri)
+    if database is None or database.exists():
+        return
+    try:
+        template = _empty_mlflow_store()
+        partial = database.with_name(f".{database.name}.{os.getpid()}.partial")
+        shutil.copyfile(template, partial)
+        try:
+            os.link(partial, database)  # never over a store another process made meanwhile
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink(missing_ok=True)
+    except Exception:  # noqa: BLE001 - MLflow creates the store itself
+        return
+
+
+def _empty_mlflow_store() -> Path:
+    """This MLflow version's empty, fully migrated SQLite schema, made on first use."""
+    import mlflow
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hpsearch"
+    template = cache / f"mlflow-{mlflow.__version__}-empty.db"
+    if template.exists():
+        return template
+    import sqlalchemy
+    from mlflow.store.db.utils import _initialize_tables  # what MLflow runs on a new store
+
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
+    engine = sqlalchemy.create_engine(f"sqlite:///{partial}")
+    try:
+        _initialize_tables(engine)
+    finally:
+        engine.dispose()
+    os.replace(partial, template)  # whole or absent, whoever else makes it at once
+    return template
 
 
 @dataclass
@@ -117,7 +169,7 @@ class StudyTracker:
         from mlflow import MlflowClient
 
         tags = {**(trial_tags or {}), **tags}
-        prepare_local_store(tracking_uri)
+        prepare_mlflow_store(tracking_uri)
         client = MlflowClient(tracking_uri=tracking_uri)
         experiment = client.get_experiment_by_name(study.name)
         if experiment is None:
