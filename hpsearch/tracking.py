@@ -75,18 +75,14 @@ def prepare_mlflow_store(uri: str) -> None:
     database = sqlite_path(uri)
     if database is None or database.exists():
         return
+    partial = database.with_name(f".{database.name}.{os.getpid()}.partial")
     try:
-        template = _empty_mlflow_store()
-        partial = database.with_name(f".{database.name}.{os.getpid()}.partial")
-        shutil.copyfile(template, partial)
-        try:
-            os.link(partial, database)  # never over a store another process made meanwhile
-        except FileExistsError:
-            pass
-        finally:
-            partial.unlink(missing_ok=True)
-    except Exception:  # noqa: BLE001 - MLflow creates the store itself
-        return
+        shutil.copyfile(_empty_mlflow_store(), partial)
+        os.link(partial, database)  # never over a store another process made meanwhile
+    except Exception:  # noqa: BLE001 - MLflow creates the store itself (or made it already)
+        pass
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _empty_mlflow_store() -> Path:

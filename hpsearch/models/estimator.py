@@ -394,10 +394,13 @@ class _TrackedFitMixin:
             self.get_params(), destination="predict", pass_filter=self._predict_kwargs, strict=True
         )
         settings.update(kwargs)
-        batch_size = settings.get("batch_size")
-        if not self.initialized_ or settings.get("steps") or settings.get("verbose"):
-            return super()._predict_raw(X, **kwargs)
-        if batch_size is None or batch_size < 1:
+        batch_size = settings.get("batch_size") or -1  # -1 (all rows): SciKeras resolves it
+        if (
+            not self.initialized_
+            or batch_size < 1
+            or settings.get("steps")
+            or settings.get("verbose")
+        ):
             return super()._predict_raw(X, **kwargs)
         X, _ = self._validate_data(X=X, y=None)  # as SciKeras's own _predict_raw
         X = self.feature_encoder_.transform(X)
