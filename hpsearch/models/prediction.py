@@ -18,17 +18,21 @@ from typing import Any
 import keras
 import numpy as np
 
-PREDICT_HOOKS = ("on_predict_begin", "on_predict_end", "on_predict_batch_begin")
-PREDICT_HOOKS += ("on_predict_batch_end",)
+PREDICT_HOOKS = (
+    "on_predict_begin",
+    "on_predict_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
+)
 
 
 def predict_rows(model, X, batch_size: int, callbacks=()) -> Any:
     """``model.predict(X, batch_size=batch_size, verbose=0)``, faster for in-memory arrays."""
     arrays = _standardized(X)
-    if arrays is None or not _predicts_plainly(model, callbacks):
+    rows = 0 if arrays is None else len(keras.tree.flatten(arrays)[0])
+    if not rows or not _predicts_plainly(model, callbacks):  # no rows: Keras's own error
         return model.predict(X, batch_size=batch_size, verbose=0, callbacks=list(callbacks))
     call = _traced_call(model, arrays)
-    rows = len(keras.tree.flatten(arrays)[0])
     parts = [
         keras.tree.map_structure(
             lambda tensor: tensor.numpy(),
@@ -36,8 +40,6 @@ def predict_rows(model, X, batch_size: int, callbacks=()) -> Any:
         )
         for start in range(0, rows, batch_size)
     ]
-    if not parts:  # no rows: Keras's own answer (an error)
-        return model.predict(X, batch_size=batch_size, verbose=0)
     return keras.tree.map_structure(lambda *pieces: np.concatenate(pieces), *parts)
 
 
