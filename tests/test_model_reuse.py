@@ -26,14 +26,16 @@ def _batch_size_search(records, X, y, params: dict, batch_sizes, seed: int, reus
     return _search_over("batch_size", batch_sizes, records, X, y, params, seed, reuse)
 
 
-def _search_over(name: str, values, records, X, y, params: dict, seed: int, reuse: bool):
+def _search_over(
+    name: str, values, records, X, y, params: dict, seed: int, reuse: bool, builder="lstm"
+):
     """Each value of ``name`` x 2 folds: scores, curves, models and fitted estimators."""
     splits = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
     records.mkdir()
     plan = FoldPlan(X, y, splits, names=[name], records_dir=records)
     scores, curves, models, estimators = [], [], [], []
     for value in values:
-        estimator = make_estimator("classification", "lstm", {**params, name: value}, seed=seed)
+        estimator = make_estimator("classification", builder, {**params, name: value}, seed=seed)
         with BUILT_MODELS.reusing() if reuse else _nothing():
             result = cross_validate(
                 estimator,
@@ -101,6 +103,83 @@ def test_candidates_differing_in_learning_rate_share_one_model_with_fresh_result
     meta = fitted[0]._get_metadata()
     keys = {epochs_group_key(f.get_params(), meta, "cv") for f in fitted}
     assert len({architecture_key(f.get_params(), meta) for f in fitted}) == 1 and len(keys) == 2
+
+
+STATEFUL_NOISE = """
+import keras
+import tensorflow as tf
+from hpsearch.models.heads import output_layer
+
+class StatefulNoise(keras.layers.Layer):
+    # TensorFlow's own random op: its kernel counts its draws (Keras's are stateless).
+    def call(self, x, training=False):
+        return x + tf.random.uniform(tf.shape(x), maxval=0.5) if training else x
+
+def build(meta, units=4):
+    return keras.Sequential([
+        keras.Input(meta["X_shape_"][1:]),
+        keras.layers.Flatten(),
+        StatefulNoise(),
+        keras.layers.Dense(units, activation="relu"),
+        output_layer(meta),
+    ])
+"""
+
+
+@pytest.mark.parametrize("builder", ["lstm", "stateful-noise"])
+def test_reused_models_keep_their_prepared_steps_unless_they_draw_statefully(
+    tmp_path, monkeypatch, builder
+):
+    """SciKeras seeds every fit with ``tf.random.set_seed``, which also clears TensorFlow's
+    kernel cache: the prepared train and predict steps (~0.3 s per fit to prepare again).
+    A reused model's fits keep them (Keras's random ops are stateless), but where a traced
+    step holds a stateful random op the cache is cleared, restarting its stream. Either
+    way the folds score exactly as fresh models do."""
+    from tensorflow.python.eager import context
+
+    from hpsearch.models.estimator import _TrackedFitMixin
+
+    if builder == "stateful-noise":
+        (tmp_path / "noise.py").write_text(STATEFUL_NOISE)
+        builder = f"{tmp_path / 'noise.py'}:build"
+    clears: list[int] = []  # per fit: TensorFlow seeds set the clearing way
+    inside = [False]
+    fit_keras_model, set_global_seed = (
+        _TrackedFitMixin._fit_keras_model,
+        context.Context._set_global_seed,
+    )
+
+    def counted_fit(self, *args, **kwargs):
+        clears.append(0)
+        inside[0] = True
+        try:
+            return fit_keras_model(self, *args, **kwargs)
+        finally:
+            inside[0] = False
+
+    def counted_seed(self, seed):
+        if inside[0]:
+            clears[-1] += 1
+        return set_global_seed(self, seed)
+
+    monkeypatch.setattr(_TrackedFitMixin, "_fit_keras_model", counted_fit)
+    monkeypatch.setattr(context.Context, "_set_global_seed", counted_seed)
+    X, y = _digits()
+    params = {"units": 5, "epochs": 2}
+
+    def search(reuse: bool):
+        records = tmp_path / f"{reuse}"
+        return _search_over("batch_size", (16, 32), records, X, y, params, 3, reuse, builder)
+
+    fresh_scores, fresh_curves, fresh_models, _ = search(reuse=False)
+    clears.clear()
+    scores, curves, models, _ = search(reuse=True)
+    assert len(set(fresh_models)) == 4 and len(set(models)) == 1
+    assert scores == fresh_scores and curves == fresh_curves
+    if builder == "lstm":
+        assert clears == [0, 0, 0, 0]
+    else:  # the first fit of the model has nothing cached yet
+        assert clears == [0, 2, 2, 2]
 
 
 def test_models_with_layers_adapted_per_fit_are_never_shared():

@@ -50,6 +50,7 @@ from hpsearch.models.reuse import (
     epochs_group_key,
     release_keras_memory,
 )
+from hpsearch.models.seeding import keeps_kernels_safely, seeded_fit
 from hpsearch.models.text_tokens import TextTokens, text_model
 
 # Rows per batch for validation and scoring, where the rows are small (see
@@ -364,9 +365,21 @@ class _TrackedFitMixin:
             others.append(_KeepEpochs(group, self._fold[1], epochs))
         self._fit_callbacks = others
         _build_training_state(self.model_, X, y)
-        return super()._fit_keras_model(
-            X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
-        )
+        seed = self._random_state
+        if seed is None or not keeps_kernels_safely(self.model_):
+            return super()._fit_keras_model(
+                X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
+            )
+        # SciKeras seeds the fit itself while ``_random_state`` is set; here ``seeded_fit``
+        # does, the same way but keeping the prepared steps (hpsearch.models.seeding).
+        self._random_state = None
+        try:
+            with seeded_fit(seed):
+                return super()._fit_keras_model(
+                    X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
+                )
+        finally:
+            self._random_state = seed
 
     def epoch_score(self, scorer, X_val, y_val) -> float:
         """``scorer(self, X_val, y_val)`` from inside the fit, after an epoch: the scorer's

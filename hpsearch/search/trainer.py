@@ -277,7 +277,7 @@ def make_trainer(study, cross_validation) -> Trainer:
     0``, where a grid's ``n_jobs`` goes to GridSearchCV (joblib's worker processes)."""
     per_process = study.search.trials_per_process
     n_jobs = study.search.n_jobs
-    if study.search.backend == "grid" and study.search.grid_backend == "dask":
+    if _uses_dask(study):
         from hpsearch.search.dask_cluster import DaskTrainer
 
         return DaskTrainer(cross_validation, trials_per_process=max(per_process, 1))
@@ -286,6 +286,26 @@ def make_trainer(study, cross_validation) -> Trainer:
     if n_jobs > 1:
         return ParallelTrainer(cross_validation, trials_per_process=per_process, n_jobs=n_jobs)
     return WorkerTrainer(cross_validation, trials_per_process=per_process)
+
+
+def start_fork_server(study) -> None:
+    """Start the fork server that workers are forked from, if the study will have workers.
+
+    It imports TensorFlow (~4 s here) before it can fork the first worker. Started when
+    the first trial asks for a worker, that import held up the first trial; started as
+    soon as the study and its data are checked, it overlaps the study's own preparation
+    (the MLflow store and parent run, folds, baseline) on the other core. Returns at once.
+    """
+    if study.search.trials_per_process == 0 or _uses_dask(study):
+        return
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(_PRELOAD)
+    forkserver.ensure_running()
+
+
+def _uses_dask(study) -> bool:
+    return study.search.backend == "grid" and study.search.grid_backend == "dask"
 
 
 # --- the work itself (in a worker, or in this process) ----------------------------------
