@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+
+# pyplot keeps its figures in one global registry: the study's plots are drawn in a thread
+# while the best model is refitted (hpsearch.runner), so one figure at a time.
+PYPLOT = threading.Lock()
 
 
 def forecast_plot(table: dict[str, list], title: str, path: Path) -> Path:
     """Actual vs predicted per test day, with the last-value baseline, as a PNG."""
+    with PYPLOT:
+        return _draw_forecast(table, title, path)
+
+
+def _draw_forecast(table: dict[str, list], title: str, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers; must precede pyplot

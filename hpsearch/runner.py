@@ -9,6 +9,7 @@ session on all training data, score it on the test set, and keep it on the paren
 from __future__ import annotations
 
 import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,6 @@ def run_study(study: Study, *, on_trial=None, on_start=None, worker: bool = Fals
     """
     from hpsearch.data import load_dataset
     from hpsearch.models.routing import check_model
-
     from hpsearch.search.trainer import start_fork_server
 
     mutex = _worker_mutex(study) if worker else None
@@ -137,17 +137,20 @@ def _search_and_refit(
             # Workers end one after the other: each finishes the study in turn, and a
             # refit already done for the same best trial is skipped.
             with _held(mutex):
-                best = tracker.best_trial(study.direction)
-                test_score = None
-                if best is not None:
-                    test_metrics = _refit_best(study, tracker, trainer, best)
-                    test_score = test_metrics.get("test_score")
-                    tracker.record_best(best, test_metrics)
-                _log_leaderboard(tracker)
-                if study.multi_objective:
-                    _log_pareto_front(study, tracker)
-                if study.tracking.plots:
-                    _log_plots(study, tracker)
+                plots = _start_plots(study, tracker)
+                try:
+                    best = tracker.best_trial(study.direction)
+                    test_score = None
+                    if best is not None:
+                        test_metrics = _refit_best(study, tracker, trainer, best)
+                        test_score = test_metrics.get("test_score")
+                        tracker.record_best(best, test_metrics)
+                    _log_leaderboard(tracker)
+                    if study.multi_objective:
+                        _log_pareto_front(study, tracker)
+                finally:
+                    if plots is not None:
+                        plots.join()
                 tracker.finish("FINISHED")
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the backend recorded the running trial
         if mutex is None:  # other workers go on with a shared study
@@ -249,6 +252,22 @@ def _log_pareto_front(study: Study, tracker: StudyTracker) -> None:
             writer.writeheader()
             writer.writerows(rows)
         tracker.log_study_artifact(path)
+
+
+def _start_plots(study: Study, tracker: StudyTracker) -> threading.Thread | None:
+    """Draw and log the study's plots in a thread, while the best candidate is refitted.
+
+    They read only the recorded trials, and the refit trains in the worker process (the
+    study's own process waits), so on a second core they cost no wall time: ~2 s of
+    matplotlib for six PNGs here.
+    """
+    if not study.tracking.plots:
+        return None
+    thread = threading.Thread(
+        target=_log_plots, args=(study, tracker), name="hpsearch-plots", daemon=True
+    )
+    thread.start()
+    return thread
 
 
 def _log_plots(study: Study, tracker: StudyTracker) -> None:

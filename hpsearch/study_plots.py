@@ -245,13 +245,16 @@ def _save_png(plot: Callable[..., Any], plotted, kwargs: dict[str, Any], stem: P
     import matplotlib.pyplot as plt
     import numpy as np
 
-    drawn = plot(plotted, **kwargs)
-    axes = np.ravel(drawn)[0] if isinstance(drawn, np.ndarray) else drawn
-    figure = axes.get_figure()
-    figure.set_size_inches(9, 5.5)
-    path = stem.with_suffix(".png")
-    figure.savefig(path, dpi=100)
-    plt.close("all")
+    from hpsearch.plots import PYPLOT
+
+    with PYPLOT:
+        drawn = plot(plotted, **kwargs)
+        axes = np.ravel(drawn)[0] if isinstance(drawn, np.ndarray) else drawn
+        figure = axes.get_figure()
+        figure.set_size_inches(9, 5.5)
+        path = stem.with_suffix(".png")
+        figure.savefig(path, dpi=100)
+        plt.close("all")
     return path
 
 
