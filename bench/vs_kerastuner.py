@@ -2,6 +2,7 @@
 
     pip install -e '.[bench]'
     python bench/vs_kerastuner.py [--repeat 3] [--max-epochs 12] [--jit] [--tools random,...]
+        [--startup-trials 10]
 
 The space, for every tool: an LSTM reading the digits row by row (``digits_split.py``: 1,437
 training rows, 360 test rows), units 8-64 (log), learning rate 1e-4 to 3e-2 (log),
@@ -9,9 +10,11 @@ optimizer adam | rmsprop, epochs 2 to ``--max-epochs``, batch size 32, validated
 same 20% of the training rows. KerasTuner's Hyperband (max_epochs, factor 3) runs first and
 its number of trials is the budget of the others: KerasTuner's RandomSearch and
 BayesianOptimization (``bench/kerastuner_search.py``) and ``hpsearch`` (TPE, pruner
-hyperband, ``cv: {holdout: 0.2}``, full MLflow tracking; with ``--jit`` also a run with
-``model.jit_compile: true``). Each is one fresh process, timed whole (imports, search, refit
-of the best on all training rows, test score); they alternate ``--repeat`` times.
+hyperband, ``cv: {holdout: 0.2}``, full MLflow tracking, its first ``--startup-trials``
+trials drawn at random: ``search.startup_trials``, Optuna's default 10; with ``--jit`` also
+a run with ``model.jit_compile: true``). Each is one fresh process, timed whole (imports,
+search, refit of the best on all training rows, test score); they alternate ``--repeat``
+times.
 
 Reports per tool the median wall time, best validation accuracy (KerasTuner's own score is
 the best epoch's; the last epoch's is beside it, which is what hpsearch scores), epochs
@@ -45,6 +48,7 @@ search:
   backend: optuna
   n_trials: {trials}
   sampler: tpe
+  startup_trials: {startup}
   pruner: hyperband
   cv: {{holdout: 0.2}}
   metric: accuracy
@@ -57,9 +61,13 @@ search:
 """
 
 
-def study_text(trials: int, max_epochs: int, jit: bool) -> str:
+def study_text(trials: int, max_epochs: int, jit: bool, startup: int = 10) -> str:
     return STUDY.format(
-        loader=LOADER, trials=trials, max_epochs=max_epochs, jit="true" if jit else "null"
+        loader=LOADER,
+        trials=trials,
+        max_epochs=max_epochs,
+        jit="true" if jit else "null",
+        startup=startup,
     )
 
 
@@ -100,8 +108,8 @@ def run_child(command: list[str], cwd: Path) -> tuple[float, dict]:
     return wall, json.loads(output.stdout.strip().splitlines()[-1])
 
 
-def run_hpsearch(trials: int, max_epochs: int, jit: bool) -> dict:
-    with fresh_study(study_text(trials, max_epochs, jit)) as folder:
+def run_hpsearch(trials: int, max_epochs: int, jit: bool, startup: int) -> dict:
+    with fresh_study(study_text(trials, max_epochs, jit, startup)) as folder:
         study = folder / "study.yaml"
         wall, record = run_child([sys.executable, __file__, "--child", str(study)], folder)
     return {**record, "wall": wall, "growth": memory_growth(record.pop("memory"))}
@@ -137,6 +145,9 @@ def main() -> None:
         help="which sides run, comma-separated (default: all; Hyperband always runs: it"
         " sets the trial budget)",
     )
+    parser.add_argument(
+        "--startup-trials", type=int, default=10, help="hpsearch's random start (default 10)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     tools = set(arguments.tools.split(",")) | {"hyperband"}
@@ -157,7 +168,10 @@ def main() -> None:
                 show(results, f"KerasTuner {name}", record)
         for jit in ((False, True) if arguments.jit else (False,)) if "hpsearch" in tools else ():
             name = "hpsearch, jit_compile" if jit else "hpsearch (TPE + Hyperband)"
-            show(results, name, run_hpsearch(budget, arguments.max_epochs, jit))
+            if arguments.startup_trials != 10:
+                name += f", startup_trials {arguments.startup_trials}"
+            record = run_hpsearch(budget, arguments.max_epochs, jit, arguments.startup_trials)
+            show(results, name, record)
     report(results, budget)
 
 

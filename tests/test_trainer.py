@@ -119,3 +119,25 @@ def test_a_grids_epoch_group_trains_in_one_worker(workdir):
         for c in study_runs("tiny-grid")[1]
     }
     assert trained == {("4", "2"): 4, ("4", "1"): 0, ("6", "2"): 4, ("6", "1"): 0}
+
+
+def test_the_fork_server_is_started_early_only_for_studies_with_workers(workdir, monkeypatch):
+    """``run`` starts the fork server (its TensorFlow import overlaps the study's own
+    preparation) when the study trains in workers; in-process and Dask studies need none."""
+    from multiprocessing import forkserver
+
+    from hpsearch.schema import load_study
+    from hpsearch.search.trainer import start_fork_server
+
+    started = []
+    monkeypatch.setattr(forkserver, "ensure_running", lambda: started.append(True))
+    dask_grid = TINY_GRID.replace("  backend: grid", "  backend: grid\n  grid_backend: dask")
+    for text, expected in (
+        (_study(TINY_OPTUNA, 1), [True]),
+        (TINY_GRID, [True]),
+        (_study(TINY_OPTUNA, 0), []),
+        (dask_grid, []),
+    ):
+        started.clear()
+        start_fork_server(load_study(write_study(workdir, text)))
+        assert started == expected
