@@ -232,3 +232,26 @@ def test_grid_groups_that_build_the_same_model_run_one_after_another():
     assert [[c["epochs"] for _, c in group] for group in groups] == [[2, 1]] * 4
     assert [group[0][1]["units"] for group in groups] == [4, 4, 8, 8]
     assert sorted(n for group in groups for n, _ in group) == list(range(8))
+
+
+def test_parallel_workers_keep_to_the_models_they_built():
+    """With n_jobs 2 each worker takes next a group that builds the model it built last,
+    else one whose model the other worker does not hold: 2 builds here instead of 4."""
+    from hpsearch.search.grid import _architecture, _next_group
+
+    def group(units: int, batch_size: int) -> list[tuple[int, dict]]:
+        return [(0, {"units": units, "batch_size": batch_size, "epochs": 1})]
+
+    queue = [group(8, 16), group(8, 32), group(16, 16), group(16, 32), group(8, 64)]
+    built: dict[int, str] = {}
+    taken = []
+    for worker in (0, 1, 0, 1, 0):
+        others = {a for w, a in built.items() if w != worker}
+        chosen = _next_group(queue, built.get(worker), others)
+        built[worker] = _architecture(chosen)
+        taken.append((worker, chosen[0][1]["units"], chosen[0][1]["batch_size"]))
+    assert taken == [(0, 8, 16), (1, 16, 16), (0, 8, 32), (1, 16, 32), (0, 8, 64)]
+    assert queue == []
+    # When its own model's groups are gone, a worker takes what is left.
+    queue = [group(16, 64)]
+    assert _next_group(queue, _architecture(group(8, 16)), {_architecture(group(16, 16))})

@@ -6,7 +6,8 @@ interrupted grid resumes, with the candidates already recorded not trained again
 (GridSearchCV alone has no resume). Candidates that differ only in ``epochs`` form a group
 that runs in one worker process, longest first, so the shorter ones take the longer fit's
 epochs (``hpsearch.models.reuse``). With ``n_jobs`` > 1 the groups are shared out between
-``n_jobs`` worker processes (one thread here waits on each); with ``trials_per_process:
+``n_jobs`` worker processes (one thread here waits on each), each taking the groups that
+build the model it already holds while there are any; with ``trials_per_process:
 0``, GridSearchCV's own ``n_jobs`` runs the folds in joblib's worker processes instead.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from sklearn.model_selection import ParameterGrid
@@ -57,23 +57,28 @@ class GridBackend(SearchBackend):
         return time_left is not None and time_left <= 0
 
     def _run_in_workers(self, groups: list[list[tuple[int, dict]]]) -> None:
-        """Groups shared out between the trainer's workers, the most epochs first."""
-        queue = deque(sorted(groups, key=lambda group: -_epochs(group[0][1])))
+        """Groups shared out between the trainer's workers, the most epochs first, each
+        worker keeping to the models it has built where it can (``_next_group``)."""
+        queue = sorted(groups, key=lambda group: -_epochs(group[0][1]))
         lock = threading.Lock()
+        built: dict[int, str] = {}  # by worker: the architecture it built last
 
-        def work() -> None:
+        def work(worker: int) -> None:
             while True:
                 with lock:
                     if not queue or self.trainer.stopping:
                         return
-                    group = queue.popleft()
+                    others = {a for w, a in built.items() if w != worker}
+                    group = _next_group(queue, built.get(worker), others)
+                    built[worker] = _architecture(group)
                 for item in group:
                     if self._out_of_time():
                         return
                     self._evaluate_chunk([item], 1)
 
-        with ThreadPoolExecutor(self.trainer.jobs, thread_name_prefix="hpsearch-grid") as pool:
-            for done in [pool.submit(work) for _ in range(self.trainer.jobs)]:
+        jobs = self.trainer.jobs
+        with ThreadPoolExecutor(jobs, thread_name_prefix="hpsearch-grid") as pool:
+            for done in [pool.submit(work, worker) for worker in range(jobs)]:
                 done.result()
 
     def _pending(self, candidates: list[dict]) -> list[tuple[int, dict]]:
@@ -138,11 +143,28 @@ def _epoch_groups(pending: list[tuple[int, dict]]) -> list[list[tuple[int, dict]
         groups.setdefault(_signature(candidate, {"epochs"}), []).append((number, candidate))
     architectures: dict[str, int] = {}
     for group in groups.values():
-        architectures.setdefault(_signature(group[0][1], NOT_ARCHITECTURE), len(architectures))
-    ordered = sorted(
-        groups.values(), key=lambda group: architectures[_signature(group[0][1], NOT_ARCHITECTURE)]
-    )
+        architectures.setdefault(_architecture(group), len(architectures))
+    ordered = sorted(groups.values(), key=lambda group: architectures[_architecture(group)])
     return [sorted(group, key=lambda item: -_epochs(item[1])) for group in ordered]
+
+
+def _next_group(queue: list, built: str | None, others: set[str]) -> list:
+    """Take from ``queue`` the group a worker trains next: the first that builds the model
+    this worker built last (``built``: reused, not built and traced again), else the first
+    whose model no other worker holds (``others``: the two keep apart), else the first."""
+    for wanted in (
+        lambda architecture: architecture == built,
+        lambda architecture: architecture not in others,
+        lambda architecture: True,
+    ):
+        for index, group in enumerate(queue):
+            if wanted(_architecture(group)):
+                return queue.pop(index)
+    raise IndexError("no group left")
+
+
+def _architecture(group: list[tuple[int, dict]]) -> str:
+    return _signature(group[0][1], NOT_ARCHITECTURE)
 
 
 def _signature(candidate: dict, leaving_out) -> str:
