@@ -254,4 +254,5 @@ def test_parallel_workers_keep_to_the_models_they_built():
     assert queue == []
     # When its own model's groups are gone, a worker takes what is left.
     queue = [group(16, 64)]
-    assert _next_group(queue, _architecture(group(8, 16)), {_architecture(group(16, 16))})
+    mine, theirs = _architecture(group(8, 16)), _architecture(group(16, 16))
+    assert _next_group(queue, mine, {theirs}) == group(16, 64) and queue == []
