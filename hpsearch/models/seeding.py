@@ -24,9 +24,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
-from tensorflow.python.eager import context
-from tensorflow.python.eager.polymorphic_function.polymorphic_function import Function
+from tensorflow.python.eager import context  # where SciKeras, too, reads the global seed
 from tensorflow.python.framework import config  # op determinism, as SciKeras sets it
+
+try:  # TensorFlow's tf.function class, to look into the traced steps
+    from tensorflow.python.eager.polymorphic_function.polymorphic_function import Function
+except ImportError:  # moved in a later TensorFlow: every fit is seeded SciKeras's way
+    Function = None
 
 # TensorFlow ops whose kernel keeps a random stream between calls (GuardedPhiloxRandom);
 # their stateless counterparts (``Stateless*``), which Keras uses, keep none.
@@ -54,7 +58,7 @@ def keeps_kernels_safely(model) -> bool:
     """True if no traced step of ``model`` holds a stateful random op (nor can it, yet)."""
     eager = context.context()
     seed_kept_as_expected = hasattr(eager, "_seed") and hasattr(eager, "_rng")
-    if getattr(model, "run_eagerly", False) or not seed_kept_as_expected:
+    if Function is None or getattr(model, "run_eagerly", False) or not seed_kept_as_expected:
         return False
     functions = []
     for name in _STEP_ATTRIBUTES:
