@@ -239,15 +239,11 @@ def _computed_once(plotted, target=None):
 
 
 def _save_png(plot: Callable[..., Any], plotted, kwargs: dict[str, Any], stem: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers; must precede pyplot
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    from hpsearch.plots import PYPLOT
+    from hpsearch.plots import pyplot
 
-    with PYPLOT:
+    with pyplot() as plt:
         drawn = plot(plotted, **kwargs)
         axes = np.ravel(drawn)[0] if isinstance(drawn, np.ndarray) else drawn
         figure = axes.get_figure()

@@ -152,15 +152,11 @@ def _next_group(queue: list, built: str | None, others: set[str]) -> list:
     """Take from ``queue`` the group a worker trains next: the first that builds the model
     this worker built last (``built``: reused, not built and traced again), else the first
     whose model no other worker holds (``others``: the two keep apart), else the first."""
-    for wanted in (
-        lambda architecture: architecture == built,
-        lambda architecture: architecture not in others,
-        lambda architecture: True,
-    ):
-        for index, group in enumerate(queue):
-            if wanted(_architecture(group)):
-                return queue.pop(index)
-    raise IndexError("no group left")
+    architectures = [_architecture(group) for group in queue]
+    if built in architectures:
+        return queue.pop(architectures.index(built))
+    free = [index for index, architecture in enumerate(architectures) if architecture not in others]
+    return queue.pop(free[0] if free else 0)
 
 
 def _architecture(group: list[tuple[int, dict]]) -> str:

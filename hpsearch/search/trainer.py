@@ -166,11 +166,9 @@ class WorkerTrainer(Trainer):
 
     def _call(self, function, *args):
         if self._executor is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(_PRELOAD)
             self._executor = ProcessPoolExecutor(
                 max_workers=1,
-                mp_context=context,
+                mp_context=_forkserver_context(),
                 initializer=_start_worker,
                 initargs=(self.cross_validation, os.getcwd(), self.threads),
             )
@@ -300,8 +298,16 @@ def start_fork_server(study) -> None:
         return
     from multiprocessing import forkserver
 
-    multiprocessing.get_context("forkserver").set_forkserver_preload(_PRELOAD)
+    _forkserver_context()
     forkserver.ensure_running()
+
+
+def _forkserver_context():
+    """The multiprocessing context workers come from: a fork server that has imported
+    ``_PRELOAD`` (TensorFlow) once."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return context
 
 
 def _uses_dask(study) -> bool:
