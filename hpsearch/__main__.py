@@ -1,3 +1,3 @@
-from hpsearch.cli import main
+from hpsearch.cli import entry_point
 
-raise SystemExit(main())
+raise SystemExit(entry_point())

@@ -46,9 +46,9 @@ def run_study(study: Study, *, on_trial=None, on_start=None, worker: bool = Fals
     from hpsearch.search.trainer import start_fork_server
 
     mutex = _worker_mutex(study) if worker else None
+    start_fork_server(study)  # its TensorFlow import overlaps what follows
     dataset = load_dataset(study)
     builder_params = check_model(study, dataset.facts)
-    start_fork_server(study)  # its TensorFlow import overlaps what follows
     tracking_uri = study.tracking_uri()
     with StudyLock(study, tracking_uri, shared=worker) as lock:
         with _held(mutex):

@@ -368,3 +368,21 @@ def test_validate_prints_the_resolved_study_without_tensorflow(tmp_path):
 )
 def test_every_shipped_study_validates(path, capsys):
     assert main(["validate", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_the_program_leaves_its_objects_to_the_exit(tmp_path, monkeypatch):
+    """``hpsearch`` and ``python -m hpsearch`` run ``main`` and then freeze what is alive,
+    so that the interpreter's last collection does not walk MLflow's and pandas' objects
+    (~1 s that pipes and ``subprocess.run`` wait for)."""
+    import gc
+
+    from hpsearch.cli import entry_point
+
+    path = write_study(tmp_path, SPEC_EXAMPLE)
+    monkeypatch.setattr(sys, "argv", ["hpsearch", "validate", str(path)])
+    assert gc.get_freeze_count() == 0
+    try:
+        assert entry_point() == 0
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

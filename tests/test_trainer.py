@@ -121,6 +121,21 @@ def test_a_grids_epoch_group_trains_in_one_worker(workdir):
     assert trained == {("4", "2"): 4, ("4", "1"): 0, ("6", "2"): 4, ("6", "1"): 0}
 
 
+def test_the_fork_server_freezes_what_it_preloads():
+    """Workers are forked from a fork server whose objects (TensorFlow's ~500,000) are
+    already frozen: a worker's own freeze walks only what it was sent, and the fork server
+    ends at once when the study's process exits."""
+    import subprocess
+    import sys
+
+    from hpsearch.search.trainer import _PRELOAD
+
+    code = f"import gc, {', '.join(_PRELOAD)}; print(gc.get_freeze_count())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) > 100_000
+
+
 def test_the_fork_server_is_started_early_only_for_studies_with_workers(workdir, monkeypatch):
     """``run`` starts the fork server (its TensorFlow import overlaps the study's own
     preparation) when the study trains in workers; in-process and Dask studies need none."""

@@ -33,12 +33,8 @@ from hpsearch.models.reuse import BUILT_MODELS, freeze_long_lived_objects, relea
 from hpsearch.search.evaluation import FoldResult
 
 # Imported by the fork server once, so that every worker starts with TensorFlow loaded
-# (the estimator module imports Keras; the study's own process never does).
-_PRELOAD = [
-    "hpsearch.models.estimator",
-    "hpsearch.search.evaluation",
-    "hpsearch.search.test_metrics",
-]
+# and frozen (the estimator module imports Keras; the study's own process never does).
+_PRELOAD = ["hpsearch.search.worker_preload"]
 
 
 @dataclass
