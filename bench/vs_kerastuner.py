@@ -1,8 +1,8 @@
 """hpsearch (Optuna TPE + Hyperband pruning) against KerasTuner at the same trial budget.
 
     pip install -e '.[bench]'
-    python bench/vs_kerastuner.py [--repeat 3] [--max-epochs 12] [--jit] [--tools random,...]
-        [--startup-trials 10]
+    python bench/vs_kerastuner.py [--repeat 3 | --seeds 42,7,...] [--max-epochs 12] [--jit]
+        [--tools random,...] [--startup-trials 10]
 
 The space, for every tool: an LSTM reading the digits row by row (``digits_split.py``: 1,437
 training rows, 360 test rows), units 8-64 (log), learning rate 1e-4 to 3e-2 (log),
@@ -14,7 +14,9 @@ hyperband, ``cv: {holdout: 0.2}``, full MLflow tracking, its first ``--startup-t
 trials drawn at random: ``search.startup_trials``, Optuna's default 10; with ``--jit`` also
 a run with ``model.jit_compile: true``). Each is one fresh process, timed whole (imports,
 search, refit of the best on all training rows, test score); they alternate ``--repeat``
-times.
+times with seed 42, or once per seed of ``--seeds`` (the seed of every tool's sampling,
+initial weights and shuffling, and of the validation rows): one search's best score is
+a draw, and which tool draws best moves with the seed.
 
 Reports per tool the median wall time, best validation accuracy (KerasTuner's own score is
 the best epoch's; the last epoch's is beside it, which is what hpsearch scores), epochs
@@ -41,7 +43,7 @@ STUDY_NAME = "kerastuner-bench"
 STUDY = """
 name: kerastuner-bench
 task: classification
-seed: 42
+seed: {seed}
 data: {{loader: "{loader}"}}
 model: {{builder: lstm, jit_compile: {jit}}}
 search:
@@ -61,8 +63,9 @@ search:
 """
 
 
-def study_text(trials: int, max_epochs: int, jit: bool, startup: int = 10) -> str:
+def study_text(trials: int, max_epochs: int, jit: bool, startup: int = 10, seed: int = 42) -> str:
     return STUDY.format(
+        seed=seed,
         loader=LOADER,
         trials=trials,
         max_epochs=max_epochs,
@@ -108,15 +111,15 @@ def run_child(command: list[str], cwd: Path) -> tuple[float, dict]:
     return wall, json.loads(output.stdout.strip().splitlines()[-1])
 
 
-def run_hpsearch(trials: int, max_epochs: int, jit: bool, startup: int) -> dict:
-    with fresh_study(study_text(trials, max_epochs, jit, startup)) as folder:
+def run_hpsearch(trials: int, max_epochs: int, jit: bool, startup: int, seed: int) -> dict:
+    with fresh_study(study_text(trials, max_epochs, jit, startup, seed)) as folder:
         study = folder / "study.yaml"
         wall, record = run_child([sys.executable, __file__, "--child", str(study)], folder)
     return {**record, "wall": wall, "growth": memory_growth(record.pop("memory"))}
 
 
-def run_kerastuner(tuner: str, trials: int, max_epochs: int) -> dict:
-    with fresh_study(study_text(trials, max_epochs, jit=False)) as folder:  # for its split
+def run_kerastuner(tuner: str, trials: int, max_epochs: int, seed: int) -> dict:
+    with fresh_study(study_text(trials, max_epochs, jit=False, seed=seed)) as folder:  # split
         study = folder / "study.yaml"
         command = [
             sys.executable,
@@ -128,6 +131,8 @@ def run_kerastuner(tuner: str, trials: int, max_epochs: int) -> dict:
             str(trials),
             "--max-epochs",
             str(max_epochs),
+            "--seed",
+            str(seed),
         ]
         wall, record = run_child(command, folder)
     fits = record.pop("fits")[:-1]  # the last is the refit of the best
@@ -148,6 +153,11 @@ def main() -> None:
     parser.add_argument(
         "--startup-trials", type=int, default=10, help="hpsearch's random start (default 10)"
     )
+    parser.add_argument(
+        "--seeds",
+        help="comma-separated seeds: one run of every tool per seed instead of --repeat runs"
+        " of seed 42",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     tools = set(arguments.tools.split(",")) | {"hyperband"}
@@ -158,27 +168,30 @@ def main() -> None:
         return
     results: dict[str, list[dict]] = {}
     budget = None
-    for _ in range(arguments.repeat):
-        hyperband = run_kerastuner("hyperband", 1, arguments.max_epochs)  # trials: its own
+    seeds = [int(s) for s in arguments.seeds.split(",")] if arguments.seeds else None
+    for seed in seeds or [42] * arguments.repeat:
+        hyperband = run_kerastuner("hyperband", 1, arguments.max_epochs, seed)  # its own trials
         budget = budget or hyperband["trials"]
-        show(results, "KerasTuner Hyperband", hyperband)
+        show(results, "KerasTuner Hyperband", hyperband, seed)
         for tuner, name in (("random", "RandomSearch"), ("bayesian", "BayesianOptimization")):
             if tuner in tools:
-                record = run_kerastuner(tuner, budget, arguments.max_epochs)
-                show(results, f"KerasTuner {name}", record)
+                record = run_kerastuner(tuner, budget, arguments.max_epochs, seed)
+                show(results, f"KerasTuner {name}", record, seed)
         for jit in ((False, True) if arguments.jit else (False,)) if "hpsearch" in tools else ():
             name = "hpsearch, jit_compile" if jit else "hpsearch (TPE + Hyperband)"
             if arguments.startup_trials != 10:
                 name += f", startup_trials {arguments.startup_trials}"
-            record = run_hpsearch(budget, arguments.max_epochs, jit, arguments.startup_trials)
-            show(results, name, record)
+            record = run_hpsearch(budget, arguments.max_epochs, jit, arguments.startup_trials, seed)
+            show(results, name, record, seed)
     report(results, budget)
+    if seeds:
+        report_seeds(results, seeds)
 
 
-def show(results: dict[str, list[dict]], name: str, record: dict) -> None:
-    results.setdefault(name, []).append(record)
+def show(results: dict[str, list[dict]], name: str, record: dict, seed: int) -> None:
+    results.setdefault(name, []).append({**record, "seed": seed})
     print(
-        f"{name}: {record['wall']:.1f} s, {record['trials']} trials,"
+        f"{name}, seed {seed}: {record['wall']:.1f} s, {record['trials']} trials,"
         f" {record['epochs_trained']} epochs, best val {record['best_val_accuracy']:.4f},"
         f" test {record['test_accuracy']:.4f}, growth {record['growth']:+.0f} MiB",
         flush=True,
@@ -223,6 +236,34 @@ def report(results: dict[str, list[dict]], budget: int) -> None:
                 f"\n{name}, where the time goes (medians, s): "
                 + ", ".join(f"{key} {value:.1f}" for key, value in parts.items())
             )
+
+
+def report_seeds(results: dict[str, list[dict]], seeds: list[int]) -> None:
+    """Best validation and test accuracy per seed, their means, and per tool the seeds on
+    which hpsearch's best validation score is at least that tool's."""
+    names = list(results)
+    print("\n| seed | " + " | ".join(names) + " |")
+    print("| --- |" + " --- |" * len(names))
+    for index, seed in enumerate(seeds):
+        runs = [results[name][index] for name in names]
+        cells = [f"{r['best_val_accuracy']:.4f} / {r['test_accuracy']:.4f}" for r in runs]
+        print(f"| {seed} | " + " | ".join(cells) + " |")
+    means = [
+        f"{statistics.mean(r['best_val_accuracy'] for r in results[n]):.4f} /"
+        f" {statistics.mean(r['test_accuracy'] for r in results[n]):.4f}"
+        for n in names
+    ]
+    print("| mean | " + " | ".join(means) + " |")
+    ours = next((n for n in names if n.startswith("hpsearch")), None)
+    if ours is None:
+        return
+    for name in names:
+        if name != ours:
+            wins = sum(
+                a["best_val_accuracy"] >= b["best_val_accuracy"]
+                for a, b in zip(results[ours], results[name], strict=True)
+            )
+            print(f"{ours} >= {name} on validation: {wins} of {len(seeds)} seeds")
 
 
 if __name__ == "__main__":

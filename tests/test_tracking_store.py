@@ -50,3 +50,25 @@ def test_a_new_store_is_the_store_mlflow_makes_from_one_template(workdir, monkey
     prepare_mlflow_store(f"sqlite:///{workdir / 'second' / 'mlflow.db'}")
     client = MlflowClient(f"sqlite:///{workdir / 'second' / 'mlflow.db'}")
     assert client.get_experiment_by_name("second") is not None
+
+
+def test_a_failed_template_leaves_nothing_in_the_cache(workdir, monkeypatch):
+    """If MLflow's schema cannot be made (here: its migrations raise), MLflow makes the
+    store itself, and no half-made template stays behind in the cache."""
+    from mlflow import MlflowClient
+    from mlflow.store.db import utils
+
+    def broken(engine):
+        with engine.begin() as connection:  # half-way: some tables made
+            connection.exec_driver_sql("CREATE TABLE experiments (id INTEGER)")
+        raise RuntimeError("migration failed")
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(workdir / "cache"))
+    monkeypatch.setattr(utils, "_initialize_tables", broken)
+    database = workdir / "store" / "mlflow.db"
+    prepare_mlflow_store(f"sqlite:///{database}")
+    assert list((workdir / "cache" / "hpsearch").iterdir()) == []
+    assert not database.exists()
+    monkeypatch.undo()
+    MlflowClient(f"sqlite:///{database}").search_experiments()  # MLflow makes it
+    assert database.exists()
