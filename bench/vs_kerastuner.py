@@ -2,7 +2,7 @@
 
     pip install -e '.[bench]'
     python bench/vs_kerastuner.py [--repeat 3 | --seeds 42,7,...] [--max-epochs 12] [--jit]
-        [--tools random,...] [--startup-trials 10]
+        [--tools random,...] [--startup-trials 10] [--pruner median] [--budget 30]
 
 The space, for every tool: an LSTM reading the digits row by row (``digits_split.py``: 1,437
 training rows, 360 test rows), units 8-64 (log), learning rate 1e-4 to 3e-2 (log),
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -51,7 +52,7 @@ search:
   n_trials: {trials}
   sampler: tpe
   startup_trials: {startup}
-  pruner: hyperband
+  pruner: {pruner}
   cv: {{holdout: 0.2}}
   metric: accuracy
   space:
@@ -63,9 +64,17 @@ search:
 """
 
 
-def study_text(trials: int, max_epochs: int, jit: bool, startup: int = 10, seed: int = 42) -> str:
+def study_text(
+    trials: int,
+    max_epochs: int,
+    jit: bool,
+    startup: int = 10,
+    seed: int = 42,
+    pruner: str = "hyperband",
+) -> str:
     return STUDY.format(
         seed=seed,
+        pruner=pruner,
         loader=LOADER,
         trials=trials,
         max_epochs=max_epochs,
@@ -111,8 +120,10 @@ def run_child(command: list[str], cwd: Path) -> tuple[float, dict]:
     return wall, json.loads(output.stdout.strip().splitlines()[-1])
 
 
-def run_hpsearch(trials: int, max_epochs: int, jit: bool, startup: int, seed: int) -> dict:
-    with fresh_study(study_text(trials, max_epochs, jit, startup, seed)) as folder:
+def run_hpsearch(
+    trials: int, max_epochs: int, jit: bool, startup: int, seed: int, pruner: str
+) -> dict:
+    with fresh_study(study_text(trials, max_epochs, jit, startup, seed, pruner)) as folder:
         study = folder / "study.yaml"
         wall, record = run_child([sys.executable, __file__, "--child", str(study)], folder)
     return {**record, "wall": wall, "growth": memory_growth(record.pop("memory"))}
@@ -147,11 +158,20 @@ def main() -> None:
     parser.add_argument(
         "--tools",
         default=",".join(TOOLS),
-        help="which sides run, comma-separated (default: all; Hyperband always runs: it"
-        " sets the trial budget)",
+        help="which sides run, comma-separated (default: all; Hyperband runs anyway unless"
+        " --budget is given: it sets the trial budget)",
     )
     parser.add_argument(
         "--startup-trials", type=int, default=10, help="hpsearch's random start (default 10)"
+    )
+    parser.add_argument(
+        "--pruner", default="hyperband", help="hpsearch's pruner (default hyperband)"
+    )
+    parser.add_argument(
+        "--budget",
+        type=int,
+        help="the trial budget, instead of KerasTuner Hyperband's own count (Hyperband then"
+        " runs only if --tools names it)",
     )
     parser.add_argument(
         "--seeds",
@@ -160,7 +180,7 @@ def main() -> None:
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
-    tools = set(arguments.tools.split(",")) | {"hyperband"}
+    tools = set(arguments.tools.split(","))
     if tools - set(TOOLS):
         parser.error(f"--tools: unknown {sorted(tools - set(TOOLS))}; choose from {TOOLS}")
     if arguments.child:
@@ -170,9 +190,11 @@ def main() -> None:
     budget = None
     seeds = [int(s) for s in arguments.seeds.split(",")] if arguments.seeds else None
     for seed in seeds or [42] * arguments.repeat:
-        hyperband = run_kerastuner("hyperband", 1, arguments.max_epochs, seed)  # its own trials
-        budget = budget or hyperband["trials"]
-        show(results, "KerasTuner Hyperband", hyperband, seed)
+        budget = arguments.budget or budget
+        if budget is None or "hyperband" in tools:
+            hyperband = run_kerastuner("hyperband", 1, arguments.max_epochs, seed)  # own trials
+            budget = budget or hyperband["trials"]
+            show(results, "KerasTuner Hyperband", hyperband, seed)
         for tuner, name in (("random", "RandomSearch"), ("bayesian", "BayesianOptimization")):
             if tuner in tools:
                 record = run_kerastuner(tuner, budget, arguments.max_epochs, seed)
@@ -181,7 +203,11 @@ def main() -> None:
             name = "hpsearch, jit_compile" if jit else "hpsearch (TPE + Hyperband)"
             if arguments.startup_trials != 10:
                 name += f", startup_trials {arguments.startup_trials}"
-            record = run_hpsearch(budget, arguments.max_epochs, jit, arguments.startup_trials, seed)
+            if arguments.pruner != "hyperband":
+                name = name.replace("Hyperband", arguments.pruner)
+            record = run_hpsearch(
+                budget, arguments.max_epochs, jit, arguments.startup_trials, seed, arguments.pruner
+            )
             show(results, name, record, seed)
     report(results, budget)
     if seeds:
@@ -200,9 +226,12 @@ def show(results: dict[str, list[dict]], name: str, record: dict, seed: int) -> 
 
 def report(results: dict[str, list[dict]], budget: int) -> None:
     fastest_tuner = min(
-        statistics.median(r["wall"] for r in records)
-        for name, records in results.items()
-        if name.startswith("KerasTuner")
+        (
+            statistics.median(r["wall"] for r in records)
+            for name, records in results.items()
+            if name.startswith("KerasTuner")
+        ),
+        default=math.nan,
     )
     print(f"\nTrial budget: {budget} (KerasTuner Hyperband's). Medians over runs.\n")
     print(
