@@ -2,7 +2,8 @@
 
     pip install -e '.[bench]'
     python bench/vs_kerastuner.py [--repeat 3 | --seeds 42,7,...] [--max-epochs 12] [--jit]
-        [--tools random,...] [--startup-trials 10] [--pruner median] [--budget 30]
+        [--tools random,...] [--startup-trials 10] [--pruner median]
+        [--sampler gp] [--budget 30]
 
 The space, for every tool: an LSTM reading the digits row by row (``digits_split.py``: 1,437
 training rows, 360 test rows), units 8-64 (log), learning rate 1e-4 to 3e-2 (log),
@@ -50,7 +51,7 @@ model: {{builder: lstm, jit_compile: {jit}}}
 search:
   backend: optuna
   n_trials: {trials}
-  sampler: tpe
+  sampler: {sampler}
   startup_trials: {startup}
   pruner: {pruner}
   cv: {{holdout: 0.2}}
@@ -71,10 +72,12 @@ def study_text(
     startup: int = 10,
     seed: int = 42,
     pruner: str = "hyperband",
+    sampler: str = "tpe",
 ) -> str:
     return STUDY.format(
         seed=seed,
         pruner=pruner,
+        sampler=sampler,
         loader=LOADER,
         trials=trials,
         max_epochs=max_epochs,
@@ -121,9 +124,10 @@ def run_child(command: list[str], cwd: Path) -> tuple[float, dict]:
 
 
 def run_hpsearch(
-    trials: int, max_epochs: int, jit: bool, startup: int, seed: int, pruner: str
+    trials: int, max_epochs: int, jit: bool, startup: int, seed: int, pruner: str, sampler: str
 ) -> dict:
-    with fresh_study(study_text(trials, max_epochs, jit, startup, seed, pruner)) as folder:
+    text = study_text(trials, max_epochs, jit, startup, seed, pruner, sampler)
+    with fresh_study(text) as folder:
         study = folder / "study.yaml"
         wall, record = run_child([sys.executable, __file__, "--child", str(study)], folder)
     return {**record, "wall": wall, "growth": memory_growth(record.pop("memory"))}
@@ -168,6 +172,9 @@ def main() -> None:
         "--pruner", default="hyperband", help="hpsearch's pruner (default hyperband)"
     )
     parser.add_argument(
+        "--sampler", default="tpe", help="hpsearch's sampler (default tpe; gp needs torch)"
+    )
+    parser.add_argument(
         "--budget",
         type=int,
         help="the trial budget, instead of KerasTuner Hyperband's own count (Hyperband then"
@@ -205,8 +212,16 @@ def main() -> None:
                 name += f", startup_trials {arguments.startup_trials}"
             if arguments.pruner != "hyperband":
                 name = name.replace("Hyperband", arguments.pruner)
+            if arguments.sampler != "tpe":
+                name = name.replace("TPE", arguments.sampler)
             record = run_hpsearch(
-                budget, arguments.max_epochs, jit, arguments.startup_trials, seed, arguments.pruner
+                budget,
+                arguments.max_epochs,
+                jit,
+                arguments.startup_trials,
+                seed,
+                arguments.pruner,
+                arguments.sampler,
             )
             show(results, name, record, seed)
     report(results, budget)

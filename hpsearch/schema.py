@@ -269,6 +269,8 @@ class SearchSection(_Section):
     # Trials trained by one worker process before it is replaced (TensorFlow never gives
     # back all of a model's memory); 0 trains in the study's own process.
     trials_per_process: StrictInt = Field(default=10, ge=0)
+    # TensorFlow intra-op threads of each worker process (default: the cores / n_jobs).
+    threads: StrictInt | None = Field(default=None, ge=1)
     # One built model per architecture, reset between fits, and shorter fits taking the
     # epochs of longer ones (hpsearch.models.reuse).
     reuse_models: StrictBool = True
@@ -579,6 +581,15 @@ def _check_across_sections(study: Study, source: Path) -> None:
         )
     if search.dask_scheduler is not None and search.grid_backend != "dask":
         raise UserError.at(source, "search.dask_scheduler", "applies with grid_backend: dask only")
+    if search.threads is not None and (
+        search.trials_per_process == 0 or search.grid_backend == "dask"
+    ):
+        raise UserError.at(
+            source,
+            "search.threads",
+            "sets the threads of hpsearch's worker processes; with trials_per_process: 0 or"
+            " a Dask grid, set TF_NUM_INTRAOP_THREADS in the environment instead",
+        )
     if search.backend == "optuna" and search.n_jobs > 1 and search.trials_per_process == 0:
         raise UserError.at(
             source,

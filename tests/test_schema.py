@@ -252,6 +252,11 @@ BROKEN = [
         "s/  n_jobs: 1/  n_jobs: 1\\n  dask_scheduler: tcp:\\/\\/x:8786/",
         "search.dask_scheduler: applies with grid_backend: dask only",
     ),
+    (
+        "s/  n_jobs: 1/  n_jobs: 1\\n  threads: 1\\n  trials_per_process: 0/",
+        "search.threads: sets the threads of hpsearch's worker processes",
+    ),
+    ("s/n_jobs: 1/threads: 0/", "search.threads: Input should be greater than or equal to 1"),
     ("s/name: imdb-lstm/name: my study/", "name: use letters, digits"),
     (
         "s/^data:/data:\\n  loader: digits\\ndata:/",

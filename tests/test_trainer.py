@@ -22,8 +22,11 @@ from hpsearch.models.builders import build_lstm
 
 
 def build(meta, units=4, **params):
+    import tensorflow as tf
+
+    threads = tf.config.threading.get_intra_op_parallelism_threads()
     with open(Path(__file__).with_name("builds.txt"), "a") as notes:
-        notes.write(f"{os.getpid()} {units} {gc.get_freeze_count()}\\n")
+        notes.write(f"{os.getpid()} {units} {gc.get_freeze_count()} {threads}\\n")
     if units == 5 and Path(__file__).with_name("die").exists():
         os.kill(os.getpid(), 9)  # the worker dies in the middle of a trial
     return build_lstm(meta, units=units, **params)
@@ -31,7 +34,7 @@ def build(meta, units=4, **params):
 
 
 def _builds(folder) -> list[tuple[int, int]]:
-    return [(int(pid), int(units)) for pid, units, _ in _notes(folder)]
+    return [(int(pid), int(units)) for pid, units, *_ in _notes(folder)]
 
 
 def _notes(folder) -> list[list[str]]:
@@ -58,7 +61,7 @@ def test_workers_are_replaced_and_train_exactly_like_this_process(workdir):
         pids = [pid for pid, _ in _builds(workdir)]
         # Every model is built in a process whose long-lived objects are frozen out of the
         # garbage collector's walks; the study's own process is unfrozen after its study.
-        assert all(int(frozen) > 100_000 for _, _, frozen in _notes(workdir))
+        assert all(int(frozen) > 100_000 for _, _, frozen, _ in _notes(workdir))
         assert gc.get_freeze_count() == 0
         (workdir / "builds.txt").unlink()
         assert len(pids) == 3  # 2 trials of one fold each, then the refit of the best
@@ -119,6 +122,19 @@ def test_a_grids_epoch_group_trains_in_one_worker(workdir):
         for c in study_runs("tiny-grid")[1]
     }
     assert trained == {("4", "2"): 4, ("4", "1"): 0, ("6", "2"): 4, ("6", "1"): 0}
+
+
+def test_workers_use_the_threads_the_study_sets(workdir):
+    """``search.threads`` sets TensorFlow's intra-op threads in every worker (by default
+    one job leaves TensorFlow its own default, and N jobs share the cores)."""
+    from hpsearch.search.trainer import ParallelTrainer, threads_per_job
+
+    (workdir / "noting.py").write_text(NOTING_BUILDER)
+    text = _study(TINY_OPTUNA, 1).replace("  backend: optuna", "  backend: optuna\n  threads: 2")
+    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    assert [threads for *_, threads in _notes(workdir)] == ["2", "2", "2"]  # 2 trials, refit
+    assert ParallelTrainer(None, trials_per_process=1, n_jobs=2, threads=3).threads == 3
+    assert ParallelTrainer(None, trials_per_process=1, n_jobs=2).threads == threads_per_job(2)
 
 
 def test_the_fork_server_freezes_what_it_preloads():

@@ -190,11 +190,18 @@ class ParallelTrainer(Trainer):
     and each worker's TensorFlow uses its share of the cores.
     """
 
-    def __init__(self, cross_validation, *, trials_per_process: int, n_jobs: int) -> None:
+    def __init__(
+        self,
+        cross_validation,
+        *,
+        trials_per_process: int,
+        n_jobs: int,
+        threads: int | None = None,
+    ) -> None:
         super().__init__(cross_validation)
         self.jobs = n_jobs
         self.trials_per_process = trials_per_process
-        self.threads = threads_per_job(n_jobs)
+        self.threads = threads or threads_per_job(n_jobs)
         self._local = threading.local()
         self._trainers: list[WorkerTrainer] = []
         self._lock = threading.Lock()
@@ -277,9 +284,12 @@ def make_trainer(study, cross_validation) -> Trainer:
         return DaskTrainer(cross_validation, trials_per_process=max(per_process, 1))
     if per_process == 0:
         return InProcessTrainer(cross_validation)
+    threads = study.search.threads  # None: TensorFlow's default (every core) for one job
     if n_jobs > 1:
-        return ParallelTrainer(cross_validation, trials_per_process=per_process, n_jobs=n_jobs)
-    return WorkerTrainer(cross_validation, trials_per_process=per_process)
+        return ParallelTrainer(
+            cross_validation, trials_per_process=per_process, n_jobs=n_jobs, threads=threads
+        )
+    return WorkerTrainer(cross_validation, trials_per_process=per_process, threads=threads)
 
 
 def start_fork_server(study) -> None:
