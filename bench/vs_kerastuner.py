@@ -248,7 +248,7 @@ def report(results: dict[str, list[dict]], budget: int) -> None:
         ),
         default=math.nan,
     )
-    print(f"\nTrial budget: {budget} (KerasTuner Hyperband's). Medians over runs.\n")
+    print(f"\nTrial budget: {budget}. Medians over runs.\n")
     print(
         "| tool | wall (s) | ÷ fastest KerasTuner | trials | epochs trained | best val accuracy"
         " (runs) | test accuracy (runs) | memory growth (MiB) |"
