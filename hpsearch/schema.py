@@ -269,7 +269,8 @@ class SearchSection(_Section):
     # Trials trained by one worker process before it is replaced (TensorFlow never gives
     # back all of a model's memory); 0 trains in the study's own process.
     trials_per_process: StrictInt = Field(default=10, ge=0)
-    # TensorFlow intra-op threads of each worker process (default: the cores / n_jobs).
+    # TensorFlow intra-op threads of each worker process, inter-op 1 (default: the cores /
+    # n_jobs, or for one job TensorFlow's own default).
     threads: StrictInt | None = Field(default=None, ge=1)
     # One built model per architecture, reset between fits, and shorter fits taking the
     # epochs of longer ones (hpsearch.models.reuse).
