@@ -194,10 +194,9 @@ def main() -> None:
         hpsearch_child(arguments.child)
         return
     results: dict[str, list[dict]] = {}
-    budget = None
+    budget = arguments.budget  # None: the first Hyperband run's number of trials
     seeds = [int(s) for s in arguments.seeds.split(",")] if arguments.seeds else None
     for seed in seeds or [42] * arguments.repeat:
-        budget = arguments.budget or budget
         if budget is None or "hyperband" in tools:
             hyperband = run_kerastuner("hyperband", 1, arguments.max_epochs, seed)  # own trials
             budget = budget or hyperband["trials"]

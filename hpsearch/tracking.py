@@ -100,11 +100,12 @@ def _empty_mlflow_store() -> Path:
     partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
     engine = sqlalchemy.create_engine(f"sqlite:///{partial}")
     try:
-        _initialize_tables(engine)
-        engine.dispose()
+        try:
+            _initialize_tables(engine)
+        finally:
+            engine.dispose()
         os.replace(partial, template)  # whole or absent, whoever else makes it at once
     except BaseException:
-        engine.dispose()
         partial.unlink(missing_ok=True)  # no half-made schema left in the cache
         raise
     return template

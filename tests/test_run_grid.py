@@ -246,13 +246,11 @@ def test_parallel_workers_keep_to_the_models_they_built():
     built: dict[int, str] = {}
     taken = []
     for worker in (0, 1, 0, 1, 0):
-        others = {a for w, a in built.items() if w != worker}
-        chosen = _next_group(queue, built.get(worker), others)
-        built[worker] = _architecture(chosen)
+        chosen = _next_group(queue, built, worker)
         taken.append((worker, chosen[0][1]["units"], chosen[0][1]["batch_size"]))
     assert taken == [(0, 8, 16), (1, 16, 16), (0, 8, 32), (1, 16, 32), (0, 8, 64)]
     assert queue == []
     # When its own model's groups are gone, a worker takes what is left.
     queue = [group(16, 64)]
-    mine, theirs = _architecture(group(8, 16)), _architecture(group(16, 16))
-    assert _next_group(queue, mine, {theirs}) == group(16, 64) and queue == []
+    built = {0: _architecture(group(8, 16)), 1: _architecture(group(16, 16))}
+    assert _next_group(queue, built, 0) == group(16, 64) and queue == []

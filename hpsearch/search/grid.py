@@ -68,9 +68,7 @@ class GridBackend(SearchBackend):
                 with lock:
                     if not queue or self.trainer.stopping:
                         return
-                    others = {a for w, a in built.items() if w != worker}
-                    group = _next_group(queue, built.get(worker), others)
-                    built[worker] = _architecture(group)
+                    group = _next_group(queue, built, worker)
                 for item in group:
                     if self._out_of_time():
                         return
@@ -148,15 +146,21 @@ def _epoch_groups(pending: list[tuple[int, dict]]) -> list[list[tuple[int, dict]
     return [sorted(group, key=lambda item: -_epochs(item[1])) for group in ordered]
 
 
-def _next_group(queue: list, built: str | None, others: set[str]) -> list:
-    """Take from ``queue`` the group a worker trains next: the first that builds the model
-    this worker built last (``built``: reused, not built and traced again), else the first
-    whose model no other worker holds (``others``: the two keep apart), else the first."""
+def _next_group(queue: list, built: dict[int, str], worker: int) -> list:
+    """Take from ``queue`` the group ``worker`` trains next, and note its model in ``built``
+    (by worker: the architecture it built last): the first group that builds the model
+    this worker built last (reused, not built and traced again), else the first whose
+    model no other worker holds (the two keep apart), else the first."""
+    mine = built.get(worker)
+    others = {architecture for w, architecture in built.items() if w != worker}
     architectures = [_architecture(group) for group in queue]
-    if built in architectures:
-        return queue.pop(architectures.index(built))
-    free = [index for index, architecture in enumerate(architectures) if architecture not in others]
-    return queue.pop(free[0] if free else 0)
+    if mine in architectures:
+        index = architectures.index(mine)
+    else:
+        free = [i for i, architecture in enumerate(architectures) if architecture not in others]
+        index = free[0] if free else 0
+    built[worker] = architectures[index]
+    return queue.pop(index)
 
 
 def _architecture(group: list[tuple[int, dict]]) -> str:
