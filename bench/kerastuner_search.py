@@ -125,6 +125,11 @@ def main() -> None:
                 "best_last_epoch_val_accuracy": float(
                     best.metrics.get_history("val_accuracy")[-1].value[0]
                 ),
+                # What hpsearch scores a trial by (the epochs it was given, not the best of
+                # them), best over the trials.
+                "last_epoch_val_accuracy": max(
+                    float(t.metrics.get_history("val_accuracy")[-1].value[0]) for t in trials
+                ),
                 "best": {
                     name: best_hp.get(name) for name in ("units", "learning_rate", "optimizer")
                 },

@@ -267,7 +267,7 @@ def print_resolved_study(study: Study) -> None:
     if search.backend == "optuna":
         lines.append(
             f"optuna: {study.n_trials} trials, sampler {study.sampler}"
-            f"{' (multivariate)' if study.search.multivariate else ''}"
+            f"{' (multivariate)' if study.multivariate_tpe else ''}"
             + (
                 f" ({search.startup_trials} random first)"
                 if search.startup_trials is not None

@@ -337,7 +337,7 @@ def _trial_tags(study: Study) -> dict[str, str]:
     return {
         "hpsearch.backend": study.search.backend,
         "hpsearch.sampler": (
-            (study.sampler + ("-multivariate" if study.search.multivariate else ""))
+            (study.sampler + ("-multivariate" if study.multivariate_tpe else ""))
             if optuna
             else "grid"
         ),

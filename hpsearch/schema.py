@@ -254,7 +254,8 @@ class SearchSection(_Section):
     timeout: StrictInt | StrictFloat | None = Field(default=None, gt=0)
     sampler: Literal[SAMPLERS] | None = None  # type: ignore[valid-type]
     pruner: Literal[PRUNERS] | None = None  # type: ignore[valid-type]
-    # TPE modelling the parameters jointly (Optuna's multivariate TPE) instead of one by one.
+    # TPE modelling the parameters jointly (Optuna's multivariate TPE, the default) or,
+    # with false, one by one (Optuna 4's default).
     multivariate: StrictBool | None = None
     # Trials the model-based samplers (tpe, gp, cmaes) draw at random before modelling
     # the results (Optuna's n_startup_trials: 10 for tpe and gp, 1 for cmaes).
@@ -362,6 +363,12 @@ class Study(_Section):
     @property
     def pruner(self) -> str:
         return self.search.pruner or "none"
+
+    @property
+    def multivariate_tpe(self) -> bool:
+        """TPE models the parameters jointly unless the study says otherwise: Optuna 5's
+        default, set explicitly so that an Optuna 4 install samples the same way."""
+        return self.sampler == "tpe" and self.search.multivariate is not False
 
     def tracking_uri(self) -> str:
         """``--tracking-uri`` or ``tracking.uri``, else ``MLFLOW_TRACKING_URI``, else mlruns/."""

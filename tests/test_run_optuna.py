@@ -345,3 +345,20 @@ def test_the_gaussian_process_sampler_proposes_trials_after_its_random_start(wor
     assert isinstance(sampler, optuna.samplers.GPSampler) and sampler._n_startup_trials == 2
     parent, _ = study_runs("tiny-optuna")
     assert parent.data.tags["hpsearch.sampler"] == "gp"
+
+
+def test_tpe_models_the_parameters_jointly_unless_the_study_says_not(workdir):
+    """Optuna 5 made multivariate TPE its default and Optuna 4 sampled one by one: hpsearch
+    spells the choice out, so a study samples the same on either, and its tag says which."""
+
+    def joint_names(text: str) -> set[str]:
+        sampler = optuna_search.make_sampler(load_study(write_study(workdir, text)), 0)
+        study = optuna.create_study(sampler=sampler)
+        for _ in range(3):
+            study.optimize(lambda t: t.suggest_float("a", 0, 1) + t.suggest_int("b", 1, 4), 1)
+        return set(sampler.infer_relative_search_space(study, study.trials[-1]))
+
+    tpe = TINY_OPTUNA.replace("sampler: random", "sampler: tpe")
+    assert joint_names(tpe) == {"a", "b"}
+    assert joint_names(tpe.replace("sampler: tpe", "sampler: tpe\n  multivariate: false")) == set()
+    assert load_study(write_study(workdir, tpe)).multivariate_tpe

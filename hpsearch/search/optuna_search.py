@@ -46,15 +46,20 @@ def make_sampler(study, n_existing: int, salt: int = 0) -> optuna.samplers.BaseS
     if study.search.startup_trials is not None:
         startup["n_startup_trials"] = study.search.startup_trials
     if name == "tpe":
-        if study.search.multivariate:
-            with warnings.catch_warnings():  # "experimental" since Optuna 2.2
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                # group: a conditional space's branches are modelled each on its own
-                # trials (otherwise multivariate TPE falls back to one-by-one sampling).
-                return optuna.samplers.TPESampler(
-                    seed=seed, multivariate=True, group=study.conditional, **startup
-                )
-        return optuna.samplers.TPESampler(seed=seed, **startup)
+        # Spelled out: Optuna 5 made multivariate TPE with the constant liar its default
+        # (Optuna 4 sampled one by one), and a study should sample the same on both.
+        # group: a conditional space's branches are modelled each on its own trials
+        # (otherwise multivariate TPE falls back to one-by-one sampling for them).
+        multivariate = study.multivariate_tpe
+        with warnings.catch_warnings():  # "experimental" in Optuna 4
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(
+                seed=seed,
+                multivariate=multivariate,
+                group=multivariate and study.conditional,
+                constant_liar=True,
+                **startup,
+            )
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
