@@ -326,5 +326,6 @@ def report_seeds(results: dict[str, list[dict]], seeds: list[int]) -> None:
                 + ", ".join(f"{key} {won} of {len(seeds)}" for key, won in wins.items())
             )
 
+
 if __name__ == "__main__":
     main()
