@@ -1,9 +1,12 @@
 """Trials per hour with n_jobs 1 and 2, back to back, for both backends.
 
     python bench/parallel.py [--repeat 3] [--backend grid optuna]
+        [--samples 900] [--units 8 16] [--epochs 4]
 
 The same 8 candidates (an LSTM on 900 digits, units [8, 16] x batch size [16, 32] x
-learning rate [0.003, 0.01], 4 epochs, 3 folds: 24 fits) run by ``python -m hpsearch run``
+learning rate [0.003, 0.01], 4 epochs, 3 folds: 24 fits; ``--samples``, ``--units`` and
+``--epochs`` make every trial bigger, so that the fixed part of a command weighs less and
+the trials per hour approach a long study's) run by ``python -m hpsearch run``
 with ``--n-jobs 1`` and ``--n-jobs 2``, alternating, each in a fresh store:
 - grid: one worker process (models reused) against joblib's two worker processes;
 - optuna (its grid sampler, so both draw the same 8 candidates): one worker process
@@ -24,16 +27,16 @@ STUDY = """
 name: parallel-bench
 task: classification
 seed: 5
-data: {loader: digits, params: {n_samples: 900}}
-model: {builder: lstm}
+data: {{loader: digits, params: {{n_samples: {samples}}}}}
+model: {{builder: lstm}}
 search:
-  backend: BACKEND
+  backend: {backend}
   cv: 3
   space:
-    units: [8, 16]
+    units: {units}
     batch_size: [16, 32]
     learning_rate: [0.003, 0.01]
-    epochs: 4
+    epochs: {epochs}
 """
 CANDIDATES = 8
 
@@ -41,11 +44,11 @@ CANDIDATES = 8
 OPTUNA_OPTIONS = f"optuna\n  sampler: grid\n  n_trials: {CANDIDATES}"
 
 
-def run_once(backend: str, n_jobs: int) -> tuple[float, float, list[float]]:
+def run_once(backend: str, n_jobs: int, size: dict) -> tuple[float, float, list[float]]:
     """Whole-command seconds, the search's own seconds (the first trial's start to the last
     trial's end, from MLflow: without start-up, baseline, refit and plots), the scores."""
     options = OPTUNA_OPTIONS if backend == "optuna" else "grid"
-    with fresh_study(STUDY.replace("BACKEND", options)) as folder:
+    with fresh_study(STUDY.format(backend=options, **size)) as folder:
         wall = timed_run(folder, "--n-jobs", str(n_jobs))
         runs = trial_runs(folder, "parallel-bench")
     span = (max(r.info.end_time for r in runs) - min(r.info.start_time for r in runs)) / 1000
@@ -56,7 +59,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backend", nargs="+", default=["grid", "optuna"])
+    parser.add_argument("--samples", type=int, default=900, help="digits rows (at most 1797)")
+    parser.add_argument("--units", type=int, nargs=2, default=[8, 16])
+    parser.add_argument("--epochs", type=int, default=4)
     arguments = parser.parse_args()
+    size = {
+        "samples": arguments.samples,
+        "units": list(arguments.units),
+        "epochs": arguments.epochs,
+    }
     print(
         "| backend | n_jobs | median wall (s) | trials per hour (wall) |"
         " median search (s) | trials per hour (search) | runs: wall / search (s) |"
@@ -69,7 +80,7 @@ def main() -> None:
         scores: dict[int, list[float]] = {}
         for _ in range(arguments.repeat):
             for n_jobs in (1, 2):
-                wall, span, scores[n_jobs] = run_once(backend, n_jobs)
+                wall, span, scores[n_jobs] = run_once(backend, n_jobs, size)
                 walls[n_jobs].append(wall)
                 spans[n_jobs].append(span)
         for n_jobs in (1, 2):

@@ -20,9 +20,10 @@ initial weights and shuffling, and of the validation rows): one search's best sc
 a draw, and which tool draws best moves with the seed.
 
 Reports per tool the median wall time, best validation accuracy (KerasTuner's own score is
-the best epoch's; the last epoch's is beside it, which is what hpsearch scores), epochs
-trained, test accuracy of the refitted best and memory growth over the trials (peak PSS of
-the process tree over the last third of the trials minus the first third's).
+the best epoch's; beside it, the best over its fits of the last epoch's, which is what
+hpsearch scores a trial by), epochs trained, test accuracy of the refitted best and memory
+growth over the trials (peak PSS of the process tree over the last third of the trials
+minus the first third's).
 """
 
 from __future__ import annotations
@@ -260,8 +261,8 @@ def report(results: dict[str, list[dict]], budget: int) -> None:
             return ", ".join(f"{r[key]:.4f}" for r in records)
 
         validation = runs("best_val_accuracy")
-        if "best_last_epoch_val_accuracy" in records[0]:
-            validation += " (last epoch: " + runs("best_last_epoch_val_accuracy") + ")"
+        if "last_epoch_val_accuracy" in records[0]:
+            validation += " (last epoch: " + runs("last_epoch_val_accuracy") + ")"
         print(
             f"| {name} | {wall:.1f} | {wall / fastest_tuner:.2f} |"
             f" {statistics.median(r['trials'] for r in records):.0f} |"
