@@ -34,6 +34,46 @@ def timed_run(folder: Path, *options: str) -> float:
     return time.perf_counter() - started
 
 
+def cpu_timed_run(folder: Path, *options: str) -> tuple[float, float]:
+    """Seconds of the whole ``python -m hpsearch run`` (as ``timed_run``) and the CPU
+    seconds of its process tree (study, fork server, workers), read every 0.2 s: their
+    ratio is how many cores the command kept busy on average."""
+    import psutil
+
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as errors:
+        command = subprocess.Popen(
+            [sys.executable, "-m", "hpsearch", "run", "study.yaml", "--quiet", *options],
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        root = psutil.Process(command.pid)
+        cpu: dict[int, float] = {}  # the last reading of every process seen
+        while command.poll() is None:
+            for process in [root, *_children(root)]:
+                try:
+                    times = process.cpu_times()
+                except psutil.Error:
+                    continue
+                cpu[process.pid] = times.user + times.system
+            time.sleep(0.2)
+        wall = time.perf_counter() - started
+        if command.returncode:
+            errors.seek(0)
+            sys.exit(f"hpsearch run failed:\n{errors.read().decode()[-3000:]}")
+    return wall, sum(cpu.values())
+
+
+def _children(process) -> list:
+    import psutil
+
+    try:
+        return process.children(recursive=True)
+    except psutil.Error:
+        return []
+
+
 def trial_runs(folder: Path, study_name: str) -> list:
     """The study's trial runs in the folder's store, in trial order."""
     runs = _runs(folder, study_name, "trial")

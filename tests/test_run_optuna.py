@@ -349,7 +349,7 @@ def test_the_gaussian_process_sampler_proposes_trials_after_its_random_start(wor
 
 def test_tpe_models_the_parameters_jointly_unless_the_study_says_not(workdir):
     """Optuna 5 made multivariate TPE its default and Optuna 4 sampled one by one: hpsearch
-    spells the choice out, so a study samples the same on either, and its tag says which."""
+    spells the choice out, so a study samples the same on either."""
 
     def joint_names(text: str) -> set[str]:
         sampler = optuna_search.make_sampler(load_study(write_study(workdir, text)), 0)

@@ -355,7 +355,7 @@ def test_validate_prints_the_resolved_study_without_tensorflow(tmp_path):
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    assert "optuna: 30 trials, sampler tpe, pruner hyperband" in result.stdout
+    assert "optuna: 30 trials, sampler tpe (multivariate), pruner hyperband" in result.stdout
     assert "units: int in [16, 128], log" in result.stdout
     grid = write_study(tmp_path, (ROOT / "studies" / "quickstart.yaml").read_text(), "q.yaml")
     result = subprocess.run(
