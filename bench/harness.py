@@ -22,11 +22,15 @@ def fresh_study(text: str) -> Iterator[Path]:
         yield Path(folder)
 
 
+def _run_command(options: tuple[str, ...]) -> list[str]:
+    return [sys.executable, "-m", "hpsearch", "run", "study.yaml", "--quiet", *options]
+
+
 def timed_run(folder: Path, *options: str) -> float:
     """Seconds of the whole ``python -m hpsearch run study.yaml --quiet [options]``."""
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "hpsearch", "run", "study.yaml", "--quiet", *options],
+        _run_command(options),
         cwd=folder,
         check=True,
         capture_output=True,
@@ -43,7 +47,7 @@ def cpu_timed_run(folder: Path, *options: str) -> tuple[float, float]:
     started = time.perf_counter()
     with tempfile.TemporaryFile() as errors:
         command = subprocess.Popen(
-            [sys.executable, "-m", "hpsearch", "run", "study.yaml", "--quiet", *options],
+            _run_command(options),
             cwd=folder,
             stdout=subprocess.DEVNULL,
             stderr=errors,

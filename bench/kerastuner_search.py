@@ -29,7 +29,6 @@ from harness import tree_pss_mib  # noqa: E402
 
 FITS: list[dict] = []  # after each fit: time, memory, last epoch's validation accuracy
 EPOCHS = [0]
-LAST_VAL_ACCURACY = [float("nan")]
 
 
 def main() -> None:
@@ -56,14 +55,13 @@ def main() -> None:
         # KerasTuner deep-copies callbacks for every trial: count in module globals.
         def on_epoch_end(self, epoch, logs=None):
             EPOCHS[0] += 1
-            LAST_VAL_ACCURACY[0] = (logs or {}).get("val_accuracy", float("nan"))
 
-        def on_train_end(self, logs=None):
+        def on_train_end(self, logs=None):  # Keras passes the last epoch's logs
             FITS.append(
                 {
                     "time": time.time(),
                     "pss_mib": tree_pss_mib(),
-                    "val_accuracy": LAST_VAL_ACCURACY[0],
+                    "val_accuracy": (logs or {}).get("val_accuracy", float("nan")),
                 }
             )
 
