@@ -42,7 +42,7 @@ class RunDisplay:
 
     def start(self, backend, tracker) -> None:
         self.total = backend.planned_trials()
-        self.done = sum(1 for t in tracker.trials() if t.state in ("COMPLETE", "PRUNED", "FAIL"))
+        self.done = sum(1 for t in tracker.trials() if t.counted)
         self.done_before = self.done
         self.started = time.monotonic()
         best = tracker.best_trial(self.study.direction)
@@ -80,7 +80,8 @@ class RunDisplay:
             self._progress.start()
 
     def trial_done(self, outcome) -> None:
-        self.done += 1
+        shared = outcome.shared_from is not None  # trained nothing, outside the budget
+        self.done += 0 if shared else 1
         if outcome.state == "COMPLETE" and math.isfinite(outcome.score):
             better = self.best is None or (
                 outcome.score > self.best
@@ -96,6 +97,10 @@ class RunDisplay:
         else:
             score = f"{outcome.score:.4f}" if math.isfinite(outcome.score) else "-"
             note = f"  ({outcome.error.splitlines()[0][:100]})" if outcome.error else ""
+            if shared:
+                epochs = outcome.params.get("epochs")
+                first = "first epoch" if epochs == 1 else f"first {epochs} epochs"
+                note = f"  (trial {outcome.shared_from}'s {first}, not trained again)"
             print(
                 f"trial {outcome.number:>4} {outcome.state:<8} {self.study.metric.name} {score}"
                 f"  best {self._best_text()}  [{self.done}/{self.total}, "
@@ -165,14 +170,20 @@ def print_leaderboard(leaderboard, *, fmt: str = "table", top: int = 20) -> None
         leaderboard.write_csv(sys.stdout)
         return
     counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(leaderboard.counts().items()))
+    shared = leaderboard.shared()
+    if shared:
+        counts += f"; {shared} scored from longer trials' epochs, not trained"
     table = Table(title=f"{leaderboard.study_name}: {len(rows)} trials ({counts or 'none'})")
     param_names = list(dict.fromkeys(k for t in leaderboard.trials for k in t.params))
     for column in ("trial", "state", leaderboard.metric, "std", *param_names):
         table.add_column(column, justify="right" if column != "state" else "left")
     for trial in leaderboard.ranked()[:top]:
+        state = (
+            trial.state if trial.shared_from is None else f"{trial.state} (of {trial.shared_from})"
+        )
         table.add_row(
             str(trial.number),
-            trial.state,
+            state,
             _number(trial.score),
             _number(trial.score_std),
             *(_short(trial.params.get(p)) for p in param_names),

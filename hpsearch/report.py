@@ -39,6 +39,10 @@ class Leaderboard:
             counts[trial.state] = counts.get(trial.state, 0) + 1
         return counts
 
+    def shared(self) -> int:
+        """Trials scored from a longer trial's fits (Optuna's ``search.share_epochs``)."""
+        return sum(1 for trial in self.trials if trial.shared_from is not None)
+
     def best(self) -> TrialRecord | None:
         ranked = [t for t in self.ranked() if t.state == "COMPLETE"]
         return ranked[0] if ranked else None
@@ -52,6 +56,7 @@ class Leaderboard:
                 "cv_score_std": t.score_std,
                 **t.params,
                 "run_id": t.run_id,
+                **({} if t.shared_from is None else {"shared_from": t.shared_from}),
             }
             for t in self.ranked()
         ]

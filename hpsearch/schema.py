@@ -276,6 +276,10 @@ class SearchSection(_Section):
     # One built model per architecture, reset between fits, and shorter fits taking the
     # epochs of longer ones (hpsearch.models.reuse).
     reuse_models: StrictBool = True
+    # Optuna, with ``epochs`` searched as a list: a completed trial also scores the
+    # shorter ``epochs`` of the list from the states its folds passed through, each as a
+    # trial of its own that trains nothing and does not count in ``n_trials``.
+    share_epochs: StrictBool | None = None
     cv: CrossValidation = 3
     # One metric, or a list for a multi-objective study: the metric first, then model
     # facts to minimise (``[accuracy, n_params]``, ``[accuracy, predict_ms]``).
@@ -369,6 +373,22 @@ class Study(_Section):
         """TPE models the parameters jointly unless the study says otherwise: Optuna 5's
         default, set explicitly so that an Optuna 4 install samples the same way."""
         return self.sampler == "tpe" and self.search.multivariate is not False
+
+    @property
+    def shared_epochs(self) -> list[int]:
+        """The ``epochs`` of the space's list that a completed Optuna trial scores for its
+        shorter siblings (``search.share_epochs``); empty when epochs are not shared."""
+        search = self.search
+        epochs = search.space.get("epochs")
+        if (
+            search.share_epochs is False
+            or search.backend != "optuna"
+            or self.sampler == "grid"
+            or not search.reuse_models
+            or not isinstance(epochs, list)
+        ):
+            return []
+        return sorted({int(value) for value in epochs})
 
     def tracking_uri(self) -> str:
         """``--tracking-uri`` or ``tracking.uri``, else ``MLFLOW_TRACKING_URI``, else mlruns/."""
@@ -555,6 +575,22 @@ def parse_study(raw: Any, source: Path) -> Study:
     return study
 
 
+def _check_share_epochs(study: Study, source: Path) -> None:
+    """``search.share_epochs: true`` where nothing could be shared is a mistake to say."""
+    search = study.search
+    if not search.share_epochs:
+        return
+    if study.sampler == "grid":
+        problem = "does not apply to the grid sampler (its trials are fixed in advance)"
+    elif not search.reuse_models:
+        problem = "needs search.reuse_models (the shorter fits take the kept states)"
+    elif not isinstance(search.space.get("epochs"), list):
+        problem = "needs epochs searched as a list at the top of search.space ([4, 8, 12])"
+    else:
+        return
+    raise UserError.at(source, "search.share_epochs", problem)
+
+
 def _check_across_sections(study: Study, source: Path) -> None:
     search = study.search
     _check_objectives(study, source)
@@ -572,7 +608,16 @@ def _check_across_sections(study: Study, source: Path) -> None:
             f" (the sampler is {study.sampler})",
         )
     if search.backend == "grid":
-        for key in ("n_trials", "sampler", "pruner", "multivariate", "startup_trials", "retries"):
+        optuna_only = (
+            "n_trials",
+            "sampler",
+            "pruner",
+            "multivariate",
+            "startup_trials",
+            "retries",
+            "share_epochs",
+        )
+        for key in optuna_only:
             if getattr(search, key) is not None:
                 raise UserError.at(
                     source,
@@ -583,6 +628,7 @@ def _check_across_sections(study: Study, source: Path) -> None:
             if isinstance(value, Range) and not value.is_int and value.step is None:
                 raise UserError.at(source, key, "the grid backend needs a step for a float range")
     _check_branches(study, source)
+    _check_share_epochs(study, source)
     if search.grid_backend == "dask" and search.backend != "grid":
         raise UserError.at(
             source, "search.grid_backend", "applies to the grid backend only (backend: grid)"

@@ -29,6 +29,8 @@ TRIAL_TAG = "hpsearch.trial"
 STATE_TAG = "hpsearch.state"
 PARAMS_TAG = "hpsearch.params"  # the typed parameters as JSON (MLflow params are strings)
 ERROR_TAG = "hpsearch.error"
+# On a trial scored from the states of a longer trial's fits: that trial's number.
+SHARED_FROM_TAG = "hpsearch.shared_from"
 BASELINE_TAG = "hpsearch.baseline"
 BEST_RUN_TAG = "hpsearch.best_run_id"
 MODEL_TRIAL_TAG = "hpsearch.model_trial_run_id"
@@ -125,6 +127,12 @@ class TrialRecord:
     error: str | None
     fold_scores: list[float] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)  # every scalar MLflow has
+    shared_from: int | None = None  # see SHARED_FROM_TAG
+
+    @property
+    def counted(self) -> bool:
+        """A trial of the budget: finished, and not scored from another trial's fits."""
+        return self.state in ("COMPLETE", "PRUNED", "FAIL") and self.shared_from is None
 
 
 class StudyTracker:
@@ -247,9 +255,11 @@ class StudyTracker:
     # --- trials --------------------------------------------------------------------
 
     @contextmanager
-    def trial(self, number: int, params: dict[str, Any]) -> Iterator[TrialRun]:
+    def trial(
+        self, number: int, params: dict[str, Any], *, shared_from: int | None = None
+    ) -> Iterator[TrialRun]:
         """A child run for one trial; an exception or Ctrl-C inside marks it failed/killed."""
-        run = TrialRun.start(self, number, params)
+        run = TrialRun.start(self, number, params, shared_from)
         try:
             yield run
         except BaseException as error:
@@ -279,6 +289,7 @@ class StudyTracker:
                     error=tags.get(ERROR_TAG),
                     fold_scores=_fold_scores(metrics),
                     metrics=dict(metrics),
+                    shared_from=_int_or_none(tags.get(SHARED_FROM_TAG)),
                 )
             )
         return sorted(records, key=lambda record: (record.number, record.run_id))
@@ -384,10 +395,19 @@ class TrialRun:
         self._monitor = monitor  # MLflow's SystemMetricsMonitor, while the trial runs
 
     @classmethod
-    def start(cls, tracker: StudyTracker, number: int, params: dict[str, Any]) -> TrialRun:
+    def start(
+        cls,
+        tracker: StudyTracker,
+        number: int,
+        params: dict[str, Any],
+        shared_from: int | None = None,
+    ) -> TrialRun:
+        """The trial's run; one ``shared_from`` a longer trial's fits only scores (no
+        system metrics for that moment)."""
         from mlflow.entities import Param
 
         client = tracker.client
+        shared = {} if shared_from is None else {SHARED_FROM_TAG: str(shared_from)}
         run = client.create_run(
             tracker.experiment_id,
             run_name=f"trial-{number}",
@@ -399,13 +419,14 @@ class TrialRun:
                 STATE_TAG: "RUNNING",
                 PARAMS_TAG: _truncate(json.dumps(params, default=str)),
                 **tracker.trial_tags,
+                **shared,
             },
         )
         params_list = [Param(k, str(v)) for k, v in params.items()]
         for start in range(0, len(params_list), 100):
             client.log_batch(run.info.run_id, params=params_list[start : start + 100])
         monitor = None
-        if tracker.system_metrics_interval:
+        if tracker.system_metrics_interval and shared_from is None:
             monitor = _start_system_metrics(
                 run.info.run_id, tracker.tracking_uri, tracker.system_metrics_interval
             )
@@ -498,6 +519,10 @@ def _fold_scores(metrics: dict[str, float]) -> list[float]:
     while f"cv_score_fold_{len(folds)}" in metrics:
         folds.append(metrics[f"cv_score_fold_{len(folds)}"])
     return folds
+
+
+def _int_or_none(text: str | None) -> int | None:
+    return None if text is None else int(text)
 
 
 def _truncate(text: str) -> str:

@@ -362,3 +362,78 @@ def test_tpe_models_the_parameters_jointly_unless_the_study_says_not(workdir):
     assert joint_names(tpe) == {"a", "b"}
     assert joint_names(tpe.replace("sampler: tpe", "sampler: tpe\n  multivariate: false")) == set()
     assert load_study(write_study(workdir, tpe)).multivariate_tpe
+
+
+SHARING = """
+name: {name}
+task: classification
+seed: 7
+data: {{loader: digits, params: {{n_samples: 120, classes: 3}}}}
+model: {{builder: gru}}
+search:
+  backend: optuna
+  n_trials: {n_trials}
+  sampler: random
+  pruner: median
+  cv: 2
+  share_epochs: {share}
+  enqueue: [{{units: 5, epochs: {epochs}}}]
+  space:
+    units: [3, 5]
+    epochs: [1, 2, 3]
+    batch_size: 32
+"""
+
+
+def test_a_complete_trial_records_its_shorter_epochs_as_the_trials_they_would_have_been(
+    workdir,
+):
+    """``search.share_epochs``: trial 0 trains 3 epochs and records 1 and 2 epochs of the
+    same candidate as trials of their own, scored from the states its folds passed
+    through; a separate 2-epoch trial gives exactly the same scores, curves and reports."""
+    shared_text = SHARING.format(name="shared", n_trials=2, share="true", epochs=3)
+    assert main(["run", str(write_study(workdir, shared_text, "shared.yaml")), "--quiet"]) == 0
+    alone_text = SHARING.format(name="alone", n_trials=1, share="false", epochs=2)
+    assert main(["run", str(write_study(workdir, alone_text, "alone.yaml")), "--quiet"]) == 0
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{workdir / 'mlruns' / 'optuna.db'}")
+    trials = optuna.load_study(study_name="shared", storage=storage).trials
+    first, one, two = trials[:3]
+    assert first.params == {"units": 5, "epochs": 3} and "shared_from" not in first.user_attrs
+    for trial, epochs in ((one, 1), (two, 2)):
+        assert trial.state == optuna.trial.TrialState.COMPLETE
+        assert trial.params == {"units": 5, "epochs": epochs}
+        assert trial.user_attrs["shared_from"] == 0
+        # The epoch reports its first fold would have made: the longer fit's first ones.
+        assert trial.intermediate_values == {
+            step: value for step, value in first.intermediate_values.items() if step <= epochs
+        }
+    own = [t for t in trials if "shared_from" not in t.user_attrs]
+    assert len(own) == 2  # the budget counts the trials that trained
+
+    _, children = study_runs("shared")
+    by_number = {int(c.data.tags["hpsearch.trial"]): c for c in children}
+    assert by_number[0].data.metrics["trained_epochs"] == 6  # 2 folds x 3
+    for number in (1, 2):
+        assert by_number[number].data.tags["hpsearch.shared_from"] == "0"
+        assert by_number[number].data.tags["hpsearch.state"] == "COMPLETE"
+        assert by_number[number].data.metrics["trained_epochs"] == 0
+
+    # The same candidate trained for 2 epochs in a study of its own.
+    (alone,) = optuna.load_study(study_name="alone", storage=storage).trials
+    assert alone.params == two.params and alone.values == two.values
+    assert alone.intermediate_values == two.intermediate_values
+    _, (separate,) = study_runs("alone")
+    shared_run = by_number[2]
+    for name in ("cv_score_fold_0", "cv_score_fold_1", "cv_score"):
+        assert shared_run.data.metrics[name] == separate.data.metrics[name]
+    client = mlflow_client()
+    for curve in ("loss", "val_loss", "val_accuracy"):
+        assert [m.value for m in client.get_metric_history(shared_run.info.run_id, curve)] == [
+            m.value for m in client.get_metric_history(separate.info.run_id, curve)
+        ]
+
+    # Resumed with a larger budget, the study trains exactly one trial more.
+    assert main(["run", str(workdir / "shared.yaml"), "--n-trials", "3", "--quiet"]) == 0
+    trials = optuna.load_study(study_name="shared", storage=storage).trials
+    assert len([t for t in trials if "shared_from" not in t.user_attrs]) == 3

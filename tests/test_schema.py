@@ -176,6 +176,24 @@ BROKEN = [
         "search.startup_trials: Input should be greater than or equal to 0",
     ),
     (
+        "s/sampler: tpe/sampler: tpe\\n  share_epochs: true/",
+        "search.share_epochs: needs epochs searched as a list at the top of search.space",
+    ),
+    (
+        "s/sampler: tpe/sampler: grid\\n  share_epochs: true/;s/epochs: {low: 1, high: 5}/epochs: [1, 5]/",
+        "search.share_epochs: does not apply to the grid sampler",
+    ),
+    (
+        "s/sampler: tpe/sampler: tpe\\n  share_epochs: true\\n  reuse_models: false/;"
+        "s/epochs: {low: 1, high: 5}/epochs: [1, 5]/",
+        "search.share_epochs: needs search.reuse_models",
+    ),
+    (
+        "s/backend: optuna/backend: grid/;s/n_trials: 30/share_epochs: false/;"
+        "s/  sampler: tpe//;s/  pruner: hyperband//",
+        "search.share_epochs: applies to the optuna backend only",
+    ),
+    (
         "s/  n_jobs: 1/  n_jobs: 1\\n  enqueue: [{units: 200}]/",
         "search.enqueue.0.units: 200 is outside the range int in [16, 128], log",
     ),

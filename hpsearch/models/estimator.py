@@ -343,6 +343,7 @@ class _TrackedFitMixin:
             )
         self._took_epochs = False
         group = self._epochs_group(warm_start, initial_epoch)
+        BUILT_MODELS.fitting(group)
         if group is not None:
             state = BUILT_MODELS.epoch_state(group, self._fold[1], epochs)
             if state is not None:  # an earlier, longer fit of this fold passed here

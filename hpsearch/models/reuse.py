@@ -102,6 +102,7 @@ class BuiltModels:
         # the number of epochs), by (fold, epochs): a grid moves on group by group.
         self._epochs_group: str | None = None
         self._epochs: dict[tuple[int, int], EpochState] = {}
+        self._last_fit_group: str | None = None  # the group of the latest fit (None: none)
 
     def get(self, key: str, learning_rate: float | None = None):
         """The model built for ``key``, reset to its initial state with this fit's
@@ -142,6 +143,7 @@ class BuiltModels:
         self._key = self._model = None
         self._initial, self._initial_optimizer = [], []
         self._epochs_group, self._epochs = None, {}
+        self._last_fit_group = None
 
     def holds(self, model) -> bool:
         return model is not None and model is self._model
@@ -151,6 +153,17 @@ class BuiltModels:
         if group != self._epochs_group:
             return None
         return self._epochs.get((fold, epochs))
+
+    def fitting(self, group: str | None) -> None:
+        """Note the group of the fit starting now (None: it shares no epochs)."""
+        self._last_fit_group = group
+
+    def kept_epochs(self) -> set[tuple[int, int]]:
+        """(fold, epochs) of the states a fit like the latest one could take: none when
+        the latest fit shared no epochs (its states would belong to other fits)."""
+        if self._last_fit_group is None or self._last_fit_group != self._epochs_group:
+            return set()
+        return set(self._epochs)
 
     def keep_epoch(self, group: str, fold: int, epochs: int, state: EpochState) -> None:
         if group != self._epochs_group:

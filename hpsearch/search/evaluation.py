@@ -37,6 +37,9 @@ class TrialOutcome:
     # the first epoch's excess over the others is mostly tracing.
     epoch_times: list[float] = field(default_factory=list)
     train_time: float | None = None
+    # The trial whose fits this one's shorter ``epochs`` were scored from (Optuna's
+    # ``search.share_epochs``); such a trial trains nothing and is outside the budget.
+    shared_from: int | None = None
 
     @property
     def score(self) -> float:

@@ -9,7 +9,9 @@ next run closes its MLflow run as KILLED.
 Starts listed in ``search.enqueue`` (known-good candidates) are evaluated first.
 Pruning is epoch by epoch on a trial's first fold (``hpsearch.search.pruning``): a
 candidate clearly worse than the others at the same epoch stops there, before its other
-folds.
+folds. With ``epochs`` searched as a list, a completed trial also records its shorter
+siblings, scored from the states its folds passed through (``search.share_epochs``):
+trials of their own that trained nothing and do not count.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ import optuna
 from hpsearch.errors import TrialFailed, UserError
 from hpsearch.schema import Branches, Range, branch_name
 from hpsearch.search.base import SearchBackend
-from hpsearch.search.evaluation import FAIL, PRUNED
+from hpsearch.search.evaluation import COMPLETE, FAIL, PRUNED, FoldResult, TrialOutcome
 from hpsearch.search.pruning import EpochReports
 from hpsearch.search.trainer import describe_error
 from hpsearch.tracking import prepare_local_store
 
 ERROR_ATTR = "error"  # set on trials that failed by themselves (they count in the budget)
+SHARED_ATTR = "shared_from"  # on trials scored from a longer trial's fits (not counted)
 GRACE_HEARTBEATS = 3  # heartbeats a trial may miss before it counts as abandoned
 
 
@@ -85,7 +88,8 @@ def make_sampler(study, n_existing: int, salt: int = 0) -> optuna.samplers.BaseS
 def make_pruner(study) -> optuna.pruners.BasePruner:
     name = study.pruner
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+        # step = epoch: 2 is the first step it may prune at (never after one epoch).
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs(study))
     if name == "successive_halving":
@@ -219,7 +223,8 @@ class OptunaBackend(SearchBackend):
         return sum(
             1
             for trial in optuna_study.get_trials(deepcopy=False, states=finished)
-            if trial.state != optuna.trial.TrialState.FAIL or trial.user_attrs.get(ERROR_ATTR)
+            if (trial.state != optuna.trial.TrialState.FAIL or trial.user_attrs.get(ERROR_ATTR))
+            and SHARED_ATTR not in trial.user_attrs
         )
 
     def run(self) -> None:
@@ -269,10 +274,12 @@ class OptunaBackend(SearchBackend):
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     optuna.storages.fail_stale_trials(optuna_study)
                 counted = self.counted_trials(optuna_study)
-                running = len(
-                    optuna_study.get_trials(
+                running = sum(
+                    1
+                    for trial in optuna_study.get_trials(
                         deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
                     )
+                    if SHARED_ATTR not in trial.user_attrs
                 )
                 if counted >= self.study.n_trials:
                     self._close_abandoned_runs(optuna_study)
@@ -298,7 +305,7 @@ class OptunaBackend(SearchBackend):
     def _retry(self, optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         """Queue a failed trial again with its parameters, while ``search.retries`` allow."""
         retries = self.study.search.retries
-        if not retries:
+        if not retries or SHARED_ATTR in trial.user_attrs:  # nothing of its own to redo
             return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -356,6 +363,81 @@ class OptunaBackend(SearchBackend):
         # Optuna's Trial has no public id; its callbacks live in the same process.
         return EpochReports(self.study.optuna_storage(), self.study.name, trial._trial_id)
 
+    def _share_epochs(self, trial: optuna.Trial, params: dict[str, Any]) -> list[TrialOutcome]:
+        """The trials ``params`` with fewer of the space's ``epochs`` would have been, found
+        without training: the states this trial's folds passed through are exactly those
+        fits' (each fit is seeded alike, ``hpsearch.models.reuse``). Each is recorded as a
+        trial of its own, in Optuna (for the sampler) and MLflow, marked ``shared_from``."""
+        epochs = params.get("epochs")
+        if epochs is None or "epochs" not in trial.params:
+            return []
+        complete = trial.study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
+        )
+        known = [t.params for t in complete]  # a sibling drawn before is not recorded twice
+        shorter = [
+            e
+            for e in self.study.shared_epochs
+            if e < epochs and {**trial.params, "epochs": e} not in known
+        ]
+        if not shorter:
+            return []
+        try:
+            scored = self.trainer.score_kept_epochs(params, shorter)
+        except TrialFailed as failure:  # the trial stands; only its siblings are lost
+            if self.trainer.stopping:
+                raise KeyboardInterrupt from None
+            message = f"trial {trial.number}: its shorter epochs were not scored: {failure}"
+            warnings.warn(message, stacklevel=2)
+            return []
+        reports = trial.storage.get_trial(trial._trial_id).intermediate_values
+        return [
+            self._record_shared(trial, {**params, "epochs": e}, folds, reports)
+            for e, folds in scored.items()
+        ]
+
+    def _record_shared(
+        self,
+        trial: optuna.Trial,
+        params: dict[str, Any],
+        folds: list[FoldResult],
+        reports: dict[int, float],
+    ) -> TrialOutcome:
+        """One shorter sibling of ``trial`` as a finished trial, with the epoch reports its
+        first fold would have made."""
+        storage, epochs = trial.storage, params["epochs"]
+        template = optuna.trial.create_trial(
+            state=optuna.trial.TrialState.RUNNING,
+            params={**trial.params, "epochs": epochs},
+            distributions=trial.distributions,
+            user_attrs={SHARED_ATTR: trial.number},
+            intermediate_values={step: v for step, v in reports.items() if step <= epochs},
+        )
+        trial_id = storage.create_new_trial(trial.study._study_id, template_trial=template)
+        storage.record_heartbeat(trial_id)  # failed as stale by others if this process dies
+        number = storage.get_trial_number_from_id(trial_id)
+        with self.tracker.trial(number, params, shared_from=trial.number) as run:
+            storage.set_trial_user_attr(trial_id, "mlflow_run_id", run.run_id)
+            outcome = self.cross_validation.outcome(
+                number,
+                params,
+                [fold.score for fold in folds],
+                sum(fold.seconds for fold in folds),
+                predict_ms=folds[0].predict_ms,
+            )
+            outcome.shared_from = trial.number
+            run.finish(outcome)
+        if outcome.state == COMPLETE:
+            values = (
+                self.cross_validation.objective_values(outcome)
+                if self.study.multi_objective
+                else outcome.score
+            )
+            trial.study.tell(number, values)
+        else:
+            trial.study.tell(number, state=optuna.trial.TrialState.FAIL)
+        return outcome
+
     def _objective(self, trial: optuna.Trial) -> float:
         params = suggest(trial, self.study)
         cross_validation = self.cross_validation
@@ -391,7 +473,12 @@ class OptunaBackend(SearchBackend):
                 state=state,
                 predict_ms=predict_ms,
             )
+            # Its shorter epochs: scored while its worker still holds the states (before
+            # the trial ends), shown after it.
+            shared = self._share_epochs(trial, params) if outcome.state == COMPLETE else []
             self.finish_trial(run, outcome)
+        for sibling in shared:
+            self.on_trial(sibling)
         if outcome.state == PRUNED:
             raise optuna.TrialPruned()
         if outcome.state == FAIL:

@@ -63,6 +63,15 @@ class Trainer(ABC):
         """One candidate fitted and scored on one fold; ``reports`` makes the fit report
         each epoch to its Optuna trial."""
 
+    def score_kept_epochs(
+        self, params: dict[str, Any], shorter: list[int]
+    ) -> dict[int, list[FoldResult]]:
+        """``params`` with each of the ``shorter`` epochs, scored on every fold from the
+        states the folds of ``params`` just passed through (no training): by epochs, the
+        fold results. An epochs value some fold did not reach is left out; a trainer that
+        keeps no states scores none."""
+        return {}
+
     @abstractmethod
     def evaluate_grid(self, candidates: list[dict[str, Any]], n_jobs: int) -> dict[str, Any]:
         """GridSearchCV's ``cv_results_`` for exactly these candidates, in their order."""
@@ -103,6 +112,9 @@ class InProcessTrainer(Trainer):
     def evaluate_fold(self, params, fold, reports=None):
         return evaluate_fold(self.cross_validation, params, fold, reports)
 
+    def score_kept_epochs(self, params, shorter):
+        return score_kept_epochs(self.cross_validation, params, shorter)
+
     def evaluate_grid(self, candidates, n_jobs):
         return grid_results(self.cross_validation, candidates, n_jobs)
 
@@ -137,6 +149,9 @@ class WorkerTrainer(Trainer):
 
     def evaluate_fold(self, params, fold, reports=None):
         return self._call(_worker_evaluate_fold, params, fold, reports)
+
+    def score_kept_epochs(self, params, shorter):
+        return self._call(_worker_score_kept_epochs, params, shorter)
 
     def evaluate_grid(self, candidates, n_jobs):
         return self._call(_worker_evaluate_grid, candidates, n_jobs)
@@ -243,6 +258,10 @@ class ParallelTrainer(Trainer):
     def evaluate_fold(self, params, fold, reports=None):
         return self._trainer().evaluate_fold(params, fold, reports)
 
+    def score_kept_epochs(self, params, shorter):
+        # The thread's own worker: the one that just trained ``params``.
+        return self._trainer().score_kept_epochs(params, shorter)
+
     def evaluate_grid(self, candidates, n_jobs):
         return self._trainer().evaluate_grid(candidates, n_jobs)
 
@@ -328,6 +347,20 @@ def _uses_dask(study) -> bool:
 def evaluate_fold(cross_validation, params: dict[str, Any], fold: int, reports=None):
     with _reusing(cross_validation):
         return cross_validation.evaluate_fold(params, fold, reports)
+
+
+def score_kept_epochs(cross_validation, params: dict[str, Any], shorter: list[int]):
+    """See ``Trainer.score_kept_epochs``: each fold of each shorter fit takes the state the
+    longer fit kept (``hpsearch.models.reuse``), so that only its scoring runs here."""
+    folds = range(len(cross_validation.splits))
+    kept = BUILT_MODELS.kept_epochs()
+    results = {}
+    with _reusing(cross_validation):
+        for epochs in shorter:
+            if all((fold, epochs) in kept for fold in folds):
+                sibling = {**params, "epochs": epochs}
+                results[epochs] = [cross_validation.evaluate_fold(sibling, f) for f in folds]
+    return results
 
 
 def _reusing(cross_validation):
@@ -483,6 +516,10 @@ def _in_worker(function, *args):
 
 def _worker_evaluate_fold(params, fold, reports):
     return _in_worker(evaluate_fold, params, fold, reports)
+
+
+def _worker_score_kept_epochs(params, shorter):
+    return _in_worker(score_kept_epochs, params, shorter)
 
 
 def _worker_evaluate_grid(candidates, n_jobs):
