@@ -60,7 +60,14 @@ def run(backend: str, trials: int = 0, startup_trials: int = 10) -> dict:
     with fresh_study(text) as folder:
         wall = timed_run(folder)
         runs = trial_runs(folder, STUDY_NAME)
-    runs.sort(key=lambda r: r.info.end_time)
+    ended = {r.data.tags["hpsearch.trial"]: r.info.end_time for r in runs}
+
+    def settled(r) -> tuple[int, bool]:
+        """When a trial's result was known: a shared trial's is its longer trial's end."""
+        parent = r.data.tags.get("hpsearch.shared_from")
+        return (ended[parent] if parent is not None else r.info.end_time, parent is not None)
+
+    runs.sort(key=settled)
     started = min(r.info.start_time for r in runs)
     trials_record = [
         {
@@ -68,7 +75,8 @@ def run(backend: str, trials: int = 0, startup_trials: int = 10) -> dict:
             if r.data.tags["hpsearch.state"] == "COMPLETE"
             else None,
             "epochs": int(r.data.metrics.get("trained_epochs", 0)),
-            "ended": (r.info.end_time - started) / 1000,
+            "ended": (settled(r)[0] - started) / 1000,
+            "shared": "hpsearch.shared_from" in r.data.tags,
             "params": {
                 k: r.data.params[k] for k in ("units", "learning_rate", "optimizer", "epochs")
             },
@@ -84,10 +92,12 @@ def best(record: dict) -> dict:
 
 
 def reaching(record: dict, target: float) -> dict | None:
-    """Epochs and seconds until the first trial scoring at least ``target``."""
-    epochs = 0
-    for number, trial in enumerate(record["trials"], start=1):
+    """Epochs, trials (those that trained) and seconds until the first trial scoring at
+    least ``target``; a shared trial counts as known when its longer trial ended."""
+    epochs = number = 0
+    for trial in record["trials"]:
         epochs += trial["epochs"]
+        number += 0 if trial["shared"] else 1
         if trial["score"] is not None and trial["score"] >= target - 1e-12:
             return {"trials": number, "epochs": epochs, "seconds": trial["ended"]}
     return None
@@ -114,10 +124,11 @@ def main() -> None:
         f" {grid_seconds:.1f} s, whole command {grid['wall']:.1f} s"
     )
     optuna_best = best(optuna)
-    states = [t["state"] for t in optuna["trials"]]
+    states = [t["state"] for t in optuna["trials"] if not t["shared"]]
+    shared = len(optuna["trials"]) - len(states)
     print(
-        f"optuna: {len(states)} trials ({states.count('PRUNED')} pruned), best"
-        f" {optuna_best['score']:.4f} {optuna_best['params']}"
+        f"optuna: {len(states)} trials ({states.count('PRUNED')} pruned) and {shared} scored"
+        f" from their epochs, best {optuna_best['score']:.4f} {optuna_best['params']}"
     )
     print(
         f"  trained {optuna_epochs} epochs, trials {max(t['ended'] for t in optuna['trials']):.1f}"
