@@ -276,9 +276,9 @@ class SearchSection(_Section):
     # One built model per architecture, reset between fits, and shorter fits taking the
     # epochs of longer ones (hpsearch.models.reuse).
     reuse_models: StrictBool = True
-    # Optuna, with ``epochs`` searched as a list: a completed trial also scores the
-    # shorter ``epochs`` of the list from the states its folds passed through, each as a
-    # trial of its own that trains nothing and does not count in ``n_trials``.
+    # Optuna: a completed trial also scores the shorter ``epochs`` of the space from the
+    # states its folds passed through, each as a trial of its own that trains nothing and
+    # does not count in ``n_trials``. Default: for a list of epochs; true: a range too.
     share_epochs: StrictBool | None = None
     cv: CrossValidation = 3
     # One metric, or a list for a multi-objective study: the metric first, then model
@@ -376,8 +376,9 @@ class Study(_Section):
 
     @property
     def shared_epochs(self) -> list[int]:
-        """The ``epochs`` of the space's list that a completed Optuna trial scores for its
-        shorter siblings (``search.share_epochs``); empty when epochs are not shared."""
+        """The ``epochs`` of the space that a completed Optuna trial scores for its shorter
+        siblings (``search.share_epochs``); empty when epochs are not shared. A range only
+        when the study asks: every integer of it could become a trial."""
         search = self.search
         epochs = search.space.get("epochs")
         if (
@@ -385,10 +386,13 @@ class Study(_Section):
             or search.backend != "optuna"
             or self.sampler == "grid"
             or not search.reuse_models
-            or not isinstance(epochs, list)
         ):
             return []
-        return sorted({int(value) for value in epochs})
+        if isinstance(epochs, list):
+            return sorted({int(value) for value in epochs})
+        if isinstance(epochs, Range) and epochs.is_int and search.share_epochs:
+            return list(range(int(epochs.low), int(epochs.high) + 1, int(epochs.step or 1)))
+        return []
 
     def tracking_uri(self) -> str:
         """``--tracking-uri`` or ``tracking.uri``, else ``MLFLOW_TRACKING_URI``, else mlruns/."""
@@ -584,8 +588,11 @@ def _check_share_epochs(study: Study, source: Path) -> None:
         problem = "does not apply to the grid sampler (its trials are fixed in advance)"
     elif not search.reuse_models:
         problem = "needs search.reuse_models (the shorter fits take the kept states)"
-    elif not isinstance(search.space.get("epochs"), list):
-        problem = "needs epochs searched as a list at the top of search.space ([4, 8, 12])"
+    elif not study.shared_epochs:
+        problem = (
+            "needs epochs searched at the top of search.space, as a list ([4, 8, 12])"
+            " or a range of integers"
+        )
     else:
         return
     raise UserError.at(source, "search.share_epochs", problem)

@@ -58,6 +58,17 @@ def test_the_spec_example_parses(tmp_path):
     assert study.n_folds == 3
 
 
+def test_epochs_are_shared_from_a_list_and_from_a_range_only_when_asked(tmp_path):
+    """``search.share_epochs``: the shorter epochs a completed Optuna trial scores."""
+    assert load_study(write_study(tmp_path, SPEC_EXAMPLE)).shared_epochs == []  # a range
+    text = SPEC_EXAMPLE.replace("n_jobs: 1", "n_jobs: 1\n  share_epochs: true")
+    assert load_study(write_study(tmp_path, text)).shared_epochs == [1, 2, 3, 4, 5]
+    text = SPEC_EXAMPLE.replace("epochs: {low: 1, high: 5}", "epochs: [12, 4, 8]")
+    assert load_study(write_study(tmp_path, text)).shared_epochs == [4, 8, 12]
+    text = text.replace("n_jobs: 1", "n_jobs: 1\n  share_epochs: false")
+    assert load_study(write_study(tmp_path, text)).shared_epochs == []
+
+
 def test_scientific_notation_without_a_dot_is_a_float(tmp_path):
     text = SPEC_EXAMPLE.replace("1.0e-4", "1e-4")
     study = load_study(write_study(tmp_path, text))
@@ -176,8 +187,8 @@ BROKEN = [
         "search.startup_trials: Input should be greater than or equal to 0",
     ),
     (
-        "s/sampler: tpe/sampler: tpe\\n  share_epochs: true/",
-        "search.share_epochs: needs epochs searched as a list at the top of search.space",
+        "s/sampler: tpe/sampler: tpe\\n  share_epochs: true/;s/epochs: {low: 1, high: 5}/epochs: 3/",
+        "search.share_epochs: needs epochs searched at the top of search.space, as a list",
     ),
     (
         "s/sampler: tpe/sampler: grid\\n  share_epochs: true/;s/epochs: {low: 1, high: 5}/epochs: [1, 5]/",
