@@ -3,7 +3,7 @@
     pip install -e '.[bench]'
     python bench/vs_kerastuner.py [--repeat 3 | --seeds 42,7,...] [--max-epochs 12] [--jit]
         [--tools random,...] [--startup-trials 10] [--pruner median]
-        [--sampler gp] [--budget 30]
+        [--sampler gp] [--budget 30] [--share-epochs]
 
 The space, for every tool: an LSTM reading the digits row by row (``digits_split.py``: 1,437
 training rows, 360 test rows), units 8-64 (log), learning rate 1e-4 to 3e-2 (log),
@@ -13,7 +13,9 @@ its number of trials is the budget of the others: KerasTuner's RandomSearch and
 BayesianOptimization (``bench/kerastuner_search.py``) and ``hpsearch`` (TPE, pruner
 hyperband, ``cv: {holdout: 0.2}``, full MLflow tracking, its first ``--startup-trials``
 trials drawn at random: ``search.startup_trials``, Optuna's default 10; with ``--jit`` also
-a run with ``model.jit_compile: true``). Each is one fresh process, timed whole (imports,
+a run with ``model.jit_compile: true``; with ``--share-epochs``, ``search.share_epochs:
+true``: a completed trial also records every shorter epochs of the range as a trial, not
+trained and not counted in the budget). Each is one fresh process, timed whole (imports,
 search, refit of the best on all training rows, test score); they alternate ``--repeat``
 times with seed 42, or once per seed of ``--seeds`` (the seed of every tool's sampling,
 initial weights and shuffling, and of the validation rows): one search's best score is
@@ -55,6 +57,7 @@ search:
   sampler: {sampler}
   startup_trials: {startup}
   pruner: {pruner}
+  share_epochs: {share}
   cv: {{holdout: 0.2}}
   metric: accuracy
   space:
@@ -74,9 +77,11 @@ def study_text(
     seed: int = 42,
     pruner: str = "hyperband",
     sampler: str = "tpe",
+    share: bool = False,
 ) -> str:
     return STUDY.format(
         seed=seed,
+        share="true" if share else "null",
         pruner=pruner,
         sampler=sampler,
         loader=LOADER,
@@ -99,10 +104,12 @@ def hpsearch_child(study_path: str) -> None:
     runs = trial_runs(Path(study_path).parent, STUDY_NAME)
     parent = parent_run(Path(study_path).parent, STUDY_NAME)
     complete = [r for r in runs if r.data.tags["hpsearch.state"] == "COMPLETE"]
+    shared = sum("hpsearch.shared_from" in r.data.tags for r in runs)
     print(
         json.dumps(
             {
-                "trials": len(runs),
+                "trials": len(runs) - shared,  # those that trained: the budget
+                "shared": shared,
                 "pruned": sum(r.data.tags["hpsearch.state"] == "PRUNED" for r in runs),
                 "epochs_trained": int(sum(r.data.metrics.get("trained_epochs", 0) for r in runs)),
                 "best_val_accuracy": max(r.data.metrics["cv_score"] for r in complete),
@@ -125,9 +132,16 @@ def run_child(command: list[str], cwd: Path) -> tuple[float, dict]:
 
 
 def run_hpsearch(
-    trials: int, max_epochs: int, jit: bool, startup: int, seed: int, pruner: str, sampler: str
+    trials: int,
+    max_epochs: int,
+    jit: bool,
+    startup: int,
+    seed: int,
+    pruner: str,
+    sampler: str,
+    share: bool,
 ) -> dict:
-    text = study_text(trials, max_epochs, jit, startup, seed, pruner, sampler)
+    text = study_text(trials, max_epochs, jit, startup, seed, pruner, sampler, share)
     with fresh_study(text) as folder:
         study = folder / "study.yaml"
         wall, record = run_child([sys.executable, __file__, "--child", str(study)], folder)
@@ -176,6 +190,11 @@ def main() -> None:
         "--sampler", default="tpe", help="hpsearch's sampler (default tpe; gp needs torch)"
     )
     parser.add_argument(
+        "--share-epochs",
+        action="store_true",
+        help="hpsearch with search.share_epochs: true (shorter epochs of the range scored free)",
+    )
+    parser.add_argument(
         "--budget",
         type=int,
         help="the trial budget, instead of KerasTuner Hyperband's own count (Hyperband then"
@@ -214,6 +233,8 @@ def main() -> None:
                 name = name.replace("Hyperband", arguments.pruner)
             if arguments.sampler != "tpe":
                 name = name.replace("TPE", arguments.sampler)
+            if arguments.share_epochs:
+                name += ", epochs shared"
             record = run_hpsearch(
                 budget,
                 arguments.max_epochs,
@@ -222,6 +243,7 @@ def main() -> None:
                 seed,
                 arguments.pruner,
                 arguments.sampler,
+                arguments.share_epochs,
             )
             show(results, name, record, seed)
     report(results, budget)
@@ -232,8 +254,10 @@ def main() -> None:
 def show(results: dict[str, list[dict]], name: str, record: dict, seed: int) -> None:
     results.setdefault(name, []).append({**record, "seed": seed})
     print(
-        f"{name}, seed {seed}: {record['wall']:.1f} s, {record['trials']} trials,"
-        f" {record['epochs_trained']} epochs, best val {record['best_val_accuracy']:.4f},"
+        f"{name}, seed {seed}: {record['wall']:.1f} s, {record['trials']} trials"
+        + (f" (+{record['shared']} shared)," if record.get("shared") else ",")
+        + f" {record['epochs_trained']} epochs,"
+        f" best val {record['best_val_accuracy']:.4f},"
         f" test {record['test_accuracy']:.4f}, growth {record['growth']:+.0f} MiB",
         flush=True,
     )

@@ -277,8 +277,9 @@ class SearchSection(_Section):
     # epochs of longer ones (hpsearch.models.reuse).
     reuse_models: StrictBool = True
     # Optuna: a completed trial also scores the shorter ``epochs`` of the space from the
-    # states its folds passed through, each as a trial of its own that trains nothing and
-    # does not count in ``n_trials``. Default: for a list of epochs; true: a range too.
+    # states its folds passed through; the best, if better than the trial, becomes a
+    # trial of its own that trained nothing and does not count in ``n_trials``.
+    # Default: for a list of epochs; true: a range too.
     share_epochs: StrictBool | None = None
     cv: CrossValidation = 3
     # One metric, or a list for a multi-objective study: the metric first, then model
@@ -378,7 +379,7 @@ class Study(_Section):
     def shared_epochs(self) -> list[int]:
         """The ``epochs`` of the space that a completed Optuna trial scores for its shorter
         siblings (``search.share_epochs``); empty when epochs are not shared. A range only
-        when the study asks: every integer of it could become a trial."""
+        when the study asks: every integer of it is then scored."""
         search = self.search
         epochs = search.space.get("epochs")
         if (

@@ -402,8 +402,8 @@ class TrialRun:
         params: dict[str, Any],
         shared_from: int | None = None,
     ) -> TrialRun:
-        """The trial's run; one ``shared_from`` a longer trial's fits only scores (no
-        system metrics for that moment)."""
+        """The trial's run. ``shared_from``: the trial is scored from that trial's fits
+        (tagged so; no system metrics for a moment's scoring)."""
         from mlflow.entities import Param
 
         client = tracker.client

@@ -364,12 +364,30 @@ def test_tpe_models_the_parameters_jointly_unless_the_study_says_not(workdir):
     assert load_study(write_study(workdir, tpe)).multivariate_tpe
 
 
+UNLEARNING_BUILDER = """
+import keras
+
+from hpsearch.models.builders import build_dense
+
+
+def build(meta, **params):
+    \"\"\"Learns in its first 8 steps (the first epoch), then unlearns (gradient ascent).\"\"\"
+    model = build_dense(meta, **params)
+    rate = keras.optimizers.schedules.PiecewiseConstantDecay([8], [0.02, -0.05])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+"""
+
 SHARING = """
 name: {name}
 task: classification
 seed: 7
 data: {{loader: digits, params: {{n_samples: 120, classes: 3}}}}
-model: {{builder: gru}}
+model: {{builder: "unlearning.py:build"}}
 search:
   backend: optuna
   n_trials: {n_trials}
@@ -377,54 +395,54 @@ search:
   pruner: median
   cv: 2
   share_epochs: {share}
-  enqueue: [{{units: 5, epochs: {epochs}}}]
+  enqueue: [{{units: 16, epochs: {epochs}}}]
   space:
-    units: [3, 5]
+    units: [16, 32]
     epochs: [1, 2, 3]
-    batch_size: 32
+    batch_size: 8
 """
 
 
-def test_a_complete_trial_records_its_shorter_epochs_as_the_trials_they_would_have_been(
+def test_a_trial_better_after_fewer_epochs_records_that_candidate_as_the_trial_it_would_be(
     workdir,
 ):
-    """``search.share_epochs``: trial 0 trains 3 epochs and records 1 and 2 epochs of the
-    same candidate as trials of their own, scored from the states its folds passed
-    through; a separate 2-epoch trial gives exactly the same scores, curves and reports."""
+    """``search.share_epochs``: trial 0 trains 3 epochs, scored best after 1 (its model
+    unlearns after the first epoch); that 1-epoch candidate becomes a trial of its own,
+    scored from the states trial 0's folds passed through, without training. A separate
+    1-epoch trial gives exactly the same scores, curves and epoch reports."""
+    (workdir / "unlearning.py").write_text(UNLEARNING_BUILDER)
     shared_text = SHARING.format(name="shared", n_trials=2, share="true", epochs=3)
     assert main(["run", str(write_study(workdir, shared_text, "shared.yaml")), "--quiet"]) == 0
-    alone_text = SHARING.format(name="alone", n_trials=1, share="false", epochs=2)
+    alone_text = SHARING.format(name="alone", n_trials=1, share="false", epochs=1)
     assert main(["run", str(write_study(workdir, alone_text, "alone.yaml")), "--quiet"]) == 0
 
     storage = optuna.storages.RDBStorage(f"sqlite:///{workdir / 'mlruns' / 'optuna.db'}")
     trials = optuna.load_study(study_name="shared", storage=storage).trials
-    first, one, two = trials[:3]
-    assert first.params == {"units": 5, "epochs": 3} and "shared_from" not in first.user_attrs
-    for trial, epochs in ((one, 1), (two, 2)):
-        assert trial.state == optuna.trial.TrialState.COMPLETE
-        assert trial.params == {"units": 5, "epochs": epochs}
-        assert trial.user_attrs["shared_from"] == 0
-        # The epoch reports its first fold would have made: the longer fit's first ones.
-        assert trial.intermediate_values == {
-            step: value for step, value in first.intermediate_values.items() if step <= epochs
-        }
+    first, shared = trials[:2]
+    assert first.params == {"units": 16, "epochs": 3} and "shared_from" not in first.user_attrs
+    assert shared.state == optuna.trial.TrialState.COMPLETE
+    assert shared.params == {"units": 16, "epochs": 1} and shared.user_attrs["shared_from"] == 0
+    assert shared.value > first.value
+    # The epoch report its first fold would have made: the longer fit's first one.
+    assert shared.intermediate_values == {1: first.intermediate_values[1]}
+    # Only the best of the shorter epochs, and only when it beats the trial: not 2 epochs.
+    assert {"units": 16, "epochs": 2} not in [t.params for t in trials]
     own = [t for t in trials if "shared_from" not in t.user_attrs]
     assert len(own) == 2  # the budget counts the trials that trained
 
     _, children = study_runs("shared")
     by_number = {int(c.data.tags["hpsearch.trial"]): c for c in children}
     assert by_number[0].data.metrics["trained_epochs"] == 6  # 2 folds x 3
-    for number in (1, 2):
-        assert by_number[number].data.tags["hpsearch.shared_from"] == "0"
-        assert by_number[number].data.tags["hpsearch.state"] == "COMPLETE"
-        assert by_number[number].data.metrics["trained_epochs"] == 0
+    shared_run = by_number[1]
+    assert shared_run.data.tags["hpsearch.shared_from"] == "0"
+    assert shared_run.data.tags["hpsearch.state"] == "COMPLETE"
+    assert shared_run.data.metrics["trained_epochs"] == 0
 
-    # The same candidate trained for 2 epochs in a study of its own.
+    # The same candidate trained for 1 epoch in a study of its own.
     (alone,) = optuna.load_study(study_name="alone", storage=storage).trials
-    assert alone.params == two.params and alone.values == two.values
-    assert alone.intermediate_values == two.intermediate_values
+    assert alone.params == shared.params and alone.values == shared.values
+    assert alone.intermediate_values == shared.intermediate_values
     _, (separate,) = study_runs("alone")
-    shared_run = by_number[2]
     for name in ("cv_score_fold_0", "cv_score_fold_1", "cv_score"):
         assert shared_run.data.metrics[name] == separate.data.metrics[name]
     client = mlflow_client()

@@ -64,9 +64,5 @@ class SearchBackend(ABC):
         """Record the trial. ``recycle=False``: the next trial needs what this one's
         process holds (a grid's epoch group), so its worker is not replaced yet."""
         trial_run.finish(outcome)
-        self.trial_ended(outcome, recycle=recycle)
-
-    def trial_ended(self, outcome: TrialOutcome, *, recycle: bool = True) -> None:
-        """After the trial's run is recorded: release its worker's state, report it."""
         self.trainer.trial_done(recycle=recycle)
         self.on_trial(outcome)

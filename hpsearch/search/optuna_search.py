@@ -9,9 +9,10 @@ next run closes its MLflow run as KILLED.
 Starts listed in ``search.enqueue`` (known-good candidates) are evaluated first.
 Pruning is epoch by epoch on a trial's first fold (``hpsearch.search.pruning``): a
 candidate clearly worse than the others at the same epoch stops there, before its other
-folds. With ``epochs`` searched as a list, a completed trial also records its shorter
-siblings, scored from the states its folds passed through (``search.share_epochs``):
-trials of their own that trained nothing and do not count.
+folds. With ``epochs`` searched (a list; a range when asked), a completed trial that
+scored better after fewer epochs also records that candidate, scored from the states its
+folds passed through (``search.share_epochs``): a trial that trained nothing and does not
+count.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import warnings
 import zlib
 from typing import Any
 
+import numpy as np
 import optuna
 
 from hpsearch.errors import TrialFailed, UserError
@@ -363,25 +365,28 @@ class OptunaBackend(SearchBackend):
         # Optuna's Trial has no public id; its callbacks live in the same process.
         return EpochReports(self.study.optuna_storage(), self.study.name, trial._trial_id)
 
-    def _share_epochs(self, trial: optuna.Trial, params: dict[str, Any]) -> list[TrialOutcome]:
-        """The trials ``params`` with fewer of the space's ``epochs`` would have been, found
-        without training: the states this trial's folds passed through are exactly those
-        fits' (each fit is seeded alike, ``hpsearch.models.reuse``). Each is recorded as a
-        trial of its own, in Optuna (for the sampler) and MLflow, marked ``shared_from``."""
-        epochs = params.get("epochs")
-        if epochs is None or "epochs" not in trial.params:
-            return []
+    def _share_epochs(
+        self, trial: optuna.Trial, params: dict[str, Any], own_scores: list[float]
+    ) -> TrialOutcome | None:
+        """The candidate ``params`` with fewer of the space's ``epochs``, when one scores
+        better than the trial itself, found without training: the states this trial's folds
+        passed through are exactly those fits' (each fit is seeded alike,
+        ``hpsearch.models.reuse``). The best of them is recorded as a trial of its own, in
+        Optuna (for the sampler) and MLflow, marked ``shared_from``. Only a better one: the
+        worse ones would tell the sampler that this trial's region scores badly."""
+        if "epochs" not in trial.params:  # fixed, or inside a branch: nothing shared
+            return None
         complete = trial.study.get_trials(
             deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
         )
-        known = [t.params for t in complete]  # a sibling drawn before is not recorded twice
+        known = [t.params for t in complete]  # a candidate drawn before is not recorded twice
         shorter = [
             e
             for e in self.study.shared_epochs
-            if e < epochs and {**trial.params, "epochs": e} not in known
+            if e < params["epochs"] and {**trial.params, "epochs": e} not in known
         ]
         if not shorter:
-            return []
+            return None
         try:
             scored = self.trainer.score_kept_epochs(params, shorter)
         except TrialFailed as failure:  # the trial stands; only its siblings are lost
@@ -389,12 +394,19 @@ class OptunaBackend(SearchBackend):
                 raise KeyboardInterrupt from None
             message = f"trial {trial.number}: its shorter epochs were not scored: {failure}"
             warnings.warn(message, stacklevel=2)
-            return []
+            return None
+        # Fold scores in scikit-learn's sign: higher is better, whatever the metric.
+        mean = {e: float(np.mean([fold.score for fold in folds])) for e, folds in scored.items()}
+        best = max(mean, key=lambda e: (mean[e], -e), default=None)
+        if best is None or not mean[best] > float(np.mean(own_scores)):
+            best = None
+        for epochs in mean:
+            if epochs != best:  # the curves its folds left, unused
+                self.cross_validation.fold_plan.collect({**params, "epochs": epochs})
+        if best is None:
+            return None
         reports = trial.storage.get_trial(trial._trial_id).intermediate_values
-        return [
-            self._record_shared(trial, {**params, "epochs": e}, folds, reports)
-            for e, folds in scored.items()
-        ]
+        return self._record_shared(trial, {**params, "epochs": best}, scored[best], reports)
 
     def _record_shared(
         self,
@@ -475,10 +487,12 @@ class OptunaBackend(SearchBackend):
             )
             # Its shorter epochs: scored while its worker still holds the states (before
             # the trial ends), shown after it.
-            shared = self._share_epochs(trial, params) if outcome.state == COMPLETE else []
+            shared = (
+                self._share_epochs(trial, params, scores) if outcome.state == COMPLETE else None
+            )
             self.finish_trial(run, outcome)
-        for sibling in shared:
-            self.on_trial(sibling)
+        if shared is not None:
+            self.on_trial(shared)
         if outcome.state == PRUNED:
             raise optuna.TrialPruned()
         if outcome.state == FAIL:
