@@ -287,6 +287,11 @@ def print_resolved_study(study: Study) -> None:
             + ","
             f" pruner {study.pruner}, storage {redact_text(study.optuna_storage())}"
         )
+        if study.shared_epochs:
+            lines.append(
+                f"  epochs shared: a complete trial is scored after each of {study.shared_epochs}"
+                " epochs; the best, if better than the trial, is a trial too (not counted)"
+            )
         for start in search.enqueue:
             lines.append(f"  first: {json.dumps(start)}")
     else:
