@@ -14,12 +14,12 @@ BayesianOptimization (``bench/kerastuner_search.py``) and ``hpsearch`` (TPE, pru
 hyperband, ``cv: {holdout: 0.2}``, full MLflow tracking, its first ``--startup-trials``
 trials drawn at random: ``search.startup_trials``, Optuna's default 10; with ``--jit`` also
 a run with ``model.jit_compile: true``; with ``--share-epochs``, ``search.share_epochs:
-true``: a completed trial also records every shorter epochs of the range as a trial, not
-trained and not counted in the budget). Each is one fresh process, timed whole (imports,
-search, refit of the best on all training rows, test score); they alternate ``--repeat``
-times with seed 42, or once per seed of ``--seeds`` (the seed of every tool's sampling,
-initial weights and shuffling, and of the validation rows): one search's best score is
-a draw, and which tool draws best moves with the seed.
+true``: a completed trial that scored better after fewer epochs of the range also records
+that candidate as a trial, not trained and not counted in the budget). Each is one fresh
+process, timed whole (imports, search, refit of the best on all training rows, test
+score); they alternate ``--repeat`` times with seed 42, or once per seed of ``--seeds``
+(the seed of every tool's sampling, initial weights and shuffling, and of the validation
+rows): one search's best score is a draw, and which tool draws best moves with the seed.
 
 Reports per tool the median wall time, best validation accuracy (KerasTuner's own score is
 the best epoch's; beside it, the best over its fits of the last epoch's, which is what
@@ -192,7 +192,7 @@ def main() -> None:
     parser.add_argument(
         "--share-epochs",
         action="store_true",
-        help="hpsearch with search.share_epochs: true (shorter epochs of the range scored free)",
+        help="hpsearch with search.share_epochs: true (a trial's better shorter epochs recorded)",
     )
     parser.add_argument(
         "--budget",

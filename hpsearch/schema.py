@@ -385,8 +385,7 @@ class Study(_Section):
         if (
             search.share_epochs is False
             or search.backend != "optuna"
-            or self.sampler == "grid"
-            or not search.reuse_models
+            or _epochs_sharing_problem(self) is not None
         ):
             return []
         if isinstance(epochs, list):
@@ -580,23 +579,27 @@ def parse_study(raw: Any, source: Path) -> Study:
     return study
 
 
-def _check_share_epochs(study: Study, source: Path) -> None:
-    """``search.share_epochs: true`` where nothing could be shared is a mistake to say."""
+def _epochs_sharing_problem(study: Study) -> str | None:
+    """Why an Optuna study's trials could not share epochs (None: they can)."""
     search = study.search
-    if not search.share_epochs:
-        return
+    epochs = search.space.get("epochs")
     if study.sampler == "grid":
-        problem = "does not apply to the grid sampler (its trials are fixed in advance)"
-    elif not search.reuse_models:
-        problem = "needs search.reuse_models (the shorter fits take the kept states)"
-    elif not study.shared_epochs:
-        problem = (
+        return "does not apply to the grid sampler (its trials are fixed in advance)"
+    if not search.reuse_models:
+        return "needs search.reuse_models (the shorter fits take the kept states)"
+    if not isinstance(epochs, list) and not (isinstance(epochs, Range) and epochs.is_int):
+        return (
             "needs epochs searched at the top of search.space, as a list ([4, 8, 12])"
             " or a range of integers"
         )
-    else:
-        return
-    raise UserError.at(source, "search.share_epochs", problem)
+    return None
+
+
+def _check_share_epochs(study: Study, source: Path) -> None:
+    """``search.share_epochs: true`` where nothing could be shared is a mistake to say."""
+    problem = _epochs_sharing_problem(study) if study.search.share_epochs else None
+    if problem is not None:
+        raise UserError.at(source, "search.share_epochs", problem)
 
 
 def _check_across_sections(study: Study, source: Path) -> None:

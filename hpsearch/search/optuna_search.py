@@ -149,6 +149,11 @@ def _suggest_one(trial: optuna.Trial, name: str, dimension: Any) -> Any:
     return dimension
 
 
+def _shared(trial) -> bool:
+    """A trial scored from a longer trial's fits: outside the budget, never retried."""
+    return SHARED_ATTR in trial.user_attrs
+
+
 def optuna_names(start: dict[str, Any], study) -> dict[str, Any]:
     """A start (``search.enqueue``) with the names Optuna knows: a name inside a branch
     carries the branch it was chosen in."""
@@ -226,7 +231,7 @@ class OptunaBackend(SearchBackend):
             1
             for trial in optuna_study.get_trials(deepcopy=False, states=finished)
             if (trial.state != optuna.trial.TrialState.FAIL or trial.user_attrs.get(ERROR_ATTR))
-            and SHARED_ATTR not in trial.user_attrs
+            and not _shared(trial)
         )
 
     def run(self) -> None:
@@ -281,7 +286,7 @@ class OptunaBackend(SearchBackend):
                     for trial in optuna_study.get_trials(
                         deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
                     )
-                    if SHARED_ATTR not in trial.user_attrs
+                    if not _shared(trial)
                 )
                 if counted >= self.study.n_trials:
                     self._close_abandoned_runs(optuna_study)
@@ -307,7 +312,7 @@ class OptunaBackend(SearchBackend):
     def _retry(self, optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         """Queue a failed trial again with its parameters, while ``search.retries`` allow."""
         retries = self.study.search.retries
-        if not retries or SHARED_ATTR in trial.user_attrs:  # nothing of its own to redo
+        if not retries or _shared(trial):  # nothing of its own to redo
             return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
