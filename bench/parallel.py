@@ -8,7 +8,8 @@ learning rate [0.003, 0.01], 4 epochs, 3 folds: 24 fits; ``--samples``, ``--unit
 ``--epochs`` make every trial bigger, so that the fixed part of a command weighs less and
 the trials per hour approach a long study's) run by ``python -m hpsearch run``
 with ``--n-jobs 1`` and ``--n-jobs 2``, alternating, each in a fresh store:
-- grid: one worker process (models reused) against joblib's two worker processes;
+- grid: one worker process against two, each taking whole groups of candidates that
+  share a built model (``hpsearch.search.grid``);
 - optuna (its grid sampler, so both draw the same 8 candidates): one worker process
   against two Optuna threads each training in a worker of its own.
 With 2 jobs each process's TensorFlow gets half the cores. Reports the median wall time
@@ -16,15 +17,20 @@ of the whole command and of the search alone (first trial's start to last trial'
 MLflow), trials per hour and the ratios, the cores the command kept busy (CPU seconds of
 its process tree ÷ wall time: one job's TensorFlow uses the second core for part of each
 step, which bounds what a second job can add), and checks that both found the same CV
-scores.
+scores. Then where the time went (medians): before the first trial (start-up, data,
+baseline, parent run), the search, after the last trial (refit, plots, exit), the sum of
+the trials' fit times (training and scoring: 2 jobs ÷ 1 job is how much slower a fit
+runs beside another), and the workers' occupancy (that sum ÷ jobs × the search: the rest
+is a worker waiting for TensorFlow's import, for its next trial, or idle at the end).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import time
 
-from harness import cpu_timed_run, fresh_study, trial_runs
+from harness import cpu_timed_run, fresh_study, parent_run, timeline, trial_runs
 
 STUDY = """
 name: parallel-bench
@@ -47,16 +53,17 @@ CANDIDATES = 8
 OPTUNA_OPTIONS = f"optuna\n  sampler: grid\n  n_trials: {CANDIDATES}"
 
 
-def run_once(backend: str, n_jobs: int, size: dict) -> tuple[float, float, float, list[float]]:
-    """Whole-command seconds, the search's own seconds (the first trial's start to the last
-    trial's end, from MLflow: without start-up, baseline, refit and plots), the cores the
-    command kept busy on average (CPU seconds of its processes ÷ wall), the scores."""
+def run_once(backend: str, n_jobs: int, size: dict) -> tuple[float, float, dict, list[float]]:
+    """Whole-command seconds, the cores the command kept busy on average (CPU seconds of
+    its processes ÷ wall), where the time went (``harness.timeline``: ``trials`` is the
+    search's own seconds, the first trial's start to the last trial's end), the scores."""
     options = OPTUNA_OPTIONS if backend == "optuna" else "grid"
     with fresh_study(STUDY.format(backend=options, **size)) as folder:
+        started = time.time()
         wall, cpu = cpu_timed_run(folder, "--n-jobs", str(n_jobs))
         runs = trial_runs(folder, "parallel-bench")
-    span = (max(r.info.end_time for r in runs) - min(r.info.start_time for r in runs)) / 1000
-    return wall, span, cpu / wall, sorted(run.data.metrics["cv_score"] for run in runs)
+        spent = timeline(runs, parent_run(folder, "parallel-bench"), started)
+    return wall, cpu / wall, spent, sorted(run.data.metrics["cv_score"] for run in runs)
 
 
 def main() -> None:
@@ -79,17 +86,21 @@ def main() -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     summary = []
+    breakdowns = []
     for backend in arguments.backend:
         walls: dict[int, list[float]] = {1: [], 2: []}
         spans: dict[int, list[float]] = {1: [], 2: []}
         busy: dict[int, list[float]] = {1: [], 2: []}
+        spent: dict[int, list[dict]] = {1: [], 2: []}
         scores: dict[int, list[float]] = {}
         for _ in range(arguments.repeat):
             for n_jobs in (1, 2):
-                wall, span, cores, scores[n_jobs] = run_once(backend, n_jobs, size)
+                wall, cores, parts, scores[n_jobs] = run_once(backend, n_jobs, size)
                 busy[n_jobs].append(cores)
                 walls[n_jobs].append(wall)
-                spans[n_jobs].append(span)
+                spans[n_jobs].append(parts["trials"])
+                spent[n_jobs].append(parts)
+        breakdowns.append((backend, spent))
         for n_jobs in (1, 2):
             wall, span = statistics.median(walls[n_jobs]), statistics.median(spans[n_jobs])
             runs = ", ".join(
@@ -109,6 +120,33 @@ def main() -> None:
             f" {search_ratio:.2f} search alone; same CV scores both ways: {same}"
         )
     print("\n".join(summary))
+    print_breakdowns(breakdowns)
+
+
+def print_breakdowns(breakdowns: list[tuple[str, dict[int, list[dict]]]]) -> None:
+    """Medians of where each command's time went, and what 2 jobs did to the fits."""
+    print(
+        "\n| backend | n_jobs | before trials (s) | search (s) | after trials (s) |"
+        " fit times, summed (s) | workers' occupancy |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    slower = []
+    for backend, spent in breakdowns:
+        fits = {}
+        for n_jobs, runs in spent.items():
+            part = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+            fits[n_jobs] = part["fit_time"]
+            occupancy = statistics.median(
+                run["fit_time"] / (n_jobs * run["trials"]) for run in runs
+            )
+            print(
+                f"| {backend} | {n_jobs} | {part['before_trials']:.1f} | {part['trials']:.1f} |"
+                f" {part['after_trials']:.1f} | {part['fit_time']:.1f} | {occupancy:.2f} |"
+            )
+        slower.append(
+            f"{backend}: a fit beside another takes {fits[2] / fits[1]:.2f}× its time alone"
+        )
+    print("\n".join(slower))
 
 
 if __name__ == "__main__":

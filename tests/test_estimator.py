@@ -121,6 +121,25 @@ def test_fold_plan_gives_validation_curves_of_the_held_out_fold(digits, tmp_path
     assert list(tmp_path.iterdir()) == []  # collected records are removed
 
 
+def test_two_trials_that_drew_the_same_values_read_their_own_fold_records(digits, tmp_path):
+    """Parallel Optuna trials may draw the same values and fit the same fold at once; each
+    must collect its own fold's record (one is not overwritten by, or read as, the other's)."""
+    X, y = digits
+    splits = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
+    plan = FoldPlan(X, y, splits, names=["units"], records_dir=tmp_path)
+    train = splits[0][0]
+    # Same searched values; the epochs (not searched here) tell the two records apart.
+    tiny(units=3, epochs=1).fit(X[train], y[train], row_index=train, fold_plan=plan.for_trial(0))
+    tiny(units=3, epochs=2).fit(X[train], y[train], row_index=train, fold_plan=plan.for_trial(1))
+    assert plan.collect({"units": 3}) == []  # a grid's records are named apart too
+    (second,) = plan.for_trial(1).collect({"units": 3})
+    (first,) = plan.for_trial(0).collect({"units": 3})
+    assert len(first["history"]["loss"]) == first["trained_epochs"] == 1
+    assert len(second["history"]["loss"]) == second["trained_epochs"] == 2
+    assert plan.for_trial(None) is plan and plan.trial is None
+    assert list(tmp_path.iterdir()) == []
+
+
 REGULARIZED = """
 import keras
 from hpsearch.models.heads import output_layer

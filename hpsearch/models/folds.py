@@ -10,6 +10,7 @@ worker process.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -53,6 +54,7 @@ class FoldPlan:
         self.splits = [(np.asarray(train), np.asarray(test)) for train, test in splits]
         self.names = sorted(names)
         self.records_dir = str(records_dir)
+        self.trial: int | None = None  # whose records (``for_trial``)
         self._fold_by_train = {_rows_digest(train): k for k, (train, _) in enumerate(self.splits)}
 
     def fit_params(self) -> dict[str, Any]:
@@ -68,9 +70,21 @@ class FoldPlan:
         test = self.splits[fold][1]
         return _take(self.X, test), _take(self.y, test)
 
+    def for_trial(self, trial: int | None) -> FoldPlan:
+        """This plan, its fits' records named after ``trial`` too: two Optuna trials that
+        drew the same values and run at once then do not read each other's records."""
+        if trial is None:
+            return self
+        plan = copy.copy(self)
+        plan.trial = trial
+        return plan
+
     def key(self, parameters: dict[str, Any]) -> str:
-        """Names one candidate: its searched hyperparameters, whatever else it was given."""
-        chosen = {name: _json_safe(parameters.get(name)) for name in self.names}
+        """Names one candidate (of one trial, ``for_trial``): its searched hyperparameters,
+        whatever else it was given."""
+        chosen: dict[str, Any] = {name: _json_safe(parameters.get(name)) for name in self.names}
+        if self.trial is not None:
+            chosen = {"trial": self.trial, "params": chosen}
         return hashlib.sha1(json.dumps(chosen, sort_keys=True, default=str).encode()).hexdigest()[
             :16
         ]

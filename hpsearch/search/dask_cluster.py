@@ -81,8 +81,8 @@ class DaskTrainer(Trainer):
             # future, a closed connection): these candidates fail, the grid goes on.
             raise TrialFailed(f"the Dask cluster lost this work: {describe_error(error)}") from None
 
-    def evaluate_fold(self, params, fold, reports=None):
-        return self._local.evaluate_fold(params, fold, reports)
+    def evaluate_fold(self, params, fold, reports=None, trial=None):
+        return self._local.evaluate_fold(params, fold, reports, trial)
 
     def refit(self, params, model_dir):
         return self._local.refit(params, model_dir)

@@ -168,9 +168,11 @@ class CrossValidation:
         error: str | None = None,
         state: str | None = None,
         predict_ms: float | None = None,
+        records_of: int | None = None,
     ) -> TrialOutcome:
-        """Combine the folds' scores with the histories and errors their fits recorded."""
-        records = self.fold_plan.collect(params)
+        """Combine the folds' scores with the histories and errors their fits recorded
+        (``records_of``: the trial that ran the fits, as ``evaluate_fold`` was told)."""
+        records = self.fold_plan.for_trial(records_of).collect(params)
         fold_scores = [self.natural(float(s)) for s in raw_scores]
         errors = [r["error"] for r in records if r.get("error")]
         error = (errors[0] if errors else None) or error
@@ -206,11 +208,14 @@ class CrossValidation:
             values.append(float(facts[name]))
         return values
 
-    def evaluate_fold(self, params: dict[str, Any], fold: int, reports=None) -> FoldResult:
+    def evaluate_fold(
+        self, params: dict[str, Any], fold: int, reports=None, trial: int | None = None
+    ) -> FoldResult:
         """Fit and score one fold in this process.
 
         With ``reports`` (``hpsearch.search.pruning.EpochReports``) the fit reports its
         validation score to the Optuna trial after every epoch and stops when pruned.
+        ``trial``: the fit's records are that trial's (``FoldPlan.for_trial``).
         """
         from sklearn.utils import _safe_indexing
 
@@ -231,7 +236,7 @@ class CrossValidation:
             _safe_indexing(self.dataset.X, train),
             _safe_indexing(self.dataset.y, train),
             row_index=train,
-            fold_plan=self.fold_plan,
+            fold_plan=self.fold_plan.for_trial(trial),
         )
         score = float(self.scorer(estimator, X_val, y_val))
         seconds = time.perf_counter() - started

@@ -393,7 +393,7 @@ class OptunaBackend(SearchBackend):
         if not shorter:
             return None
         try:
-            scored = self.trainer.score_kept_epochs(params, shorter)
+            scored = self.trainer.score_kept_epochs(params, shorter, trial.number)
         except TrialFailed as failure:  # the trial stands; only its siblings are lost
             if self.trainer.stopping:
                 raise KeyboardInterrupt from None
@@ -405,9 +405,10 @@ class OptunaBackend(SearchBackend):
         best = max(mean, key=lambda e: (mean[e], -e), default=None)
         if best is None or not mean[best] > float(np.mean(own_scores)):
             best = None
+        records = self.cross_validation.fold_plan.for_trial(trial.number)
         for epochs in mean:
             if epochs != best:  # the curves its folds left, unused
-                self.cross_validation.fold_plan.collect({**params, "epochs": epochs})
+                records.collect({**params, "epochs": epochs})
         if best is None:
             return None
         reports = trial.storage.get_trial(trial._trial_id).intermediate_values
@@ -441,6 +442,7 @@ class OptunaBackend(SearchBackend):
                 [fold.score for fold in folds],
                 sum(fold.seconds for fold in folds),
                 predict_ms=folds[0].predict_ms,
+                records_of=trial.number,  # its folds were scored by that trial
             )
             outcome.shared_from = trial.number
             run.finish(outcome)
@@ -469,7 +471,7 @@ class OptunaBackend(SearchBackend):
             try:
                 for fold in range(len(cross_validation.splits)):
                     reports = self._epoch_reports(trial) if fold == 0 else None
-                    result = self.trainer.evaluate_fold(params, fold, reports)
+                    result = self.trainer.evaluate_fold(params, fold, reports, trial.number)
                     scores.append(result.score)
                     fit_time += result.seconds
                     predict_ms = predict_ms if result.predict_ms is None else result.predict_ms
@@ -489,6 +491,7 @@ class OptunaBackend(SearchBackend):
                 error=error,
                 state=state,
                 predict_ms=predict_ms,
+                records_of=trial.number,
             )
             # Its shorter epochs: scored while its worker still holds the states (before
             # the trial ends), shown after it.

@@ -59,17 +59,20 @@ class Trainer(ABC):
         self.stopping = False
 
     @abstractmethod
-    def evaluate_fold(self, params: dict[str, Any], fold: int, reports=None) -> FoldResult:
+    def evaluate_fold(
+        self, params: dict[str, Any], fold: int, reports=None, trial: int | None = None
+    ) -> FoldResult:
         """One candidate fitted and scored on one fold; ``reports`` makes the fit report
-        each epoch to its Optuna trial."""
+        each epoch to its Optuna trial; ``trial`` names the fit's records
+        (``FoldPlan.for_trial``)."""
 
     def score_kept_epochs(
-        self, params: dict[str, Any], shorter: list[int]
+        self, params: dict[str, Any], shorter: list[int], trial: int | None = None
     ) -> dict[int, list[FoldResult]]:
         """``params`` with each of the ``shorter`` epochs, scored on every fold from the
         states the folds of ``params`` just passed through (no training): by epochs, the
-        fold results. An epochs value some fold did not reach is left out; a trainer that
-        keeps no states scores none."""
+        fold results, their records under ``trial``'s name. An epochs value some fold did
+        not reach is left out; a trainer that keeps no states scores none."""
         return {}
 
     @abstractmethod
@@ -109,11 +112,11 @@ class InProcessTrainer(Trainer):
         freeze_long_lived_objects()
         return self
 
-    def evaluate_fold(self, params, fold, reports=None):
-        return evaluate_fold(self.cross_validation, params, fold, reports)
+    def evaluate_fold(self, params, fold, reports=None, trial=None):
+        return evaluate_fold(self.cross_validation, params, fold, reports, trial)
 
-    def score_kept_epochs(self, params, shorter):
-        return score_kept_epochs(self.cross_validation, params, shorter)
+    def score_kept_epochs(self, params, shorter, trial=None):
+        return score_kept_epochs(self.cross_validation, params, shorter, trial)
 
     def evaluate_grid(self, candidates, n_jobs):
         return grid_results(self.cross_validation, candidates, n_jobs)
@@ -147,11 +150,11 @@ class WorkerTrainer(Trainer):
         self._executor: ProcessPoolExecutor | None = None
         self._trials_in_worker = 0
 
-    def evaluate_fold(self, params, fold, reports=None):
-        return self._call(_worker_evaluate_fold, params, fold, reports)
+    def evaluate_fold(self, params, fold, reports=None, trial=None):
+        return self._call(_worker_evaluate_fold, params, fold, reports, trial)
 
-    def score_kept_epochs(self, params, shorter):
-        return self._call(_worker_score_kept_epochs, params, shorter)
+    def score_kept_epochs(self, params, shorter, trial=None):
+        return self._call(_worker_score_kept_epochs, params, shorter, trial)
 
     def evaluate_grid(self, candidates, n_jobs):
         return self._call(_worker_evaluate_grid, candidates, n_jobs)
@@ -255,12 +258,12 @@ class ParallelTrainer(Trainer):
                 self._trainers.append(trainer)
         return trainer
 
-    def evaluate_fold(self, params, fold, reports=None):
-        return self._trainer().evaluate_fold(params, fold, reports)
+    def evaluate_fold(self, params, fold, reports=None, trial=None):
+        return self._trainer().evaluate_fold(params, fold, reports, trial)
 
-    def score_kept_epochs(self, params, shorter):
+    def score_kept_epochs(self, params, shorter, trial=None):
         # The thread's own worker: the one that just trained ``params``.
-        return self._trainer().score_kept_epochs(params, shorter)
+        return self._trainer().score_kept_epochs(params, shorter, trial)
 
     def evaluate_grid(self, candidates, n_jobs):
         return self._trainer().evaluate_grid(candidates, n_jobs)
@@ -344,12 +347,16 @@ def _uses_dask(study) -> bool:
 # and candidates of one architecture may share one built model (hpsearch.models.reuse).
 
 
-def evaluate_fold(cross_validation, params: dict[str, Any], fold: int, reports=None):
+def evaluate_fold(
+    cross_validation, params: dict[str, Any], fold: int, reports=None, trial: int | None = None
+):
     with _reusing(cross_validation):
-        return cross_validation.evaluate_fold(params, fold, reports)
+        return cross_validation.evaluate_fold(params, fold, reports, trial)
 
 
-def score_kept_epochs(cross_validation, params: dict[str, Any], shorter: list[int]):
+def score_kept_epochs(
+    cross_validation, params: dict[str, Any], shorter: list[int], trial: int | None = None
+):
     """See ``Trainer.score_kept_epochs``: each fold of each shorter fit takes the state the
     longer fit kept (``hpsearch.models.reuse``), so that only its scoring runs here."""
     folds = range(len(cross_validation.splits))
@@ -359,7 +366,9 @@ def score_kept_epochs(cross_validation, params: dict[str, Any], shorter: list[in
         for epochs in shorter:
             if all((fold, epochs) in kept for fold in folds):
                 sibling = {**params, "epochs": epochs}
-                results[epochs] = [cross_validation.evaluate_fold(sibling, f) for f in folds]
+                results[epochs] = [
+                    cross_validation.evaluate_fold(sibling, f, trial=trial) for f in folds
+                ]
     return results
 
 
@@ -514,12 +523,12 @@ def _in_worker(function, *args):
         raise TrialFailed(describe_error(error)) from None
 
 
-def _worker_evaluate_fold(params, fold, reports):
-    return _in_worker(evaluate_fold, params, fold, reports)
+def _worker_evaluate_fold(params, fold, reports, trial):
+    return _in_worker(evaluate_fold, params, fold, reports, trial)
 
 
-def _worker_score_kept_epochs(params, shorter):
-    return _in_worker(score_kept_epochs, params, shorter)
+def _worker_score_kept_epochs(params, shorter, trial):
+    return _in_worker(score_kept_epochs, params, shorter, trial)
 
 
 def _worker_evaluate_grid(candidates, n_jobs):
