@@ -258,6 +258,27 @@ def test_parallel_trials_train_in_separate_processes_with_their_share_of_cores(w
     assert [t.state.name for t in trials.trials] == ["COMPLETE"] * 4
 
 
+def test_parallel_trials_that_drew_the_same_values_each_keep_their_own_curves(workdir):
+    """Two trials with equal values running at once once shared their folds' record files:
+    one collected both trials' records, the other lost some (half its trained epochs)."""
+    text = TINY_OPTUNA.replace("  cv: 2", "  cv: 2\n  n_jobs: 2\n  pruner: none")
+    for name in ("dropout", "optimizer", "learning_rate"):
+        text = "\n".join(line for line in text.splitlines() if f"    {name}:" not in line)
+    text = text.replace("units: {low: 3, high: 6}", "units: [4]")  # every trial the same
+    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+
+    _, children = study_runs("tiny-optuna")
+    assert len(children) == 4
+    client = mlflow_client()
+    curves = []
+    for child in children:
+        assert child.data.metrics["trained_epochs"] == 2 * 2  # two folds of two epochs
+        history = client.get_metric_history(child.info.run_id, "val_loss")
+        curves.append([m.value for m in sorted(history, key=lambda m: m.step)])
+    assert all(len(curve) == 2 for curve in curves)
+    assert all(curve == curves[0] for curve in curves)  # equal values, equal fits
+
+
 def test_a_multi_objective_study_records_its_pareto_front(workdir):
     text = TINY_OPTUNA.replace("sampler: random", "sampler: nsga2").replace(
         "  cv: 2", "  cv: 2\n  metric: [accuracy, n_params, predict_ms]"
