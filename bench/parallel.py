@@ -1,16 +1,17 @@
 """Trials per hour with n_jobs 1 and 2, back to back, for both backends.
 
     python bench/parallel.py [--repeat 3] [--backend grid optuna]
-        [--samples 900] [--units 8 16] [--epochs 4]
+        [--samples 900] [--units 8 16] [--epochs 4] [--rates 0.003 0.01]
 
 The same 8 candidates (an LSTM on 900 digits, units [8, 16] x batch size [16, 32] x
 learning rate [0.003, 0.01], 4 epochs, 3 folds: 24 fits; ``--samples``, ``--units`` and
-``--epochs`` make every trial bigger, so that the fixed part of a command weighs less and
+``--epochs`` make every trial bigger and ``--rates`` (4 candidates per learning rate) the
+study longer, so that the fixed part of a command weighs less and
 the trials per hour approach a long study's) run by ``python -m hpsearch run``
 with ``--n-jobs 1`` and ``--n-jobs 2``, alternating, each in a fresh store:
 - grid: one worker process against two, each taking whole groups of candidates that
   share a built model (``hpsearch.search.grid``);
-- optuna (its grid sampler, so both draw the same 8 candidates): one worker process
+- optuna (its grid sampler, so both draw the same candidates): one worker process
   against two Optuna threads each training in a worker of its own.
 With 2 jobs each process's TensorFlow gets half the cores. Reports the median wall time
 of the whole command and of the search alone (first trial's start to last trial's end, from
@@ -44,20 +45,18 @@ search:
   space:
     units: {units}
     batch_size: [16, 32]
-    learning_rate: [0.003, 0.01]
+    learning_rate: {rates}
     epochs: {epochs}
 """
-CANDIDATES = 8
-
-
-OPTUNA_OPTIONS = f"optuna\n  sampler: grid\n  n_trials: {CANDIDATES}"
+OPTUNA_OPTIONS = "optuna\n  sampler: grid\n  n_trials: {candidates}"
 
 
 def run_once(backend: str, n_jobs: int, size: dict) -> tuple[float, float, dict, list[float]]:
     """Whole-command seconds, the cores the command kept busy on average (CPU seconds of
     its processes ÷ wall), where the time went (``harness.timeline``: ``trials`` is the
     search's own seconds, the first trial's start to the last trial's end), the scores."""
-    options = OPTUNA_OPTIONS if backend == "optuna" else "grid"
+    candidates = 2 * 2 * len(size["rates"])
+    options = OPTUNA_OPTIONS.format(candidates=candidates) if backend == "optuna" else "grid"
     with fresh_study(STUDY.format(backend=options, **size)) as folder:
         started = time.time()
         wall, cpu = cpu_timed_run(folder, "--n-jobs", str(n_jobs))
@@ -73,11 +72,19 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=900, help="digits rows (at most 1797)")
     parser.add_argument("--units", type=int, nargs=2, default=[8, 16])
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="+",
+        default=[0.003, 0.01],
+        help="learning rates: 4 candidates each (a longer study amortises its fixed part)",
+    )
     arguments = parser.parse_args()
     size = {
         "samples": arguments.samples,
         "units": list(arguments.units),
         "epochs": arguments.epochs,
+        "rates": list(arguments.rates),
     }
     print(
         "| backend | n_jobs | median wall (s) | trials per hour (wall) |"
@@ -85,6 +92,7 @@ def main() -> None:
         " runs: wall / search (s) |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    candidates = 2 * 2 * len(arguments.rates)
     summary = []
     breakdowns = []
     for backend in arguments.backend:
@@ -107,8 +115,8 @@ def main() -> None:
                 f"{w:.1f} / {s:.1f}" for w, s in zip(walls[n_jobs], spans[n_jobs], strict=True)
             )
             print(
-                f"| {backend} | {n_jobs} | {wall:.1f} | {3600 * CANDIDATES / wall:.0f} |"
-                f" {span:.1f} | {3600 * CANDIDATES / span:.0f} |"
+                f"| {backend} | {n_jobs} | {wall:.1f} | {3600 * candidates / wall:.0f} |"
+                f" {span:.1f} | {3600 * candidates / span:.0f} |"
                 f" {statistics.median(busy[n_jobs]):.2f} | {runs} |",
                 flush=True,
             )
