@@ -101,11 +101,17 @@ def entry_point() -> int:
     At exit the interpreter runs one last garbage collection over every object alive:
     with MLflow, Optuna, scikit-learn and pandas loaded, ~1 s that a shell, a pipe or a
     ``subprocess.run`` waits for after the results are printed. Frozen, they are left to
-    the exit (atexit handlers still run).
+    the exit (atexit handlers still run). A reader that closed the pipe early (``hpsearch
+    validate study.yaml | head``) ends the output, not in a traceback.
     """
     import gc
 
-    code = main()
+    try:
+        code = main()
+    except BrokenPipeError:
+        # Python's advice: point stdout at devnull, so that its flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     gc.freeze()
     return code
 

@@ -397,6 +397,19 @@ def test_validate_prints_the_resolved_study_without_tensorflow(tmp_path):
     assert not Path(tmp_path, "mlruns").exists(), "validate must not write anything"
 
 
+def test_a_reader_that_stops_early_ends_the_output_without_a_traceback(tmp_path):
+    path = write_study(tmp_path, SPEC_EXAMPLE)  # as `hpsearch validate study.yaml | head -1`
+    command = subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", "validate", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    command.stdout.close()
+    errors = command.stderr.read().decode()
+    assert command.wait() == 1 and errors == "", errors
+
+
 @pytest.mark.parametrize(
     "path", sorted((ROOT / "studies").glob("*.yaml")), ids=lambda path: path.name
 )
