@@ -269,7 +269,12 @@ def print_resolved_study(study: Study) -> None:
         f"data: {study.data.loader} {json.dumps(study.data.params)}",
         f"model: {study.model.builder} {json.dumps(study.model.params)}"
         + (f", loss {study.model.loss}" if study.model.loss else "")
-        + ("" if study.model.jit_compile is None else f", jit_compile {study.model.jit_compile}"),
+        + ("" if study.model.jit_compile is None else f", jit_compile {study.model.jit_compile}")
+        + (
+            ""
+            if study.model.steps_per_execution is None
+            else f", steps_per_execution {study.model.steps_per_execution}"
+        ),
         f"search: {search.backend}, {_describe_objectives(study)},"
         f" cv {_describe_cv(search.cv)}, n_jobs {search.n_jobs}"
         + (f", timeout {search.timeout}s" if search.timeout else ""),

@@ -209,6 +209,11 @@ class ModelSection(_Section):
     # many short trials (docs/benchmarks.md, XLA). A builder using an op XLA cannot compile
     # fails every trial with it on.
     jit_compile: StrictBool | None = None
+    # Training batches per call into TensorFlow (Keras's compile(steps_per_execution)).
+    # Unset is hpsearch's default, STEPS_PER_EXECUTION in hpsearch.models.estimator: a
+    # small model's step costs less than the call that runs it, and the same training
+    # takes ~0.7x the time. 1 is Keras's own default (one call per batch).
+    steps_per_execution: StrictInt | None = Field(default=None, ge=1)
 
     @field_validator("params")
     @classmethod

@@ -282,6 +282,27 @@ def test_reserved_names_match_scikeras():
     assert names == WRAPPER_PARAMETERS
 
 
+def test_many_steps_per_call_train_exactly_as_one_step_per_call(digits):
+    from hpsearch.models.estimator import STEPS_PER_EXECUTION
+
+    X, y = digits  # 90 rows in batches of 8: 12 steps an epoch, the last one short
+    settings = {"units": 4, "epochs": 3, "batch_size": 8, "dropout": 0.2}
+
+    def fitted(**steps):
+        return make_estimator("classification", "lstm", settings, seed=0, **steps).fit(X, y)
+
+    one, five, default = fitted(steps_per_execution=1), fitted(steps_per_execution=5), fitted()
+    assert (one.model_.steps_per_execution, default.model_.steps_per_execution) == (
+        1,
+        STEPS_PER_EXECUTION,
+    )
+    for other in (five, default):
+        assert other.history_ == one.history_
+        for mine, theirs in zip(other.model_.variables, one.model_.variables, strict=True):
+            np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+        np.testing.assert_array_equal(other.predict_proba(X), one.predict_proba(X))
+
+
 def test_jit_compile_trains_with_xla_to_the_same_model(digits):
     from hpsearch.models.reuse import architecture_key
 
@@ -321,7 +342,10 @@ def test_predictions_skip_kerass_data_pipeline_with_kerass_answers(digits):
         def on_predict_batch_end(self, batch, logs=None):
             Watching.batches += 1
 
-    estimator.set_params(predict__batch_size=32, predict__callbacks=[Watching()]).fit(X, y)
+    # One batch per call into TensorFlow, so that Keras calls the callback after each.
+    estimator.set_params(
+        predict__batch_size=32, predict__callbacks=[Watching()], steps_per_execution=1
+    ).fit(X, y)
     estimator.predict_proba(X)
     assert Watching.batches == 3  # ...still sees Keras's predict: 90 rows in batches of 32
 

@@ -121,6 +121,10 @@ BROKEN = [
         "s/  loss: binary_crossentropy.*/  jit_compile: xla/",
         "model.jit_compile: Input should be a valid boolean",
     ),
+    (
+        "s/  loss: binary_crossentropy.*/  steps_per_execution: 0/",
+        "model.steps_per_execution: Input should be greater than or equal to 1",
+    ),
     ("s/cv: 3/cv: {holdout: 1.5}/", "search.cv.holdout: Input should be less than 1"),
     ("s/cv: 3/cv: {folds: 2}/", "search.cv: cv is a number of folds"),
     ("s/metric: accuracy/metric: rmse/", "search.metric: 'rmse' is a regression metric"),

@@ -42,6 +42,7 @@ RESERVED_NAMES = (WRAPPER_PARAMETERS - set(TRAINING_PARAMETERS)) | {
     "compile_kwargs",
     "params",
     "jit_compile",  # model.jit_compile
+    "steps_per_execution",  # model.steps_per_execution
 }
 
 # Keras 3's optimizers by the names keras.optimizers.get accepts.

@@ -152,6 +152,7 @@ class CrossValidation:
             {**self.builder_params, **params},
             loss=self.study.model.loss,
             jit_compile=self.study.model.jit_compile,
+            steps_per_execution=self.study.model.steps_per_execution,
             seed=self.study.seed,
         )
 
