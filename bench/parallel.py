@@ -1,7 +1,7 @@
 """Trials per hour with n_jobs 1 and 2, back to back, for both backends.
 
     python bench/parallel.py [--repeat 3] [--backend grid optuna]
-        [--samples 900] [--units 8 16] [--epochs 4] [--rates 0.003 0.01]
+        [--samples 900] [--units 8 16] [--epochs 4] [--rates 0.003 0.01] [--no-machine]
 
 The same 8 candidates (an LSTM on 900 digits, units [8, 16] x batch size [16, 32] x
 learning rate [0.003, 0.01], 4 epochs, 3 folds: 24 fits; ``--samples``, ``--units`` and
@@ -23,12 +23,20 @@ baseline, parent run), the search, after the last trial (refit, plots, exit), th
 the trials' fit times (training and scoring: 2 jobs ÷ 1 job is how much slower a fit
 runs beside another), and the workers' occupancy (that sum ÷ jobs × the search: the rest
 is a worker waiting for TensorFlow's import, for its next trial, or idle at the end).
+First, the machine's own bound (``--no-machine`` skips it): how much slower CPU-bound work
+runs beside another copy than alone, for a Python loop, one-threaded float32 matrix products
+and a plain Keras fit of a small LSTM with one TensorFlow thread (what a worker does with
+2 jobs, without hpsearch), with one batch and with 32 batches per call into TensorFlow —
+whatever hpsearch does, two jobs cannot beat 2 ÷ that here.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 from harness import cpu_timed_run, fresh_study, parent_run, timeline, trial_runs
@@ -49,6 +57,99 @@ search:
     epochs: {epochs}
 """
 OPTUNA_OPTIONS = "optuna\n  sampler: grid\n  n_trials: {candidates}"
+
+
+# (set-up, timed work): each copy sets up, waits until every copy is ready, then times
+# its work; run alone, then two copies at once.
+KERAS_SETUP = """
+import keras
+from sklearn.datasets import load_digits
+X, y = load_digits(return_X_y=True)
+X, y = (X[:900] / 16).reshape(-1, 8, 8).astype("float32"), y[:900]
+keras.utils.set_random_seed(0)
+model = keras.Sequential(
+    [keras.Input((8, 8)), keras.layers.LSTM(16), keras.layers.Dense(10, activation="softmax")]
+)
+model.compile("adam", "sparse_categorical_crossentropy", steps_per_execution={steps})
+model.fit(X, y, batch_size=16, epochs=1, verbose=0)  # traced before the timing
+"""
+SPINS = {
+    "Python loop": ("", "sum(i * i for i in range(25_000_000))"),
+    "float32 matmul, 1 thread": (
+        "import numpy as np; a = np.ones((600, 600), np.float32)",
+        "for _ in range(500): a @ a",
+    ),
+    "Keras LSTM(16) fit, 12 epochs, 1 thread (no hpsearch)": (
+        KERAS_SETUP.format(steps=1),
+        "model.fit(X, y, batch_size=16, epochs=12, verbose=0)",
+    ),
+    "the same, 32 batches per call (hpsearch's default)": (
+        KERAS_SETUP.format(steps=32),
+        "model.fit(X, y, batch_size=16, epochs=12, verbose=0)",
+    ),
+}
+ONE_THREAD = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",  # as hpsearch sets a worker's with 2 jobs on 2 cores
+    "TF_NUM_INTEROP_THREADS": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+}
+TIMED = """{setup}
+import sys, time
+print("ready", flush=True)
+sys.stdin.readline()
+started, cpu = time.perf_counter(), time.process_time()
+{work}
+print(time.perf_counter() - started, time.process_time() - cpu, flush=True)
+"""
+
+
+def _spin_seconds(setup: str, work: str, copies: int) -> tuple[float, float]:
+    """Seconds the slowest of ``copies`` processes took over ``work``, started together
+    once every copy has done ``setup`` (timed inside each: start-up is left out), and the
+    cores the first kept busy meanwhile (its CPU seconds, every thread, ÷ wall)."""
+    environment = {**os.environ, **ONE_THREAD}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", TIMED.format(setup=setup, work=work)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=environment,
+        )
+        for _ in range(copies)
+    ]
+    for process in processes:
+        assert process.stdout.readline().strip() == "ready"
+    for process in processes:
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    timings = [process.communicate()[0].split() for process in processes]
+    wall, cpu = (float(value) for value in timings[0])
+    return max(float(timing[0]) for timing in timings), cpu / wall
+
+
+def print_machine_bound(repeat: int) -> None:
+    """How much slower CPU-bound work runs beside another copy than alone (medians of
+    ``repeat`` alternating runs)."""
+    print("| work | alone (s) | cores busy alone | two at once (s) | beside another ÷ alone |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, (setup, work) in SPINS.items():
+        alone, busy, together = [], [], []
+        for _ in range(repeat):
+            seconds, cores = _spin_seconds(setup, work, 1)
+            alone.append(seconds)
+            busy.append(cores)
+            together.append(_spin_seconds(setup, work, 2)[0])
+        a, b = statistics.median(alone), statistics.median(together)
+        print(
+            f"| {name} | {a:.2f} | {statistics.median(busy):.2f} | {b:.2f} | {b / a:.2f} |",
+            flush=True,
+        )
+    print()
 
 
 def run_once(backend: str, n_jobs: int, size: dict) -> tuple[float, float, dict, list[float]]:
@@ -79,7 +180,12 @@ def main() -> None:
         default=[0.003, 0.01],
         help="learning rates: 4 candidates each (a longer study amortises its fixed part)",
     )
+    parser.add_argument(
+        "--no-machine", action="store_true", help="skip the machine's own two-process bound"
+    )
     arguments = parser.parse_args()
+    if not arguments.no_machine:
+        print_machine_bound(arguments.repeat)
     size = {
         "samples": arguments.samples,
         "units": list(arguments.units),
