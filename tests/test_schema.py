@@ -249,6 +249,11 @@ BROKEN = [
         "search.space.shuffle: 'shuffle' is reserved",
     ),
     (
+        "s/    activation: \\[tanh, relu\\]/    steps_per_execution: [1, 8]/",
+        "search.space.steps_per_execution: 'steps_per_execution' is a fixed setting of the"
+        " study: set model.steps_per_execution",
+    ),
+    (
         "s/    optimizer: \\[adam, rmsprop, sgd\\]/    optimizer: {choices: {adam: {units: [8]}}}/",
         "search.space.optimizer.choices.adam.units: 'units' is also searched at the top level",
     ),

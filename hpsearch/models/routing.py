@@ -36,14 +36,14 @@ WRAPPER_PARAMETERS = frozenset(
         "class_weight",
     }
 )
-RESERVED_NAMES = (WRAPPER_PARAMETERS - set(TRAINING_PARAMETERS)) | {
-    "builder",
-    "meta",
-    "compile_kwargs",
-    "params",
-    "jit_compile",  # model.jit_compile
-    "steps_per_execution",  # model.steps_per_execution
-}
+# Settings of the study's ``model`` section that reach ``build_model`` as estimator
+# parameters: a builder parameter or a searched name of the same name would be taken for them.
+MODEL_SETTINGS = frozenset({"jit_compile", "steps_per_execution"})
+RESERVED_NAMES = (
+    (WRAPPER_PARAMETERS - set(TRAINING_PARAMETERS))
+    | {"builder", "meta", "compile_kwargs", "params"}
+    | MODEL_SETTINGS
+)
 
 # Keras 3's optimizers by the names keras.optimizers.get accepts.
 OPTIMIZERS = frozenset(
@@ -101,6 +101,8 @@ def check_model(study: Study, facts: dict[str, Any] | None = None) -> dict[str, 
         }
     )
     for name, key in names.items():
+        if name in MODEL_SETTINGS:
+            raise UserError(f"{key}: {name!r} is a fixed setting of the study: set model.{name}")
         if name in RESERVED_NAMES:
             raise UserError(f"{key}: {name!r} is reserved by hpsearch/SciKeras; rename it")
     for name in TRAINING_PARAMETERS:
