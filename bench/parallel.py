@@ -59,6 +59,11 @@ search:
 OPTUNA_OPTIONS = "optuna\n  sampler: grid\n  n_trials: {candidates}"
 
 
+def candidate_count(rates: list[float]) -> int:
+    """The study's candidates: units (2) x batch sizes (2) x learning rates."""
+    return 2 * 2 * len(rates)
+
+
 # (set-up, timed work): each copy sets up, waits until every copy is ready, then times
 # its work; run alone, then two copies at once.
 KERAS_SETUP = """
@@ -156,8 +161,8 @@ def run_once(backend: str, n_jobs: int, size: dict) -> tuple[float, float, dict,
     """Whole-command seconds, the cores the command kept busy on average (CPU seconds of
     its processes ÷ wall), where the time went (``harness.timeline``: ``trials`` is the
     search's own seconds, the first trial's start to the last trial's end), the scores."""
-    candidates = 2 * 2 * len(size["rates"])
-    options = OPTUNA_OPTIONS.format(candidates=candidates) if backend == "optuna" else "grid"
+    optuna = OPTUNA_OPTIONS.format(candidates=candidate_count(size["rates"]))
+    options = optuna if backend == "optuna" else "grid"
     with fresh_study(STUDY.format(backend=options, **size)) as folder:
         started = time.time()
         wall, cpu = cpu_timed_run(folder, "--n-jobs", str(n_jobs))
@@ -198,7 +203,7 @@ def main() -> None:
         " runs: wall / search (s) |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    candidates = 2 * 2 * len(arguments.rates)
+    candidates = candidate_count(arguments.rates)
     summary = []
     breakdowns = []
     for backend in arguments.backend:

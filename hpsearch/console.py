@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from hpsearch.schema import Branches, Range, Study, redact_text
+from hpsearch.schema import MODEL_SETTINGS, Branches, Range, Study, redact_text
 
 # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
 _console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -269,11 +269,10 @@ def print_resolved_study(study: Study) -> None:
         f"data: {study.data.loader} {json.dumps(study.data.params)}",
         f"model: {study.model.builder} {json.dumps(study.model.params)}"
         + (f", loss {study.model.loss}" if study.model.loss else "")
-        + ("" if study.model.jit_compile is None else f", jit_compile {study.model.jit_compile}")
-        + (
-            ""
-            if study.model.steps_per_execution is None
-            else f", steps_per_execution {study.model.steps_per_execution}"
+        + "".join(
+            f", {name} {value}"
+            for name in MODEL_SETTINGS
+            if (value := getattr(study.model, name)) is not None
         ),
         f"search: {search.backend}, {_describe_objectives(study)},"
         f" cv {_describe_cv(search.cv)}, n_jobs {search.n_jobs}"

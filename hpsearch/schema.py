@@ -199,6 +199,11 @@ class DataSection(_Section):
         return params
 
 
+# The ``model`` section's settings that reach the estimator as parameters of its own
+# (``build_model`` applies them): never a builder parameter or a searched name.
+MODEL_SETTINGS = ("jit_compile", "steps_per_execution")
+
+
 class ModelSection(_Section):
     builder: StrictStr = Field(min_length=1)
     params: dict[str, Any] = {}
@@ -210,9 +215,8 @@ class ModelSection(_Section):
     # fails every trial with it on.
     jit_compile: StrictBool | None = None
     # Training batches per call into TensorFlow (Keras's compile(steps_per_execution)).
-    # Unset is hpsearch's default, STEPS_PER_EXECUTION in hpsearch.models.estimator: a
-    # small model's step costs less than the call that runs it, and the same training
-    # takes ~0.7x the time. 1 is Keras's own default (one call per batch).
+    # Unset is hpsearch's default (STEPS_PER_EXECUTION in hpsearch.models.estimator says
+    # why); 1 is Keras's own.
     steps_per_execution: StrictInt | None = Field(default=None, ge=1)
 
     @field_validator("params")

@@ -12,7 +12,13 @@ from hpsearch.registry import (
     check_parameters,
     resolve,
 )
-from hpsearch.schema import MOMENTUM_OPTIMIZERS, TRAINING_PARAMETERS, Branches, Study
+from hpsearch.schema import (
+    MODEL_SETTINGS,
+    MOMENTUM_OPTIMIZERS,
+    TRAINING_PARAMETERS,
+    Branches,
+    Study,
+)
 
 # SciKeras's own constructor arguments: a builder parameter of the same name would be
 # taken by the wrapper instead (tests/test_estimator.py keeps this list in step).
@@ -36,13 +42,10 @@ WRAPPER_PARAMETERS = frozenset(
         "class_weight",
     }
 )
-# Settings of the study's ``model`` section that reach ``build_model`` as estimator
-# parameters: a builder parameter or a searched name of the same name would be taken for them.
-MODEL_SETTINGS = frozenset({"jit_compile", "steps_per_execution"})
 RESERVED_NAMES = (
     (WRAPPER_PARAMETERS - set(TRAINING_PARAMETERS))
     | {"builder", "meta", "compile_kwargs", "params"}
-    | MODEL_SETTINGS
+    | set(MODEL_SETTINGS)  # a parameter so named would be taken for the setting
 )
 
 # Keras 3's optimizers by the names keras.optimizers.get accepts.
