@@ -385,6 +385,50 @@ def test_tpe_models_the_parameters_jointly_unless_the_study_says_not(workdir):
     assert load_study(write_study(workdir, tpe)).multivariate_tpe
 
 
+def test_hyperband_prunes_by_bracket_while_the_sampler_learns_from_every_trial(workdir):
+    """Optuna hands a sampler only the running trial's Hyperband bracket, so TPE's random
+    start is paid once per bracket; hpsearch's ``hyperband`` prunes exactly as Optuna's and
+    lets the sampler see the whole study."""
+    text = TINY_OPTUNA.replace("sampler: random", "sampler: tpe\n  pruner: hyperband")
+    study = load_study(
+        write_study(workdir, text.replace("epochs: 2", "epochs: {low: 2, high: 12}"))
+    )
+
+    class SeenTrials(optuna.samplers.RandomSampler):
+        """Random draws, noting how many trials the study it is given holds."""
+
+        def __init__(self):
+            super().__init__(seed=3)
+            self.seen: list[int] = []
+
+        def sample_independent(self, study, trial, name, distribution):
+            self.seen.append(len(study.get_trials(deepcopy=False)))
+            return super().sample_independent(study, trial, name, distribution)
+
+    def objective(trial: optuna.Trial) -> float:
+        quality = trial.suggest_float("quality", 0, 1)
+        for epoch in range(1, 13):
+            trial.report(quality * epoch / 12, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return quality
+
+    def run(pruner) -> tuple[list[int], list]:
+        sampler = SeenTrials()
+        optuna_study = optuna.create_study(
+            study_name="brackets", sampler=sampler, pruner=pruner, direction="maximize"
+        )
+        optuna_study.optimize(objective, n_trials=30)
+        return sampler.seen, [(t.state, t.last_step) for t in optuna_study.trials]
+
+    seen, outcomes = run(optuna_search.make_pruner(study))
+    bracket_seen, bracket_outcomes = run(optuna.pruners.HyperbandPruner(1, max_resource=12))
+    assert seen == list(range(1, 31))  # every trial so far, the running one included
+    assert max(bracket_seen) < 20  # Optuna's own: the running trial's bracket only
+    assert outcomes == bracket_outcomes  # the same trials pruned at the same epochs
+    assert sum(state == optuna.trial.TrialState.PRUNED for state, _ in outcomes) >= 10
+
+
 UNLEARNING_BUILDER = """
 import keras
 
