@@ -386,9 +386,9 @@ def test_tpe_models_the_parameters_jointly_unless_the_study_says_not(workdir):
 
 
 def test_hyperband_prunes_by_bracket_while_the_sampler_learns_from_every_trial(workdir):
-    """Optuna hands a sampler only the running trial's Hyperband bracket, so TPE's random
-    start is paid once per bracket; hpsearch's ``hyperband`` prunes exactly as Optuna's and
-    lets the sampler see the whole study."""
+    """Where Optuna's HyperbandPruner prunes, it hands the sampler only the running trial's
+    bracket, so TPE's random start is paid once per bracket; hpsearch's ``hyperband`` prunes
+    exactly as Optuna's and lets the sampler see the whole study, in the same process too."""
     text = TINY_OPTUNA.replace("sampler: random", "sampler: tpe\n  pruner: hyperband")
     study = load_study(
         write_study(workdir, text.replace("epochs: 2", "epochs: {low: 2, high: 12}"))

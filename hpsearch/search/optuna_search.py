@@ -100,13 +100,14 @@ def make_pruner(study) -> optuna.pruners.BasePruner:
 
 
 class HyperbandForEveryTrial(optuna.pruners.BasePruner):
-    """Hyperband's pruning, while the sampler learns from every trial.
+    """Hyperband's pruning, with the sampler learning from every trial wherever it prunes.
 
-    When a study's pruner is a ``HyperbandPruner``, Optuna hands the sampler only the trials
-    of the running trial's bracket (``optuna.pruners._filter_study``), so TPE's random
-    start is paid once per bracket: with 2-12 epochs (3 brackets) a 30-trial study drew 24
-    of its trials at random instead of 10. Wrapped, each trial is still pruned by its own
-    bracket's successive halving, and the sampler sees the whole study."""
+    Once a study's ``HyperbandPruner`` has pruned in a process, Optuna hands that process's
+    sampler only the running trial's bracket (``optuna.pruners._filter_study``; before, every
+    trial is in bracket 0), which pays TPE's random start once per bracket: 24 random draws
+    of 30 with 2-12 epochs (3 brackets). hpsearch samples in the study's process and prunes
+    in workers with pruners of their own, so its sampler has always seen every trial; this
+    keeps it so if both ever share a process."""
 
     def __init__(self, max_resource: int) -> None:
         self._hyperband = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_resource)
