@@ -105,9 +105,9 @@ class HyperbandForEveryTrial(optuna.pruners.BasePruner):
     Once a study's ``HyperbandPruner`` has pruned in a process, Optuna hands that process's
     sampler only the running trial's bracket (``optuna.pruners._filter_study``; before, every
     trial is in bracket 0), which pays TPE's random start once per bracket: 24 random draws
-    of 30 with 2-12 epochs (3 brackets). hpsearch samples in the study's process and prunes
-    in workers with pruners of their own, so its sampler has always seen every trial; this
-    keeps it so if both ever share a process."""
+    of 30 in the KerasTuner benchmark's study (2-12 epochs, 3 brackets). hpsearch samples in
+    the study's process and prunes in workers with pruners of their own, so its sampler has
+    always seen every trial; this keeps it so if both ever share a process."""
 
     def __init__(self, max_resource: int) -> None:
         self._hyperband = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_resource)
