@@ -389,10 +389,9 @@ def test_hyperband_prunes_by_bracket_while_the_sampler_learns_from_every_trial(w
     """Where Optuna's HyperbandPruner prunes, it hands the sampler only the running trial's
     bracket, so TPE's random start is paid once per bracket; hpsearch's ``hyperband`` prunes
     exactly as Optuna's and lets the sampler see the whole study, in the same process too."""
-    text = TINY_OPTUNA.replace("sampler: random", "sampler: tpe\n  pruner: hyperband")
-    study = load_study(
-        write_study(workdir, text.replace("epochs: 2", "epochs: {low: 2, high: 12}"))
-    )
+    text = TINY_OPTUNA.replace("epochs: 2", "epochs: {low: 2, high: 12}")
+    study = load_study(write_study(workdir, text + "  pruner: hyperband\n"))
+    most = optuna_search.max_epochs(study)  # 12: three brackets
 
     class SeenTrials(optuna.samplers.RandomSampler):
         """Random draws, noting how many trials the study it is given holds."""
@@ -407,8 +406,8 @@ def test_hyperband_prunes_by_bracket_while_the_sampler_learns_from_every_trial(w
 
     def objective(trial: optuna.Trial) -> float:
         quality = trial.suggest_float("quality", 0, 1)
-        for epoch in range(1, 13):
-            trial.report(quality * epoch / 12, epoch)
+        for epoch in range(1, most + 1):
+            trial.report(quality * epoch / most, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned()
         return quality
@@ -422,7 +421,7 @@ def test_hyperband_prunes_by_bracket_while_the_sampler_learns_from_every_trial(w
         return sampler.seen, [(t.state, t.last_step) for t in optuna_study.trials]
 
     seen, outcomes = run(optuna_search.make_pruner(study))
-    bracket_seen, bracket_outcomes = run(optuna.pruners.HyperbandPruner(1, max_resource=12))
+    bracket_seen, bracket_outcomes = run(optuna.pruners.HyperbandPruner(1, max_resource=most))
     assert seen == list(range(1, 31))  # every trial so far, the running one included
     assert max(bracket_seen) < 20  # Optuna's own: the running trial's bracket only
     assert outcomes == bracket_outcomes  # the same trials pruned at the same epochs
