@@ -18,7 +18,7 @@ from typing import Any
 from hpsearch.errors import UserError
 from hpsearch.schema import Study, redact_text
 from hpsearch.study_lock import StudyLock
-from hpsearch.tracking import BASELINE_TAG, PARETO_TAG, StudyTracker, TrialRecord
+from hpsearch.tracking import BASELINE_TAG, PARETO_TAG, WORKER_TAG, StudyTracker, TrialRecord
 
 
 @dataclass
@@ -57,6 +57,10 @@ def run_study(study: Study, *, on_trial=None, on_start=None, worker: bool = Fals
             )
             if study.source.is_file():
                 tracker.log_study_file(study.source)
+        if worker:  # on its trials only: the parent run is every worker's
+            from hpsearch.search.coordination import worker_name
+
+            tracker.trial_tags[WORKER_TAG] = worker_name()
         with tempfile.TemporaryDirectory(prefix="hpsearch-folds-") as records_dir:
             best, test_score = _search_and_refit(
                 study,

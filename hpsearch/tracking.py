@@ -32,6 +32,7 @@ ERROR_TAG = "hpsearch.error"
 # On a trial scored from the states of a longer trial's fits: that trial's number.
 SHARED_FROM_TAG = "hpsearch.shared_from"
 BASELINE_TAG = "hpsearch.baseline"
+WORKER_TAG = "hpsearch.worker"  # host:pid of the worker that ran a trial (hpsearch worker)
 BEST_RUN_TAG = "hpsearch.best_run_id"
 MODEL_TRIAL_TAG = "hpsearch.model_trial_run_id"
 PARETO_TAG = "hpsearch.pareto_front"  # trial numbers, as JSON (multi-objective studies)

@@ -161,29 +161,43 @@ def test_three_workers_share_twelve_trials_and_survive_a_killed_one(
         assert worker.returncode == 0, err[-3000:]
 
     trials = optuna.load_study(study_name="shared-study", storage=storage).trials
-    states = Counter(trial.state.name for trial in trials)
-    assert states["RUNNING"] == 0 and states["WAITING"] == 0, states
-    assert states["COMPLETE"] + states["PRUNED"] == 12, states  # the total, across workers
-    assert states["FAIL"] == 1, states  # the killed worker's trial, failed by heartbeat
-    killed_number = next(t.number for t in trials if t.state.name == "FAIL")
-    # Workers that started together did not draw the same candidates.
-    drawn = [tuple(sorted(t.params.items())) for t in trials]
-    assert len(set(drawn)) == len(drawn)
-
     client = MlflowClient(tracking_uri=mlflow_server)
     experiment = client.get_experiment_by_name("shared-study")
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
     parents = [r for r in runs if r.data.tags.get("hpsearch.role") == "parent"]
     children = [r for r in runs if r.data.tags.get("hpsearch.role") == "trial"]
+    by_number = {int(c.data.tags["hpsearch.trial"]): c for c in children}
+    # Shown by the assertions below: which worker ran what, and when.
+    worker_of = {n: c.data.tags.get("hpsearch.worker") for n, c in by_number.items()}
+    table = "\n".join(
+        f"{t.number} {t.state.name} {t.datetime_start} {t.datetime_complete}"
+        f" {worker_of.get(t.number)}"
+        for t in trials
+    )
+
+    states = Counter(trial.state.name for trial in trials)
+    assert states["RUNNING"] == 0 and states["WAITING"] == 0, table
+    assert states["COMPLETE"] + states["PRUNED"] == 12, table  # the total, across workers
+    assert states["FAIL"] == 1, table  # the killed worker's trial, failed by heartbeat
+    killed_number = next(t.number for t in trials if t.state.name == "FAIL")
+    # Workers that started together did not draw the same candidates.
+    drawn = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(drawn)) == len(drawn)
+
     assert len(parents) == 1
     parent = parents[0]
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     numbers = Counter(int(c.data.tags["hpsearch.trial"]) for c in children)
     assert sorted(numbers) == list(range(13)) and set(numbers.values()) == {1}  # each once
     assert not [c for c in children if c.info.status == "RUNNING"]
-    by_number = {int(c.data.tags["hpsearch.trial"]): c for c in children}
     assert by_number[killed_number].info.status == "KILLED"
     assert by_number[killed_number].data.tags["hpsearch.state"] == "FAIL"
+    # Each trial run names the worker (host:pid) that ran it: the killed trial, the victim.
+    host = socket.gethostname()
+    ran = dict(worker_of)
+    assert ran.pop(killed_number) == f"{host}:{victim.pid}", table
+    assert set(ran.values()) <= {f"{host}:{w.pid}" for w in workers}, table
+    assert "hpsearch.worker" not in parent.data.tags
     for trial in trials:
         if trial.state.name == "COMPLETE":
             recorded = by_number[trial.number]

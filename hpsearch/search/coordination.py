@@ -15,12 +15,20 @@ server (session-level, so a worker that dies releases it with its connection).
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from hpsearch.errors import UserError
+
+
+def worker_name() -> str:
+    """This worker among the study's: its machine and process (tagged on its trial runs,
+    and salting its sampler's seed so that workers started together draw apart)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def is_postgresql(url: str) -> bool:

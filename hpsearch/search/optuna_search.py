@@ -17,8 +17,6 @@ count.
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 import warnings
 import zlib
@@ -30,6 +28,7 @@ import optuna
 from hpsearch.errors import TrialFailed, UserError
 from hpsearch.schema import Branches, Range, branch_name
 from hpsearch.search.base import SearchBackend
+from hpsearch.search.coordination import worker_name
 from hpsearch.search.evaluation import COMPLETE, FAIL, PRUNED, FoldResult, TrialOutcome
 from hpsearch.search.pruning import EpochReports
 from hpsearch.search.trainer import describe_error
@@ -236,7 +235,7 @@ class OptunaBackend(SearchBackend):
         """0 for ``run``; for a worker, a number of its machine and process."""
         if self.mutex is None:
             return 0
-        return zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()) % 1_000_003
+        return zlib.crc32(worker_name().encode()) % 1_000_003
 
     def counted_trials(self, optuna_study: optuna.Study) -> int:
         finished = (
