@@ -213,6 +213,50 @@ def test_three_workers_share_twelve_trials_and_survive_a_killed_one(
     assert {"best_model", "leaderboard.csv", "plots"} <= artifacts
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # trials asked for by hand
+def test_a_trial_another_worker_starts_while_this_one_looks_for_dead_ones_trains_on(
+    workdir, database, monkeypatch
+):
+    """A worker closes the MLflow runs of dead workers' trials: those whose Optuna trial
+    failed by heartbeat. It reads Optuna, then MLflow; a trial that another worker starts
+    between the two reads is RUNNING in MLflow and must stay so."""
+    import optuna
+
+    from hpsearch.schema import load_study
+    from hpsearch.search.coordination import StudyMutex
+    from hpsearch.search.optuna_search import OptunaBackend
+    from hpsearch.tracking import StudyTracker, TrialRun
+
+    storage = database()
+    text = TINY_OPTUNA.replace("  n_trials: 4", f"  n_trials: 4\n  storage: {storage}")
+    study = load_study(write_study(workdir, text + "tracking: {system_metrics: false}\n"))
+    tracker = StudyTracker.open(study, study.tracking_uri(), tags={})
+    backend = OptunaBackend(study, None, tracker, None, mutex=StudyMutex(storage, study.name))
+    optuna_study = backend.open_study()
+
+    dead = optuna_study.ask()  # a worker that died in this trial; the heartbeat failed it
+    dead_run = TrialRun.start(tracker, dead.number, {})
+    optuna_study.tell(dead.number, state=optuna.trial.TrialState.FAIL)
+
+    other_worker = optuna.load_study(study_name=study.name, storage=storage)
+    started = []
+    read_mlflow = tracker.trials
+
+    def another_worker_starts_a_trial_first():
+        trial = other_worker.ask()
+        started.append(TrialRun.start(tracker, trial.number, {}))
+        return read_mlflow()
+
+    monkeypatch.setattr(tracker, "trials", another_worker_starts_a_trial_first)
+    backend._close_abandoned_runs(optuna_study)
+
+    closed = tracker.client.get_run(dead_run.run_id)
+    assert closed.info.status == "KILLED" and closed.data.tags["hpsearch.state"] == "FAIL"
+    live = tracker.client.get_run(started[0].run_id)
+    assert live.info.status == "RUNNING", live.data.tags.get("hpsearch.error")
+    assert live.data.tags["hpsearch.state"] == "RUNNING"
+
+
 def test_worker_refuses_a_sqlite_storage_and_a_grid(workdir):
     path = write_study(workdir, STUDY)
     refused = subprocess.run(

@@ -368,15 +368,24 @@ class OptunaBackend(SearchBackend):
         return [record.score] + [record.metrics[name] for name in self.study.objectives[1:]]
 
     def _close_abandoned_runs(self, optuna_study: optuna.Study) -> None:
-        """MLflow runs still RUNNING whose Optuna trial is no longer running (a dead process)."""
-        running = {
+        """Close the MLflow runs that a dead process left RUNNING.
+
+        Alone on the study (``exclusive``), every RUNNING trial run is one. Beside other
+        processes, only those whose Optuna trial has failed (a stale heartbeat, or
+        ``_recover_abandoned_trials``), and Optuna is read first: a trial is RUNNING in
+        Optuna before its MLflow run starts, and its run is finished before Optuna hears,
+        so a trial that starts or ends between the two reads is left alone. (Reading
+        MLflow against Optuna's RUNNING trials closed the run of a trial another worker
+        started between the reads, while it trained.)
+        """
+        failed = {
             trial.number
             for trial in optuna_study.get_trials(
-                deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+                deepcopy=False, states=(optuna.trial.TrialState.FAIL,)
             )
         }
         for record in self.tracker.trials():
-            if record.state == "RUNNING" and record.number not in running:
+            if record.state == "RUNNING" and (self.exclusive or record.number in failed):
                 self.tracker.close_killed(record.run_id)
 
     def _epoch_reports(self, trial: optuna.Trial) -> EpochReports | None:
