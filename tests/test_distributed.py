@@ -257,6 +257,46 @@ def test_a_trial_another_worker_starts_while_this_one_looks_for_dead_ones_trains
     assert live.data.tags["hpsearch.state"] == "RUNNING"
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # trials asked for by hand
+def test_a_trial_that_ends_while_a_worker_counts_is_counted_once(workdir, database, monkeypatch):
+    """The budget is full (n_trials 1, another worker's trial running). That trial ends
+    just as this worker counts: it must still find the budget spent, not run a second."""
+    import optuna
+
+    from hpsearch.schema import load_study
+    from hpsearch.search.coordination import StudyMutex
+    from hpsearch.search.optuna_search import OptunaBackend
+    from hpsearch.tracking import StudyTracker
+
+    storage = database()
+    text = TINY_OPTUNA.replace(
+        "  n_trials: 4", f"  n_trials: 1\n  heartbeat: 1\n  storage: {storage}"
+    )
+    study = load_study(write_study(workdir, text))
+    tracker = StudyTracker.open(study, study.tracking_uri(), tags={})
+    backend = OptunaBackend(study, None, tracker, None, mutex=StudyMutex(storage, study.name))
+    monkeypatch.setattr(backend, "_objective", lambda trial: 0.25)  # no training needed here
+    optuna_study = backend.open_study()
+    other_worker = optuna.load_study(study_name=study.name, storage=storage)
+    running = other_worker.ask()
+
+    read = optuna_study.get_trials
+    ended = []
+
+    def the_other_trial_ends_after_the_first_read(*args, **kwargs):
+        trials = read(*args, **kwargs)
+        if not ended:
+            other_worker.tell(running.number, 0.5)
+            ended.append(running.number)
+        return trials
+
+    monkeypatch.setattr(optuna_study, "get_trials", the_other_trial_ends_after_the_first_read)
+    backend._run_shared(optuna_study)
+
+    trials = other_worker.get_trials(deepcopy=False)
+    assert [(t.number, t.state.name) for t in trials] == [(0, "COMPLETE")]
+
+
 def test_worker_refuses_a_sqlite_storage_and_a_grid(workdir):
     path = write_study(workdir, STUDY)
     refused = subprocess.run(

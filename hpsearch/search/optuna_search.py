@@ -170,6 +170,16 @@ def _shared(trial) -> bool:
     return SHARED_ATTR in trial.user_attrs
 
 
+def _spends_budget(trial) -> bool:
+    """A trial counted in ``n_trials``: it ended with a result of its own (a score, a prune
+    or its own error), not cut short (Ctrl-C, a dead process) or scored from another's fits."""
+    if _shared(trial):
+        return False
+    if trial.state == optuna.trial.TrialState.FAIL:
+        return bool(trial.user_attrs.get(ERROR_ATTR))
+    return trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
 def optuna_names(start: dict[str, Any], study) -> dict[str, Any]:
     """A start (``search.enqueue``) with the names Optuna knows: a name inside a branch
     carries the branch it was chosen in."""
@@ -237,19 +247,6 @@ class OptunaBackend(SearchBackend):
             return 0
         return zlib.crc32(worker_name().encode()) % 1_000_003
 
-    def counted_trials(self, optuna_study: optuna.Study) -> int:
-        finished = (
-            optuna.trial.TrialState.COMPLETE,
-            optuna.trial.TrialState.PRUNED,
-            optuna.trial.TrialState.FAIL,
-        )
-        return sum(
-            1
-            for trial in optuna_study.get_trials(deepcopy=False, states=finished)
-            if (trial.state != optuna.trial.TrialState.FAIL or trial.user_attrs.get(ERROR_ATTR))
-            and not _shared(trial)
-        )
-
     def run(self) -> None:
         optuna_study = self.open_study()
         if self.exclusive:
@@ -259,7 +256,9 @@ class OptunaBackend(SearchBackend):
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(optuna_study)
         self._close_abandoned_runs(optuna_study)
-        remaining = self.study.n_trials - self.counted_trials(optuna_study)
+        remaining = self.study.n_trials - sum(
+            map(_spends_budget, optuna_study.get_trials(deepcopy=False))
+        )
         if remaining <= 0:
             return
         for start in self.study.search.enqueue:
@@ -296,13 +295,14 @@ class OptunaBackend(SearchBackend):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     optuna.storages.fail_stale_trials(optuna_study)
-                counted = self.counted_trials(optuna_study)
+                # One read for both counts: with two, a trial that finished between them
+                # was neither (and the study ran one trial too many).
+                trials = optuna_study.get_trials(deepcopy=False)
+                counted = sum(map(_spends_budget, trials))
                 running = sum(
                     1
-                    for trial in optuna_study.get_trials(
-                        deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
-                    )
-                    if not _shared(trial)
+                    for trial in trials
+                    if trial.state == optuna.trial.TrialState.RUNNING and not _shared(trial)
                 )
                 if counted >= self.study.n_trials:
                     self._close_abandoned_runs(optuna_study)
