@@ -1,6 +1,6 @@
 """Memory over many sequential trials: training in recycled workers vs in one process.
 
-    python bench/memory.py [--trials 50] [--trials-per-process 10]
+    python bench/memory.py [--trials 50] [--trials-per-process 10[,20,...]]
 
 Runs the same Optuna study of small LSTMs on the digits (holdout validation) twice, each in
 a fresh process: once as hpsearch does by default (trials in a worker process replaced every
@@ -12,6 +12,9 @@ about KerasTuner, Optuna scripts and Ray Tune. Goal: growth <= 150 MB.
 
 Growth is the peak of the last ten trials minus the peak of the first ten: a recycled
 worker's memory rises and falls, so a single reading right after a recycle would flatter it.
+Several intervals (``--trials-per-process 10,20``) weigh memory against the cost of
+replacing workers: each run's wall time is reported beside its memory (replacing a worker
+costs a fork, a model build and graph tracing).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 from harness import memory_growth, tree_pss_mib
@@ -70,7 +74,11 @@ def measure(trials: int, trials_per_process: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50)
-    parser.add_argument("--trials-per-process", type=int, default=10)
+    parser.add_argument(
+        "--trials-per-process",
+        default="10",
+        help="comma-separated intervals, each run beside one with every trial in one process",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child is not None:
@@ -78,14 +86,17 @@ def main() -> None:
         return
 
     rows = []
-    for per_process in (arguments.trials_per_process, 0):
+    intervals = [int(value) for value in arguments.trials_per_process.split(",")]
+    for per_process in [*intervals, 0]:
         command = [sys.executable, __file__, "--trials", str(arguments.trials)]
+        started = time.perf_counter()
         child = subprocess.run(
             [*command, "--child", str(per_process)],
             stderr=subprocess.PIPE,
             text=True,
             check=True,
         )
+        seconds = time.perf_counter() - started
         memory = json.loads(child.stderr.strip().splitlines()[-1])
         window = min(10, len(memory))
         first, last = max(memory[:window]), max(memory[-window:])
@@ -93,10 +104,13 @@ def main() -> None:
         mode = f"worker replaced every {per_process}" if per_process else "all in one process"
         rows.append(
             f"| {arguments.trials} | {mode} | {memory[0]:.0f} | {first:.0f} | {last:.0f}"
-            f" | {max(memory):.0f} | {growth:+.0f} |"
+            f" | {max(memory):.0f} | {growth:+.0f} | {seconds:.0f} |"
         )
-    print("| trials | training | after trial 1 | peak, first 10 | peak, last 10 | peak | growth |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| trials | training | after trial 1 | peak, first 10 | peak, last 10 | peak | growth"
+        " | wall s |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(rows))
 
 
