@@ -297,6 +297,56 @@ def test_a_trial_that_ends_while_a_worker_counts_is_counted_once(workdir, databa
     assert [(t.number, t.state.name) for t in trials] == [(0, "COMPLETE")]
 
 
+TAKING_OVER_BUILDER = """
+from pathlib import Path
+
+import optuna
+
+from hpsearch.models.builders import build_gru
+
+
+def build(meta, **params):
+    url = Path(__file__).with_name("take-over")
+    if url.exists():  # the first build: another worker finds this trial's heartbeat stale
+        storage = optuna.storages.RDBStorage(url.read_text())
+        url.unlink()
+        study = optuna.load_study(study_name="taken-over", storage=storage)
+        (running,) = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+        storage.set_trial_state_values(running._trial_id, optuna.trial.TrialState.FAIL)
+    return build_gru(meta, **params)
+"""
+
+
+def test_a_worker_whose_trial_another_worker_failed_records_it_failed_and_goes_on(
+    workdir, database
+):
+    """A paused machine or a lost connection silences a worker's heartbeat; another worker
+    then fails its trial and runs one in its place. When the first worker finishes that
+    trial, it records it FAIL in MLflow (Optuna holds it FAIL) and goes on."""
+    import optuna
+
+    from hpsearch.runner import run_study
+    from hpsearch.schema import load_study
+
+    storage = database()
+    text = (
+        TINY_OPTUNA.replace("name: tiny-optuna", "name: taken-over")
+        .replace("builder: gru", "builder: taking_over_builder.py:build")
+        .replace("  n_trials: 4", f"  n_trials: 2\n  storage: {storage}")
+        .replace("epochs: 2", "epochs: 1")
+    )
+    (workdir / "taking_over_builder.py").write_text(TAKING_OVER_BUILDER)
+    (workdir / "take-over").write_text(storage)
+    result = run_study(load_study(write_study(workdir, text)), worker=True)
+
+    trials = optuna.load_study(study_name="taken-over", storage=storage).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    runs = {r.number: r for r in result.trials}
+    assert runs[0].state == "FAIL" and "another worker failed it" in runs[0].error
+    assert runs[1].state == runs[2].state == "COMPLETE"
+    assert result.best.number in (1, 2)
+
+
 def test_worker_refuses_a_sqlite_storage_and_a_grid(workdir):
     path = write_study(workdir, STUDY)
     refused = subprocess.run(

@@ -37,6 +37,17 @@ from hpsearch.tracking import prepare_local_store
 ERROR_ATTR = "error"  # set on trials that failed by themselves (they count in the budget)
 SHARED_ATTR = "shared_from"  # on trials scored from a longer trial's fits (not counted)
 GRACE_HEARTBEATS = 3  # heartbeats a trial may miss before it counts as abandoned
+TAKEN_OVER = (
+    "its heartbeat was silent past the grace period (a paused machine or a lost connection),"
+    " so another worker failed it and ran a trial in its place; this result does not count"
+)
+
+
+class TrialTakenOver(BaseException):
+    """A worker's trial that another worker failed while its heartbeat was silent.
+
+    A BaseException, so that it passes through ``Study.optimize`` untouched: Optuna would
+    otherwise tell the trial FAIL, which it already is, and raise on that."""
 
 
 def make_sampler(study, n_existing: int, salt: int = 0) -> optuna.samplers.BaseSampler:
@@ -168,6 +179,12 @@ def _suggest_one(trial: optuna.Trial, name: str, dimension: Any) -> Any:
 def _shared(trial) -> bool:
     """A trial scored from a longer trial's fits: outside the budget, never retried."""
     return SHARED_ATTR in trial.user_attrs
+
+
+def _failed_elsewhere(trial: optuna.Trial) -> bool:
+    """The running trial is FAIL in the storage: another worker found its heartbeat stale."""
+    state = trial.storage.get_trial(trial._trial_id).state
+    return state == optuna.trial.TrialState.FAIL
 
 
 def _spends_budget(trial) -> bool:
@@ -311,12 +328,15 @@ class OptunaBackend(SearchBackend):
                 if claimed:
                     # Optuna creates the trial (RUNNING) before the objective runs: the
                     # objective's first step is to let the other workers look again.
-                    optuna_study.optimize(
-                        self._claimed_objective,
-                        n_trials=1,
-                        catch=(TrialFailed,),
-                        callbacks=[self._retry_own_failure],
-                    )
+                    try:
+                        optuna_study.optimize(
+                            self._claimed_objective,
+                            n_trials=1,
+                            catch=(TrialFailed,),
+                            callbacks=[self._retry_own_failure],
+                        )
+                    except TrialTakenOver:
+                        pass  # recorded FAIL in MLflow; Optuna holds it FAIL already
             if not claimed:
                 self._close_abandoned_runs(optuna_study)
                 time.sleep(min(self.study.search.heartbeat, 5))
@@ -523,6 +543,11 @@ class OptunaBackend(SearchBackend):
             shared = (
                 self._share_epochs(trial, params, scores) if outcome.state == COMPLETE else None
             )
+            if self.mutex is not None and _failed_elsewhere(trial):  # checked last: a
+                # stall while it trained (or after) shows as a FAIL that is not its own
+                outcome.state, outcome.error = FAIL, TAKEN_OVER
+                self.finish_trial(run, outcome)
+                raise TrialTakenOver(trial.number)
             self.finish_trial(run, outcome)
         if shared is not None:
             self.on_trial(shared)
