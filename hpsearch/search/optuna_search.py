@@ -543,8 +543,9 @@ class OptunaBackend(SearchBackend):
             shared = (
                 self._share_epochs(trial, params, scores) if outcome.state == COMPLETE else None
             )
-            if self.mutex is not None and _failed_elsewhere(trial):  # checked last: a
-                # stall while it trained (or after) shows as a FAIL that is not its own
+            # Checked last, just before the trial is recorded: a worker that was silent
+            # (paused, disconnected) past the grace period finds it failed by another.
+            if self.mutex is not None and _failed_elsewhere(trial):
                 outcome.state, outcome.error = FAIL, TAKEN_OVER
                 self.finish_trial(run, outcome)
                 raise TrialTakenOver(trial.number)
