@@ -6,6 +6,11 @@ leaves a ``pause`` file and names the worker that took it). The other two must f
 study with exactly 12 counted trials, each recorded once in MLflow under one parent run,
 and leave no trial RUNNING: the heartbeat marks the dead worker's trial FAIL, and a
 replacement runs in its place.
+
+The races between workers are also played out one by one, with "another worker" acting at
+the exact moment in between (a trial that ends while a worker counts, one that starts
+while a worker looks for dead workers' runs), and a worker that was only silent finds its
+trial failed by another when it finishes it.
 """
 
 from __future__ import annotations
@@ -306,10 +311,10 @@ from hpsearch.models.builders import build_gru
 
 
 def build(meta, **params):
-    url = Path(__file__).with_name("take-over")
-    if url.exists():  # the first build: another worker finds this trial's heartbeat stale
-        storage = optuna.storages.RDBStorage(url.read_text())
-        url.unlink()
+    flag = Path(__file__).with_name("take-over")  # holds the storage's URL
+    if flag.exists():  # the first build: another worker finds this trial's heartbeat stale
+        storage = optuna.storages.RDBStorage(flag.read_text())
+        flag.unlink()
         study = optuna.load_study(study_name="taken-over", storage=storage)
         (running,) = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
         storage.set_trial_state_values(running._trial_id, optuna.trial.TrialState.FAIL)
