@@ -57,12 +57,14 @@ class Leaderboard:
                 **t.params,
                 "run_id": t.run_id,
                 **({} if t.shared_from is None else {"shared_from": t.shared_from}),
+                **({} if t.worker is None else {"worker": t.worker}),
             }
             for t in self.ranked()
         ]
 
     def write_csv(self, stream: TextIO) -> None:
-        """Every trial, best first: trial, state, scores, parameters, run id."""
+        """Every trial, best first: trial, state, scores, parameters, run id (and, where
+        they apply, the trial it was scored from and the worker that ran it)."""
         rows = self.as_rows()
         columns = list(dict.fromkeys(key for row in rows for key in row))
         writer = csv.DictWriter(stream, fieldnames=columns or ["trial"])

@@ -129,6 +129,7 @@ class TrialRecord:
     fold_scores: list[float] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)  # every scalar MLflow has
     shared_from: int | None = None  # see SHARED_FROM_TAG
+    worker: str | None = None  # see WORKER_TAG
 
     @property
     def counted(self) -> bool:
@@ -291,6 +292,7 @@ class StudyTracker:
                     fold_scores=_fold_scores(metrics),
                     metrics=dict(metrics),
                     shared_from=_int_or_none(tags.get(SHARED_FROM_TAG)),
+                    worker=tags.get(WORKER_TAG),
                 )
             )
         return sorted(records, key=lambda record: (record.number, record.run_id))

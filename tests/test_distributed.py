@@ -15,6 +15,7 @@ trial failed by another when it finishes it.
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import socket
@@ -216,6 +217,10 @@ def test_three_workers_share_twelve_trials_and_survive_a_killed_one(
     assert parent.data.metrics["best_score"] == pytest.approx(best)
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"best_model", "leaderboard.csv", "plots"} <= artifacts
+    board = client.download_artifacts(parent.info.run_id, "leaderboard.csv", str(workdir))
+    with open(board) as stream:
+        rows = list(csv.DictReader(stream))
+    assert {int(row["trial"]): row["worker"] for row in rows} == worker_of  # who ran what
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # trials asked for by hand
