@@ -223,6 +223,23 @@ def test_three_workers_share_twelve_trials_and_survive_a_killed_one(
     assert {int(row["trial"]): row["worker"] for row in rows} == worker_of  # who ran what
 
 
+def _backend_of_a_worker(workdir, storage: str, text: str):
+    """The Optuna backend of a worker on ``storage`` (no trainer: it trains nothing), its
+    Optuna study, and the same study as another worker sees it."""
+    import optuna
+
+    from hpsearch.schema import load_study
+    from hpsearch.search.coordination import StudyMutex
+    from hpsearch.search.optuna_search import OptunaBackend
+    from hpsearch.tracking import StudyTracker
+
+    study = load_study(write_study(workdir, text))
+    tracker = StudyTracker.open(study, study.tracking_uri(), tags={})
+    backend = OptunaBackend(study, None, tracker, None, mutex=StudyMutex(storage, study.name))
+    optuna_study = backend.open_study()  # creates the study the other worker loads
+    return backend, optuna_study, optuna.load_study(study_name=study.name, storage=storage)
+
+
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # trials asked for by hand
 def test_a_trial_another_worker_starts_while_this_one_looks_for_dead_ones_trains_on(
     workdir, database, monkeypatch
@@ -232,23 +249,18 @@ def test_a_trial_another_worker_starts_while_this_one_looks_for_dead_ones_trains
     between the two reads is RUNNING in MLflow and must stay so."""
     import optuna
 
-    from hpsearch.schema import load_study
-    from hpsearch.search.coordination import StudyMutex
-    from hpsearch.search.optuna_search import OptunaBackend
-    from hpsearch.tracking import StudyTracker, TrialRun
+    from hpsearch.tracking import TrialRun
 
     storage = database()
     text = TINY_OPTUNA.replace("  n_trials: 4", f"  n_trials: 4\n  storage: {storage}")
-    study = load_study(write_study(workdir, text + "tracking: {system_metrics: false}\n"))
-    tracker = StudyTracker.open(study, study.tracking_uri(), tags={})
-    backend = OptunaBackend(study, None, tracker, None, mutex=StudyMutex(storage, study.name))
-    optuna_study = backend.open_study()
+    text += "tracking: {system_metrics: false}\n"
+    backend, optuna_study, other_worker = _backend_of_a_worker(workdir, storage, text)
+    tracker = backend.tracker
 
     dead = optuna_study.ask()  # a worker that died in this trial; the heartbeat failed it
     dead_run = TrialRun.start(tracker, dead.number, {})
     optuna_study.tell(dead.number, state=optuna.trial.TrialState.FAIL)
 
-    other_worker = optuna.load_study(study_name=study.name, storage=storage)
     started = []
     read_mlflow = tracker.trials
 
@@ -271,23 +283,12 @@ def test_a_trial_another_worker_starts_while_this_one_looks_for_dead_ones_trains
 def test_a_trial_that_ends_while_a_worker_counts_is_counted_once(workdir, database, monkeypatch):
     """The budget is full (n_trials 1, another worker's trial running). That trial ends
     just as this worker counts: it must still find the budget spent, not run a second."""
-    import optuna
-
-    from hpsearch.schema import load_study
-    from hpsearch.search.coordination import StudyMutex
-    from hpsearch.search.optuna_search import OptunaBackend
-    from hpsearch.tracking import StudyTracker
-
     storage = database()
     text = TINY_OPTUNA.replace(
         "  n_trials: 4", f"  n_trials: 1\n  heartbeat: 1\n  storage: {storage}"
     )
-    study = load_study(write_study(workdir, text))
-    tracker = StudyTracker.open(study, study.tracking_uri(), tags={})
-    backend = OptunaBackend(study, None, tracker, None, mutex=StudyMutex(storage, study.name))
+    backend, optuna_study, other_worker = _backend_of_a_worker(workdir, storage, text)
     monkeypatch.setattr(backend, "_objective", lambda trial: 0.25)  # no training needed here
-    optuna_study = backend.open_study()
-    other_worker = optuna.load_study(study_name=study.name, storage=storage)
     running = other_worker.ask()
 
     read = optuna_study.get_trials
