@@ -71,6 +71,26 @@ search:
 """
 
 
+# A builder whose shorter epochs score better (search.share_epochs records them).
+UNLEARNING_BUILDER = """
+import keras
+
+from hpsearch.models.builders import build_dense
+
+
+def build(meta, **params):
+    \"\"\"Learns in its first 8 steps (the first epoch), then unlearns (gradient ascent).\"\"\"
+    model = build_dense(meta, **params)
+    rate = keras.optimizers.schedules.PiecewiseConstantDecay([8], [0.02, -0.05])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+"""
+
+
 def mlflow_client():
     from mlflow import MlflowClient
 

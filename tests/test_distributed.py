@@ -24,11 +24,12 @@ import sys
 import time
 import urllib.request
 import uuid
+import warnings
 from collections import Counter
 
 import pytest
 
-from conftest import TINY_GRID, TINY_OPTUNA, write_study
+from conftest import TINY_GRID, TINY_OPTUNA, UNLEARNING_BUILDER, write_study
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -356,6 +357,88 @@ def test_a_worker_whose_trial_another_worker_failed_records_it_failed_and_goes_o
     assert runs[0].state == "FAIL" and "another worker failed it" in runs[0].error
     assert runs[1].state == runs[2].state == "COMPLETE"
     assert result.best.number in (1, 2)
+
+
+SHARING_WORKER = """
+name: sharing-worker
+task: classification
+seed: 7
+data: {{loader: digits, params: {{n_samples: 120, classes: 3}}}}
+model: {{builder: "unlearning.py:build"}}
+search:
+  backend: optuna
+  storage: {storage}
+  heartbeat: 1
+  n_trials: 1
+  sampler: random
+  pruner: none
+  cv: 2
+  share_epochs: true
+  enqueue: [{{units: 16, epochs: 3}}]
+  space:
+    units: [16, 32]
+    epochs: [1, 2, 3]
+    batch_size: 8
+tracking: {{system_metrics: false}}
+"""
+
+
+@pytest.mark.parametrize("silent", [False, True], ids=["slow-tracking", "silent-worker"])
+def test_a_shorter_sibling_trial_stays_alive_while_it_is_recorded(
+    workdir, database, monkeypatch, silent
+):
+    """``search.share_epochs`` records a trial's better shorter candidate as a trial of
+    its own, created by hand outside ``Study.optimize``. While its MLflow run is recorded
+    (here: a tracking server that takes longer than the grace period), another worker
+    looking for dead workers' trials must find it alive. A worker that was truly silent
+    (``silent``: the other worker failed the sibling) records it failed and goes on."""
+    import optuna
+
+    from hpsearch.runner import run_study
+    from hpsearch.schema import load_study
+    from hpsearch.search.optuna_search import GRACE_HEARTBEATS
+    from hpsearch.tracking import TrialRun
+
+    storage = database()
+    (workdir / "unlearning.py").write_text(UNLEARNING_BUILDER)
+    study = load_study(write_study(workdir, SHARING_WORKER.format(storage=storage)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        other_storage = optuna.storages.RDBStorage(
+            storage, heartbeat_interval=1, grace_period=GRACE_HEARTBEATS
+        )
+    start = TrialRun.start.__func__
+
+    def slow_start(cls, tracker, number, params, shared_from=None):
+        if shared_from is not None:  # the sibling's run
+            other_worker = optuna.load_study(study_name="sharing-worker", storage=other_storage)
+            if silent:
+                trial_id = other_worker.trials[number]._trial_id
+                other_storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+            else:
+                time.sleep(GRACE_HEARTBEATS + 1.5)  # a slow tracking server
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(other_worker)
+        return start(cls, tracker, number, params, shared_from)
+
+    monkeypatch.setattr(TrialRun, "start", classmethod(slow_start))
+    result = run_study(study, worker=True)
+
+    trials = optuna.load_study(study_name="sharing-worker", storage=storage).trials
+    assert [(t.params["epochs"], t.user_attrs.get("shared_from")) for t in trials] == [
+        (3, None),
+        (1, 0),
+    ]
+    runs = {r.number: r for r in result.trials}
+    assert runs[0].state == "COMPLETE" and trials[0].state.name == "COMPLETE"
+    if silent:
+        assert trials[1].state.name == "FAIL"
+        assert runs[1].state == "FAIL" and "another worker failed it" in runs[1].error
+    else:
+        assert trials[1].state.name == "COMPLETE"
+        assert runs[1].state == "COMPLETE" and trials[1].value == runs[1].score
+        assert trials[1].value > trials[0].value
 
 
 def test_worker_refuses_a_sqlite_storage_and_a_grid(workdir):

@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import optuna
 
-from conftest import TINY_OPTUNA, mlflow_client, study_runs, write_study
+from conftest import TINY_OPTUNA, UNLEARNING_BUILDER, mlflow_client, study_runs, write_study
 from hpsearch.cli import main
 from hpsearch.schema import load_study
 from hpsearch.search import optuna_search
@@ -427,24 +427,6 @@ def test_hyperband_prunes_by_bracket_while_the_sampler_learns_from_every_trial(w
     assert outcomes == bracket_outcomes  # the same trials pruned at the same epochs
     assert sum(state == optuna.trial.TrialState.PRUNED for state, _ in outcomes) >= 10
 
-
-UNLEARNING_BUILDER = """
-import keras
-
-from hpsearch.models.builders import build_dense
-
-
-def build(meta, **params):
-    \"\"\"Learns in its first 8 steps (the first epoch), then unlearns (gradient ascent).\"\"\"
-    model = build_dense(meta, **params)
-    rate = keras.optimizers.schedules.PiecewiseConstantDecay([8], [0.02, -0.05])
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
-"""
 
 SHARING = """
 name: {name}

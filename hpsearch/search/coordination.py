@@ -11,6 +11,8 @@ independent), but three steps are "look, then act" and would race:
 
 ``StudyMutex`` serialises them with a PostgreSQL advisory lock on the storage's own
 server (session-level, so a worker that dies releases it with its connection).
+``heartbeat`` keeps a trial that a worker records outside ``Study.optimize`` from looking
+dead to the others.
 """
 
 from __future__ import annotations
@@ -87,3 +89,33 @@ class StudyMutex:
             yield
         finally:
             self.release()
+
+
+@contextmanager
+def heartbeat(storage, trial_id: int) -> Iterator[None]:
+    """Keep ``trial_id`` alive in a heartbeat storage while this process records it.
+
+    ``Study.optimize`` beats only for the trial it runs; a trial this process creates by
+    hand (an Optuna trial's shorter sibling, ``search.share_epochs``) would otherwise look
+    dead to the other workers once its recording outlasts the grace period (a slow
+    tracking server), and be failed under it."""
+    interval = storage.get_heartbeat_interval()
+    if interval is None:  # no heartbeat: nobody fails stale trials
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            storage.record_heartbeat(trial_id)
+
+    # At once: a trial with no heartbeat is never found stale, so if this process died
+    # it would stay RUNNING.
+    storage.record_heartbeat(trial_id)
+    beating = threading.Thread(target=beat, name=f"hpsearch-heartbeat-{trial_id}", daemon=True)
+    beating.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beating.join()

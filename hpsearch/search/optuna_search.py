@@ -28,7 +28,7 @@ import optuna
 from hpsearch.errors import TrialFailed, UserError
 from hpsearch.schema import Branches, Range, branch_name
 from hpsearch.search.base import SearchBackend
-from hpsearch.search.coordination import worker_name
+from hpsearch.search.coordination import heartbeat, worker_name
 from hpsearch.search.evaluation import COMPLETE, FAIL, PRUNED, FoldResult, TrialOutcome
 from hpsearch.search.pruning import EpochReports
 from hpsearch.search.trainer import describe_error
@@ -181,10 +181,9 @@ def _shared(trial) -> bool:
     return SHARED_ATTR in trial.user_attrs
 
 
-def _failed_elsewhere(trial: optuna.Trial) -> bool:
+def _failed_elsewhere(storage, trial_id: int) -> bool:
     """The running trial is FAIL in the storage: another worker found its heartbeat stale."""
-    state = trial.storage.get_trial(trial._trial_id).state
-    return state == optuna.trial.TrialState.FAIL
+    return storage.get_trial(trial_id).state == optuna.trial.TrialState.FAIL
 
 
 def _spends_budget(trial) -> bool:
@@ -477,29 +476,36 @@ class OptunaBackend(SearchBackend):
             intermediate_values={step: v for step, v in reports.items() if step <= epochs},
         )
         trial_id = storage.create_new_trial(trial.study._study_id, template_trial=template)
-        storage.record_heartbeat(trial_id)  # failed as stale by others if this process dies
         number = storage.get_trial_number_from_id(trial_id)
-        with self.tracker.trial(number, params, shared_from=trial.number) as run:
-            storage.set_trial_user_attr(trial_id, "mlflow_run_id", run.run_id)
-            outcome = self.cross_validation.outcome(
-                number,
-                params,
-                [fold.score for fold in folds],
-                sum(fold.seconds for fold in folds),
-                predict_ms=folds[0].predict_ms,
-                records_of=trial.number,  # its folds were scored by that trial
-            )
-            outcome.shared_from = trial.number
-            run.finish(outcome)
-        if outcome.state == COMPLETE:
-            values = (
-                self.cross_validation.objective_values(outcome)
-                if self.study.multi_objective
-                else outcome.score
-            )
-            trial.study.tell(number, values)
-        else:
-            trial.study.tell(number, state=optuna.trial.TrialState.FAIL)
+        # Alive for the other workers until told (a dead process's sibling is failed).
+        with heartbeat(storage, trial_id):
+            with self.tracker.trial(number, params, shared_from=trial.number) as run:
+                outcome = self.cross_validation.outcome(
+                    number,
+                    params,
+                    [fold.score for fold in folds],
+                    sum(fold.seconds for fold in folds),
+                    predict_ms=folds[0].predict_ms,
+                    records_of=trial.number,  # its folds were scored by that trial
+                )
+                outcome.shared_from = trial.number
+                taken_over = self.mutex is not None and _failed_elsewhere(storage, trial_id)
+                if taken_over:  # this process was silent past the grace period
+                    outcome.state, outcome.error = FAIL, TAKEN_OVER
+                else:
+                    storage.set_trial_user_attr(trial_id, "mlflow_run_id", run.run_id)
+                run.finish(outcome)
+            if taken_over:  # Optuna holds it FAIL already
+                return outcome
+            if outcome.state == COMPLETE:
+                values = (
+                    self.cross_validation.objective_values(outcome)
+                    if self.study.multi_objective
+                    else outcome.score
+                )
+                trial.study.tell(number, values)
+            else:
+                trial.study.tell(number, state=optuna.trial.TrialState.FAIL)
         return outcome
 
     def _objective(self, trial: optuna.Trial) -> float:
@@ -545,7 +551,7 @@ class OptunaBackend(SearchBackend):
             )
             # Checked last, just before the trial is recorded: a worker that was silent
             # (paused, disconnected) past the grace period finds it failed by another.
-            if self.mutex is not None and _failed_elsewhere(trial):
+            if self.mutex is not None and _failed_elsewhere(trial.storage, trial._trial_id):
                 outcome.state, outcome.error = FAIL, TAKEN_OVER
                 self.finish_trial(run, outcome)
                 raise TrialTakenOver(trial.number)
