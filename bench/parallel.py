@@ -1,7 +1,8 @@
 """Trials per hour with n_jobs 1 and 2, back to back, for both backends.
 
     python bench/parallel.py [--repeat 3] [--backend grid optuna]
-        [--samples 900] [--units 8 16] [--epochs 4] [--rates 0.003 0.01] [--no-machine]
+        [--samples 900] [--units 8 16] [--epochs 4] [--rates 0.003 0.01]
+        [--no-machine | --machine-only]
 
 The same 8 candidates (an LSTM on 900 digits, units [8, 16] x batch size [16, 32] x
 learning rate [0.003, 0.01], 4 epochs, 3 folds: 24 fits; ``--samples``, ``--units`` and
@@ -26,8 +27,10 @@ is a worker waiting for TensorFlow's import, for its next trial, or idle at the 
 First, the machine's own bound (``--no-machine`` skips it): how much slower CPU-bound work
 runs beside another copy than alone, for a Python loop, one-threaded float32 matrix products
 and a plain Keras fit of a small LSTM with one TensorFlow thread (what a worker does with
-2 jobs, without hpsearch), with one batch and with 32 batches per call into TensorFlow —
-whatever hpsearch does, two jobs cannot beat 2 ÷ that here.
+2 jobs, without hpsearch), with one batch per call (also on TensorFlow's single-threaded
+executor, which runs a call's ops on the calling thread) and with 32 batches per call into
+TensorFlow — whatever hpsearch does, two jobs cannot beat 2 ÷ that here
+(``--machine-only``: this alone).
 """
 
 from __future__ import annotations
@@ -67,8 +70,13 @@ def candidate_count(rates: list[float]) -> int:
 # (set-up, timed work): each copy sets up, waits until every copy is ready, then times
 # its work; run alone, then two copies at once.
 KERAS_SETUP = """
+import contextlib
 import keras
+import tensorflow as tf
 from sklearn.datasets import load_digits
+if {single_threaded}:  # TensorFlow runs each call's ops on the calling thread
+    executor = tf.experimental.function_executor_type("SINGLE_THREADED_EXECUTOR")
+    contextlib.ExitStack().enter_context(executor)
 X, y = load_digits(return_X_y=True)
 X, y = (X[:900] / 16).reshape(-1, 8, 8).astype("float32"), y[:900]
 keras.utils.set_random_seed(0)
@@ -85,11 +93,16 @@ SPINS = {
         "for _ in range(500): a @ a",
     ),
     "Keras LSTM(16) fit, 12 epochs, 1 thread (no hpsearch)": (
-        KERAS_SETUP.format(steps=1),
+        KERAS_SETUP.format(steps=1, single_threaded=False),
+        "model.fit(X, y, batch_size=16, epochs=12, verbose=0)",
+    ),
+    # It hangs with more than one batch per call (the loop over them is a While op).
+    "the same, on TensorFlow's single-threaded executor": (
+        KERAS_SETUP.format(steps=1, single_threaded=True),
         "model.fit(X, y, batch_size=16, epochs=12, verbose=0)",
     ),
     "the same, 32 batches per call (hpsearch's default)": (
-        KERAS_SETUP.format(steps=32),
+        KERAS_SETUP.format(steps=32, single_threaded=False),
         "model.fit(X, y, batch_size=16, epochs=12, verbose=0)",
     ),
 }
@@ -188,9 +201,14 @@ def main() -> None:
     parser.add_argument(
         "--no-machine", action="store_true", help="skip the machine's own two-process bound"
     )
+    parser.add_argument(
+        "--machine-only", action="store_true", help="only the machine's own two-process bound"
+    )
     arguments = parser.parse_args()
     if not arguments.no_machine:
         print_machine_bound(arguments.repeat)
+    if arguments.machine_only:
+        return
     size = {
         "samples": arguments.samples,
         "units": list(arguments.units),
