@@ -359,6 +359,46 @@ def test_a_worker_whose_trial_another_worker_failed_records_it_failed_and_goes_o
     assert result.best.number in (1, 2)
 
 
+def test_a_trial_failed_by_another_worker_while_it_is_recorded_is_recorded_failed(
+    workdir, database, monkeypatch
+):
+    """The same takeover, later: another worker fails the trial after this worker looked
+    for it and while it records the trial in MLflow. The tell finds the trial FAIL (with
+    ``Study.optimize`` the worker crashed: "Should not reach."); the MLflow run is marked
+    FAIL and the worker goes on."""
+    import optuna
+
+    from hpsearch.runner import run_study
+    from hpsearch.schema import load_study
+    from hpsearch.tracking import TrialRun
+
+    storage = database()
+    text = (
+        TINY_OPTUNA.replace("name: tiny-optuna", "name: taken-over-late")
+        .replace("  n_trials: 4", f"  n_trials: 2\n  storage: {storage}")
+        .replace("epochs: 2", "epochs: 1")
+    )
+    finish = TrialRun.finish
+    failed = []
+
+    def another_worker_fails_it_first(run, outcome):
+        if not failed:  # the first trial, already looked at by its worker
+            other = optuna.load_study(study_name="taken-over-late", storage=storage)
+            (running,) = other.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+            other._storage.set_trial_state_values(running._trial_id, optuna.trial.TrialState.FAIL)
+            failed.append(running.number)
+        finish(run, outcome)
+
+    monkeypatch.setattr(TrialRun, "finish", another_worker_fails_it_first)
+    result = run_study(load_study(write_study(workdir, text)), worker=True)
+
+    trials = optuna.load_study(study_name="taken-over-late", storage=storage).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    runs = {r.number: r for r in result.trials}
+    assert runs[0].state == "FAIL" and "another worker failed it" in runs[0].error
+    assert runs[1].state == runs[2].state == "COMPLETE"
+
+
 SHARING_WORKER = """
 name: sharing-worker
 task: classification

@@ -32,7 +32,7 @@ from hpsearch.search.coordination import heartbeat, worker_name
 from hpsearch.search.evaluation import COMPLETE, FAIL, PRUNED, FoldResult, TrialOutcome
 from hpsearch.search.pruning import EpochReports
 from hpsearch.search.trainer import describe_error
-from hpsearch.tracking import prepare_local_store
+from hpsearch.tracking import TrialRun, prepare_local_store
 
 ERROR_ATTR = "error"  # set on trials that failed by themselves (they count in the budget)
 SHARED_ATTR = "shared_from"  # on trials scored from a longer trial's fits (not counted)
@@ -43,11 +43,9 @@ TAKEN_OVER = (
 )
 
 
-class TrialTakenOver(BaseException):
-    """A worker's trial that another worker failed while its heartbeat was silent.
-
-    A BaseException, so that it passes through ``Study.optimize`` untouched: Optuna would
-    otherwise tell the trial FAIL, which it already is, and raise on that."""
+class TrialTakenOver(Exception):
+    """A worker's trial that another worker failed while its heartbeat was silent: recorded
+    FAIL in MLflow, and not to be told to Optuna, which holds it FAIL already."""
 
 
 def make_sampler(study, n_existing: int, salt: int = 0) -> optuna.samplers.BaseSampler:
@@ -325,24 +323,48 @@ class OptunaBackend(SearchBackend):
                     return
                 claimed = counted + running < self.study.n_trials
                 if claimed:
-                    # Optuna creates the trial (RUNNING) before the objective runs: the
-                    # objective's first step is to let the other workers look again.
-                    try:
-                        optuna_study.optimize(
-                            self._claimed_objective,
-                            n_trials=1,
-                            catch=(TrialFailed,),
-                            callbacks=[self._retry_own_failure],
-                        )
-                    except TrialTakenOver:
-                        pass  # recorded FAIL in MLflow; Optuna holds it FAIL already
+                    self._run_claimed_trial(optuna_study)  # lets the other workers look again
             if not claimed:
                 self._close_abandoned_runs(optuna_study)
                 time.sleep(min(self.study.search.heartbeat, 5))
 
-    def _claimed_objective(self, trial: optuna.Trial) -> float:
+    def _run_claimed_trial(self, optuna_study: optuna.Study) -> None:
+        """One trial beside other workers: created under the study's mutex (held on entry,
+        released once the trial exists), trained, then told to Optuna here rather than by
+        ``Study.optimize``, which crashes on a trial failed elsewhere ("Should not reach.").
+
+        Another worker fails this trial if its heartbeat falls silent past the grace period
+        (a paused machine, a lost connection). ``_objective`` looks for that just before
+        recording the trial; should it happen after that look, the tell finds the trial
+        finished and the MLflow run is marked failed too. Either way the trial does not
+        count and this worker goes on."""
+        with warnings.catch_warnings():  # "heartbeats belong to Study.optimize": we beat
+            warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+            trial = optuna_study.ask()
         self.mutex.release()
-        return self._objective(trial)
+        values, state = None, optuna.trial.TrialState.COMPLETE
+        try:
+            with heartbeat(trial.storage, trial._trial_id):
+                try:
+                    values = self._objective(trial)
+                except optuna.TrialPruned:
+                    state = optuna.trial.TrialState.PRUNED
+                except TrialFailed:
+                    state = optuna.trial.TrialState.FAIL
+            told = optuna_study.tell(trial, values, state=state, skip_if_finished=True)
+        except TrialTakenOver:
+            return  # recorded FAIL in MLflow; Optuna holds it FAIL already
+        except optuna.exceptions.UpdateFinishedTrialError:  # failed between a read and a write
+            told = trial.storage.get_trial(trial._trial_id)
+        except BaseException:  # Ctrl-C, SIGTERM: the trial did not end by itself
+            optuna_study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+            raise
+        if told.state != state:  # failed by another worker after _objective looked
+            run_id = told.user_attrs.get("mlflow_run_id")
+            if run_id is not None:  # else its run was failed as it started
+                TrialRun(self.tracker, run_id).fail(TAKEN_OVER)
+            return
+        self._retry_own_failure(optuna_study, told)
 
     def _retry(self, optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         """Queue a failed trial again with its parameters, while ``search.retries`` allow."""
