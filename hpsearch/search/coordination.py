@@ -11,7 +11,7 @@ independent), but three steps are "look, then act" and would race:
 
 ``StudyMutex`` serialises them with a PostgreSQL advisory lock on the storage's own
 server (session-level, so a worker that dies releases it with its connection).
-``heartbeat`` keeps a trial that a worker records outside ``Study.optimize`` from looking
+``heartbeat`` keeps a trial that a worker runs outside ``Study.optimize`` from looking
 dead to the others.
 """
 
@@ -93,12 +93,12 @@ class StudyMutex:
 
 @contextmanager
 def heartbeat(storage, trial_id: int) -> Iterator[None]:
-    """Keep ``trial_id`` alive in a heartbeat storage while this process records it.
+    """Keep ``trial_id`` alive in a heartbeat storage while this process works on it.
 
-    ``Study.optimize`` beats only for the trial it runs; a trial this process creates by
-    hand (an Optuna trial's shorter sibling, ``search.share_epochs``) would otherwise look
-    dead to the other workers once its recording outlasts the grace period (a slow
-    tracking server), and be failed under it."""
+    Only ``Study.optimize`` beats for its trials; one asked for by hand (a worker's trial,
+    an Optuna trial's shorter sibling recorded under ``search.share_epochs``) would
+    otherwise look dead to the other workers after the grace period, and be failed under
+    this process."""
     interval = storage.get_heartbeat_interval()
     if interval is None:  # no heartbeat: nobody fails stale trials
         yield

@@ -356,6 +356,9 @@ class OptunaBackend(SearchBackend):
             return  # recorded FAIL in MLflow; Optuna holds it FAIL already
         except optuna.exceptions.UpdateFinishedTrialError:  # failed between a read and a write
             told = trial.storage.get_trial(trial._trial_id)
+            if not told.state.is_finished():  # about another trial: a defect, not a takeover
+                optuna_study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+                raise
         except BaseException:  # Ctrl-C, SIGTERM: the trial did not end by itself
             optuna_study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
             raise
@@ -511,23 +514,23 @@ class OptunaBackend(SearchBackend):
                     records_of=trial.number,  # its folds were scored by that trial
                 )
                 outcome.shared_from = trial.number
-                taken_over = self.mutex is not None and _failed_elsewhere(storage, trial_id)
-                if taken_over:  # this process was silent past the grace period
-                    outcome.state, outcome.error = FAIL, TAKEN_OVER
-                else:
-                    storage.set_trial_user_attr(trial_id, "mlflow_run_id", run.run_id)
-                run.finish(outcome)
-            if taken_over:  # Optuna holds it FAIL already
-                return outcome
+                run.finish(outcome)  # MLflow first, as for every trial
+            state, values = optuna.trial.TrialState.FAIL, None
             if outcome.state == COMPLETE:
+                state = optuna.trial.TrialState.COMPLETE
                 values = (
                     self.cross_validation.objective_values(outcome)
                     if self.study.multi_objective
                     else outcome.score
                 )
-                trial.study.tell(number, values)
-            else:
-                trial.study.tell(number, state=optuna.trial.TrialState.FAIL)
+            try:
+                storage.set_trial_user_attr(trial_id, "mlflow_run_id", run.run_id)
+                told = trial.study.tell(number, values, state=state, skip_if_finished=True)
+            except optuna.exceptions.UpdateFinishedTrialError:  # between a read and a write
+                told = storage.get_trial(trial_id)
+        if told.state != state:  # failed by another worker: this process was silent
+            outcome.state, outcome.error = FAIL, TAKEN_OVER
+            run.fail(TAKEN_OVER)
         return outcome
 
     def _objective(self, trial: optuna.Trial) -> float:
