@@ -10,7 +10,9 @@ replacement runs in its place.
 The races between workers are also played out one by one, with "another worker" acting at
 the exact moment in between (a trial that ends while a worker counts, one that starts
 while a worker looks for dead workers' runs), and a worker that was only silent finds its
-trial failed by another when it finishes it.
+trial failed by another when it finishes it, or only when it tells Optuna. A trial's
+shorter sibling (``search.share_epochs``) keeps its heartbeat while a slow tracking server
+records it.
 """
 
 from __future__ import annotations
@@ -383,9 +385,10 @@ def test_a_trial_failed_by_another_worker_while_it_is_recorded_is_recorded_faile
 
     def another_worker_fails_it_first(run, outcome):
         if not failed:  # the first trial, already looked at by its worker
-            other = optuna.load_study(study_name="taken-over-late", storage=storage)
+            rdb = optuna.storages.RDBStorage(storage)
+            other = optuna.load_study(study_name="taken-over-late", storage=rdb)
             (running,) = other.get_trials(states=(optuna.trial.TrialState.RUNNING,))
-            other._storage.set_trial_state_values(running._trial_id, optuna.trial.TrialState.FAIL)
+            rdb.set_trial_state_values(running._trial_id, optuna.trial.TrialState.FAIL)
             failed.append(running.number)
         finish(run, outcome)
 
