@@ -1,7 +1,8 @@
 """One built (and traced) model per architecture, reset between fits: same numbers as fresh.
 
 A search's folds, and grid candidates that differ only in batch size or epochs, reuse one
-model; the results must be exactly those of fresh models, curves included.
+model, and a search that alternates architectures finds each one's model kept; the results
+must be exactly those of fresh models, curves included.
 """
 
 from __future__ import annotations
@@ -103,6 +104,25 @@ def test_candidates_differing_in_learning_rate_share_one_model_with_fresh_result
     meta = fitted[0]._get_metadata()
     keys = {epochs_group_key(f.get_params(), meta, "cv") for f in fitted}
     assert len({architecture_key(f.get_params(), meta) for f in fitted}) == 1 and len(keys) == 2
+
+
+def test_alternating_architectures_each_keep_their_model_with_fresh_results(tmp_path):
+    """Optuna's samplers alternate architectures (8, 16, 8, ... units): each architecture's
+    built model is kept beside the others and comes back reset, training as a fresh model
+    would (with one kept model, every change built and traced again)."""
+    X, y = _digits()
+    params = {"units": 5, "dropout": 0.3, "epochs": 2, "batch_size": 32}
+    units = (5, 7, 5, 7)
+
+    def search(reuse: bool):
+        records = tmp_path / f"units-{reuse}"
+        return _search_over("units", units, records, X, y, params, 3, reuse)
+
+    fresh_scores, fresh_curves, fresh_models, _ = search(reuse=False)
+    scores, curves, models, _ = search(reuse=True)
+    assert len(set(fresh_models)) == 8
+    assert len(set(models)) == 2 and models[:2] == models[4:6]  # 5 units: one model
+    assert scores == fresh_scores and curves == fresh_curves
 
 
 STATEFUL_NOISE = """

@@ -449,7 +449,7 @@ class _TrackedFitMixin:
         return epochs_group_key(self.get_params(), self._get_metadata(), self._fold[0])
 
     def _build_keras_model(self):
-        """A fresh model, or inside ``BUILT_MODELS.reusing()`` the same architecture's last
+        """A fresh model, or inside ``BUILT_MODELS.reusing()`` the same architecture's kept
         one reset to its initial state (see ``hpsearch.models.reuse``)."""
         # SciKeras reads the metadata of a new, unfitted encoder (``feature_encoder`` is a
         # property): the fitted one's (text as token ids) is added here.
@@ -459,8 +459,7 @@ class _TrackedFitMixin:
         key = architecture_key(self.get_params(), self._get_metadata())
         model = BUILT_MODELS.get(key, getattr(self, "learning_rate", None))
         if model is None:
-            BUILT_MODELS.forget()
-            release_keras_memory()
+            release_keras_memory()  # the kept models stay usable
             model = super()._build_keras_model()
             BUILT_MODELS.keep(key, model)
         return model

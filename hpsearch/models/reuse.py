@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -85,8 +86,23 @@ class EpochState:
     history: dict[str, list[float]]
 
 
+KEPT_MODELS = 4  # built models a process keeps: a search may alternate architectures
+
+
+@dataclass
+class _Kept:
+    """A built model and the values of its variables and its optimizer's right after."""
+
+    model: Any
+    initial: list[np.ndarray]
+    initial_optimizer: list[np.ndarray]
+
+
 class BuiltModels:
-    """Keeps the last built model and its initial state (one: a study moves on).
+    """Keeps the last ``KEPT_MODELS`` built models (by architecture) and their initial
+    states: a grid runs its candidates architecture by architecture, but Optuna's samplers
+    alternate (8, 16, 8, … units), and one kept model meant a build and a trace at each
+    change.
 
     Only inside ``reusing()``: there every fit is scored before the next one starts (a
     search's folds, its refit). Elsewhere two estimators must never share a model.
@@ -94,10 +110,7 @@ class BuiltModels:
 
     def __init__(self) -> None:
         self.active = False
-        self._key: str | None = None
-        self._model = None
-        self._initial: list[np.ndarray] = []
-        self._initial_optimizer: list[np.ndarray] = []
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()  # least recently used first
         # The epoch states of one group of fits (same model, data and fit settings but
         # the number of epochs), by (fold, epochs): a grid moves on group by group.
         self._epochs_group: str | None = None
@@ -107,16 +120,18 @@ class BuiltModels:
     def get(self, key: str, learning_rate: float | None = None):
         """The model built for ``key``, reset to its initial state with this fit's
         ``learning_rate`` (when given); None if not kept."""
-        if key != self._key or self._model is None:
+        kept = self._kept.get(key)
+        if kept is None:
             return None
-        for variable, value in zip(self._model.variables, self._initial, strict=True):
+        self._kept.move_to_end(key)
+        for variable, value in zip(kept.model.variables, kept.initial, strict=True):
             variable.assign(value)
-        optimizer = self._model.optimizer
-        for variable, value in zip(optimizer.variables, self._initial_optimizer, strict=True):
+        optimizer = kept.model.optimizer
+        for variable, value in zip(optimizer.variables, kept.initial_optimizer, strict=True):
             variable.assign(value)
         if learning_rate is not None:
             optimizer.learning_rate = float(learning_rate)  # assigns its variable
-        return self._model
+        return kept.model
 
     @contextmanager
     def reusing(self, enabled: bool = True) -> Iterator[None]:
@@ -127,26 +142,31 @@ class BuiltModels:
             self.active = False
 
     def keep(self, key: str, model) -> None:
-        """Remember ``model`` (just built and compiled) as the one for ``key``."""
+        """Remember ``model`` (just built and compiled) as the one for ``key``; the least
+        recently used one goes when more than ``KEPT_MODELS`` are kept."""
         if not reusable(model):
             return
         optimizer = model.optimizer
         if not optimizer.built:
             # Its slots exist from now on, so their initial values can be saved.
             optimizer.build(model.trainable_variables)
-        self._key, self._model = key, model
-        self._initial = [np.array(v.numpy()) for v in model.variables]
-        self._initial_optimizer = [np.array(v.numpy()) for v in optimizer.variables]
+        self._kept[key] = _Kept(
+            model,
+            [np.array(v.numpy()) for v in model.variables],
+            [np.array(v.numpy()) for v in optimizer.variables],
+        )
+        self._kept.move_to_end(key)
+        while len(self._kept) > KEPT_MODELS:
+            self._kept.popitem(last=False)
 
     def forget(self) -> None:
-        """Drop the kept model (call before building another)."""
-        self._key = self._model = None
-        self._initial, self._initial_optimizer = [], []
+        """Drop every kept model (a process that lives on after its trial)."""
+        self._kept.clear()
         self._epochs_group, self._epochs = None, {}
         self._last_fit_group = None
 
     def holds(self, model) -> bool:
-        return model is not None and model is self._model
+        return model is not None and any(kept.model is model for kept in self._kept.values())
 
     def epoch_state(self, group: str, fold: int, epochs: int) -> EpochState | None:
         """The state after ``epochs`` epochs of an earlier fit of this group and fold."""
