@@ -70,13 +70,11 @@ def candidate_count(rates: list[float]) -> int:
 # (set-up, timed work): each copy sets up, waits until every copy is ready, then times
 # its work; run alone, then two copies at once.
 KERAS_SETUP = """
-import contextlib
 import keras
 import tensorflow as tf
 from sklearn.datasets import load_digits
-if {single_threaded}:  # TensorFlow runs each call's ops on the calling thread
-    executor = tf.experimental.function_executor_type("SINGLE_THREADED_EXECUTOR")
-    contextlib.ExitStack().enter_context(executor)
+if {single_threaded}:  # TensorFlow runs each call's ops on the calling thread, from now on
+    tf.experimental.function_executor_type("SINGLE_THREADED_EXECUTOR").__enter__()
 X, y = load_digits(return_X_y=True)
 X, y = (X[:900] / 16).reshape(-1, 8, 8).astype("float32"), y[:900]
 keras.utils.set_random_seed(0)
@@ -198,10 +196,11 @@ def main() -> None:
         default=[0.003, 0.01],
         help="learning rates: 4 candidates each (a longer study amortises its fixed part)",
     )
-    parser.add_argument(
+    machine = parser.add_mutually_exclusive_group()
+    machine.add_argument(
         "--no-machine", action="store_true", help="skip the machine's own two-process bound"
     )
-    parser.add_argument(
+    machine.add_argument(
         "--machine-only", action="store_true", help="only the machine's own two-process bound"
     )
     arguments = parser.parse_args()

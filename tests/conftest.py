@@ -91,6 +91,28 @@ def build(meta, **params):
 """
 
 
+# A study of that builder whose first trial trains 3 epochs and scores best after 1.
+SHARING = """
+name: {name}
+task: classification
+seed: 7
+data: {{loader: digits, params: {{n_samples: 120, classes: 3}}}}
+model: {{builder: "unlearning.py:build"}}
+search:
+  backend: optuna
+  n_trials: {n_trials}
+  sampler: random
+  pruner: median
+  cv: 2
+  share_epochs: {share}
+  enqueue: [{{units: 16, epochs: {epochs}}}]
+  space:
+    units: [16, 32]
+    epochs: [1, 2, 3]
+    batch_size: 8
+"""
+
+
 def mlflow_client():
     from mlflow import MlflowClient
 

@@ -31,7 +31,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import TINY_GRID, TINY_OPTUNA, UNLEARNING_BUILDER, write_study
+from conftest import SHARING, TINY_GRID, TINY_OPTUNA, UNLEARNING_BUILDER, write_study
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -337,28 +337,39 @@ def test_a_worker_whose_trial_another_worker_failed_records_it_failed_and_goes_o
     """A paused machine or a lost connection silences a worker's heartbeat; another worker
     then fails its trial and runs one in its place. When the first worker finishes that
     trial, it records it FAIL in MLflow (Optuna holds it FAIL) and goes on."""
-    import optuna
 
     from hpsearch.runner import run_study
     from hpsearch.schema import load_study
 
     storage = database()
-    text = (
-        TINY_OPTUNA.replace("name: tiny-optuna", "name: taken-over")
-        .replace("builder: gru", "builder: taking_over_builder.py:build")
-        .replace("  n_trials: 4", f"  n_trials: 2\n  storage: {storage}")
-        .replace("epochs: 2", "epochs: 1")
+    text = _two_trial_worker_study("taken-over", storage).replace(
+        "builder: gru", "builder: taking_over_builder.py:build"
     )
     (workdir / "taking_over_builder.py").write_text(TAKING_OVER_BUILDER)
     (workdir / "take-over").write_text(storage)
     result = run_study(load_study(write_study(workdir, text)), worker=True)
 
-    trials = optuna.load_study(study_name="taken-over", storage=storage).trials
+    _check_first_trial_taken_over(result, "taken-over", storage)
+    assert result.best.number in (1, 2)
+
+
+def _two_trial_worker_study(name: str, storage: str) -> str:
+    return (
+        TINY_OPTUNA.replace("name: tiny-optuna", f"name: {name}")
+        .replace("  n_trials: 4", f"  n_trials: 2\n  storage: {storage}")
+        .replace("epochs: 2", "epochs: 1")
+    )
+
+
+def _check_first_trial_taken_over(result, name: str, storage: str) -> None:
+    """Trial 0 failed by another worker, recorded so, and two trials run in all."""
+    import optuna
+
+    trials = optuna.load_study(study_name=name, storage=storage).trials
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
     runs = {r.number: r for r in result.trials}
     assert runs[0].state == "FAIL" and "another worker failed it" in runs[0].error
     assert runs[1].state == runs[2].state == "COMPLETE"
-    assert result.best.number in (1, 2)
 
 
 def test_a_trial_failed_by_another_worker_while_it_is_recorded_is_recorded_failed(
@@ -375,11 +386,7 @@ def test_a_trial_failed_by_another_worker_while_it_is_recorded_is_recorded_faile
     from hpsearch.tracking import TrialRun
 
     storage = database()
-    text = (
-        TINY_OPTUNA.replace("name: tiny-optuna", "name: taken-over-late")
-        .replace("  n_trials: 4", f"  n_trials: 2\n  storage: {storage}")
-        .replace("epochs: 2", "epochs: 1")
-    )
+    text = _two_trial_worker_study("taken-over-late", storage)
     finish = TrialRun.finish
     failed = []
 
@@ -395,35 +402,16 @@ def test_a_trial_failed_by_another_worker_while_it_is_recorded_is_recorded_faile
     monkeypatch.setattr(TrialRun, "finish", another_worker_fails_it_first)
     result = run_study(load_study(write_study(workdir, text)), worker=True)
 
-    trials = optuna.load_study(study_name="taken-over-late", storage=storage).trials
-    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
-    runs = {r.number: r for r in result.trials}
-    assert runs[0].state == "FAIL" and "another worker failed it" in runs[0].error
-    assert runs[1].state == runs[2].state == "COMPLETE"
+    _check_first_trial_taken_over(result, "taken-over-late", storage)
 
 
-SHARING_WORKER = """
-name: sharing-worker
-task: classification
-seed: 7
-data: {{loader: digits, params: {{n_samples: 120, classes: 3}}}}
-model: {{builder: "unlearning.py:build"}}
-search:
-  backend: optuna
-  storage: {storage}
-  heartbeat: 1
-  n_trials: 1
-  sampler: random
-  pruner: none
-  cv: 2
-  share_epochs: true
-  enqueue: [{{units: 16, epochs: 3}}]
-  space:
-    units: [16, 32]
-    epochs: [1, 2, 3]
-    batch_size: 8
-tracking: {{system_metrics: false}}
-"""
+def _sharing_worker_study(storage: str) -> str:
+    """``SHARING`` as a worker's study: its first trial's 1-epoch sibling is recorded."""
+    text = SHARING.format(name="sharing-worker", n_trials=1, share="true", epochs=3)
+    text = text.replace("pruner: median", "pruner: none").replace(
+        "  backend: optuna\n", f"  backend: optuna\n  storage: {storage}\n  heartbeat: 1\n"
+    )
+    return text + "tracking: {system_metrics: false}\n"
 
 
 @pytest.mark.parametrize("silent", [False, True], ids=["slow-tracking", "silent-worker"])
@@ -444,7 +432,7 @@ def test_a_shorter_sibling_trial_stays_alive_while_it_is_recorded(
 
     storage = database()
     (workdir / "unlearning.py").write_text(UNLEARNING_BUILDER)
-    study = load_study(write_study(workdir, SHARING_WORKER.format(storage=storage)))
+    study = load_study(write_study(workdir, _sharing_worker_study(storage)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         other_storage = optuna.storages.RDBStorage(

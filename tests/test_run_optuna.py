@@ -9,7 +9,14 @@ from itertools import pairwise
 
 import optuna
 
-from conftest import TINY_OPTUNA, UNLEARNING_BUILDER, mlflow_client, study_runs, write_study
+from conftest import (
+    SHARING,
+    TINY_OPTUNA,
+    UNLEARNING_BUILDER,
+    mlflow_client,
+    study_runs,
+    write_study,
+)
 from hpsearch.cli import main
 from hpsearch.schema import load_study
 from hpsearch.search import optuna_search
@@ -426,27 +433,6 @@ def test_hyperband_prunes_by_bracket_while_the_sampler_learns_from_every_trial(w
     assert max(bracket_seen) < 20  # Optuna's own: the running trial's bracket only
     assert outcomes == bracket_outcomes  # the same trials pruned at the same epochs
     assert sum(state == optuna.trial.TrialState.PRUNED for state, _ in outcomes) >= 10
-
-
-SHARING = """
-name: {name}
-task: classification
-seed: 7
-data: {{loader: digits, params: {{n_samples: 120, classes: 3}}}}
-model: {{builder: "unlearning.py:build"}}
-search:
-  backend: optuna
-  n_trials: {n_trials}
-  sampler: random
-  pruner: median
-  cv: 2
-  share_epochs: {share}
-  enqueue: [{{units: 16, epochs: {epochs}}}]
-  space:
-    units: [16, 32]
-    epochs: [1, 2, 3]
-    batch_size: 8
-"""
 
 
 def test_a_trial_better_after_fewer_epochs_records_that_candidate_as_the_trial_it_would_be(
