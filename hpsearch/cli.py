@@ -1,7 +1,9 @@
 """``python -m hpsearch``: parse arguments, call one function, map exceptions to exit codes.
 
 Exit codes (SPEC): 0 success; 2 a user error, printed as one line naming the file and key;
-130 interrupted (143 on SIGTERM) after the state was saved; 1 anything else.
+130 interrupted (143 on SIGTERM) after the state was saved; 1 a ``run`` or ``worker`` that
+ends with no complete trial in the study (its errors printed, its trials kept), or anything
+else.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from hpsearch import __version__
 from hpsearch.errors import UserError
 
+EXIT_NOTHING_COMPLETED = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -188,6 +191,7 @@ def _study_with_overrides(arguments):
 
 def _run_and_print(study, *, quiet: bool, worker: bool) -> int:
     from hpsearch.console import RunDisplay, print_result
+    from hpsearch.report import leaderboard_of_result
     from hpsearch.runner import run_study
 
     display = RunDisplay(study, quiet=quiet)
@@ -195,8 +199,11 @@ def _run_and_print(study, *, quiet: bool, worker: bool) -> int:
         result = run_study(
             study, on_trial=display.trial_done, on_start=display.start, worker=worker
         )
-    print_result(result)
-    return 0
+    leaderboard = leaderboard_of_result(result)
+    print_result(result, leaderboard)
+    # Over the whole study, earlier sessions too: a search that completed nothing is no
+    # success, though every trial stays recorded (print_result said why they failed).
+    return 0 if leaderboard.best() is not None else EXIT_NOTHING_COMPLETED
 
 
 def _validate(arguments) -> int:

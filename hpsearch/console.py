@@ -124,20 +124,10 @@ class RunDisplay:
         return f"best {self.study.metric.name} {self._best_text()}"
 
 
-def print_result(result) -> None:
-    from hpsearch.report import Leaderboard
-
+def print_result(result, leaderboard) -> None:
+    """After a run: ``leaderboard`` (the result's, ``report.leaderboard_of_result``), the
+    Pareto front and where the results are."""
     study = result.study
-    leaderboard = Leaderboard(
-        study.name,
-        study.metric.name,
-        study.direction,
-        result.trials,
-        result.best.run_id if result.best else None,
-        result.test_score,
-        study_metrics=result.study_metrics,
-        baseline=result.baseline,
-    )
     print_leaderboard(leaderboard, fmt="table", top=10)
     pareto = result.study_tags.get("hpsearch.pareto_front")
     if study.multi_objective and pareto:
@@ -191,7 +181,7 @@ def print_leaderboard(leaderboard, *, fmt: str = "table", top: int = 20) -> None
     _console.print(table)
     best = leaderboard.best()
     if best is None:
-        _console.print("no trial completed")
+        _print_nothing_completed(leaderboard)
         return
     test = "" if leaderboard.test_score is None else f", test {_number(leaderboard.test_score)}"
     _console.print(
@@ -200,6 +190,24 @@ def print_leaderboard(leaderboard, *, fmt: str = "table", top: int = 20) -> None
     )
     _console.print(f"best parameters: {json.dumps(best.params)}")
     _print_baseline_and_extras(leaderboard)
+
+
+def _print_nothing_completed(leaderboard) -> None:
+    """Why a study has no complete trial: one line per distinct error with the trials it
+    failed, most frequent first, then the trials pruned or still running.
+
+        no trial completed: 5 trials failed with "KeyError: 'n_classes_'"
+    """
+    counts = leaderboard.counts()
+    reasons = [f'{_trials(n)} failed with "{error}"' for error, n in leaderboard.errors()]
+    for state, what in (("PRUNED", "pruned"), ("RUNNING", "still running")):
+        if counts.get(state):
+            reasons.append(f"{_trials(counts[state])} {what}")
+    for reason in reasons or ["no trial ran"]:
+        # Plain text: an error's brackets are not rich markup, and a long one stays one line.
+        _console.print(
+            f"no trial completed: {reason}", markup=False, highlight=False, soft_wrap=True
+        )
 
 
 def print_comparison(leaderboards, *, fmt: str = "table") -> None:
@@ -359,6 +367,10 @@ def _describe_cv(cv: Any) -> str:
     if hasattr(cv, "holdout"):
         return f"holdout {cv.holdout}"
     return f"{cv.timeseries} time-series splits"
+
+
+def _trials(count: int) -> str:
+    return f"{count} trial" if count == 1 else f"{count} trials"
 
 
 def _number(value: float | None) -> str:

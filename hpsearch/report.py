@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -38,6 +39,16 @@ class Leaderboard:
         for trial in self.trials:
             counts[trial.state] = counts.get(trial.state, 0) + 1
         return counts
+
+    def errors(self) -> list[tuple[str, int]]:
+        """Why the failed trials failed: each distinct error (its first line) with how many
+        trials it failed, most frequent first (ties in trial order)."""
+        first_lines = (
+            (trial.error or "").strip().partition("\n")[0] or "no error recorded"
+            for trial in self.trials
+            if trial.state == "FAIL"
+        )
+        return Counter(first_lines).most_common()
 
     def shared(self) -> int:
         """Trials scored from a longer trial's fits (Optuna's ``search.share_epochs``)."""
@@ -107,4 +118,20 @@ def leaderboard_of(tracker: StudyTracker) -> Leaderboard:
         test_score=parent.data.metrics.get("test_score"),
         study_metrics=dict(parent.data.metrics),
         baseline=tags.get(BASELINE_TAG),
+    )
+
+
+def leaderboard_of_result(result) -> Leaderboard:
+    """The leaderboard of a run that just ended (a ``runner.StudyResult``): every trial of
+    the study, earlier sessions too."""
+    study = result.study
+    return Leaderboard(
+        study.name,
+        study.metric.name,
+        study.direction,
+        result.trials,
+        result.best.run_id if result.best else None,
+        result.test_score,
+        study_metrics=result.study_metrics,
+        baseline=result.baseline,
     )
