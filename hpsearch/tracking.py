@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpsearch.compat.mlflow import initialize_tables, published_system_metrics
 from hpsearch.errors import UserError
 from hpsearch.schema import redact_text, sqlite_path
 
@@ -97,14 +98,13 @@ def _empty_mlflow_store() -> Path:
     if template.exists():
         return template
     import sqlalchemy
-    from mlflow.store.db.utils import _initialize_tables  # what MLflow runs on a new store
 
     cache.mkdir(parents=True, exist_ok=True)
     partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
     engine = sqlalchemy.create_engine(f"sqlite:///{partial}")
     try:
         try:
-            _initialize_tables(engine)
+            initialize_tables(engine)  # what MLflow runs on a new store
         finally:
             engine.dispose()
         os.replace(partial, template)  # whole or absent, whoever else makes it at once
@@ -494,7 +494,7 @@ class TrialRun:
         if monitor is None:
             return
         monitor.finish()  # stops its thread and sends what it had batched
-        if monitor._logging_step == 0:
+        if not published_system_metrics(monitor):
             # A trial shorter than one sampling interval: MLflow's loop stops before its
             # first batch; send one sample taken now, so that every trial has them.
             monitor.collect_metrics()

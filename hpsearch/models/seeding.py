@@ -24,13 +24,20 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
-from tensorflow.python.eager import context  # where SciKeras, too, reads the global seed
-from tensorflow.python.framework import config  # op determinism, as SciKeras sets it
+import tensorflow as tf
 
-try:  # TensorFlow's tf.function class, to look into the traced steps
-    from tensorflow.python.eager.polymorphic_function.polymorphic_function import Function
-except ImportError:  # moved in a later TensorFlow: every fit is seeded SciKeras's way
-    Function = None
+from hpsearch.compat.tensorflow import (
+    can_set_global_seed_keeping_kernels,
+    concrete_functions,
+    disable_op_determinism,
+    enable_op_determinism,
+    global_seed,
+    op_determinism_enabled,
+    set_global_seed_keeping_kernels,
+)
+
+# What ``tf.function`` returns: the traced steps are looked into through it.
+Function = tf.types.experimental.PolymorphicFunction
 
 # TensorFlow ops whose kernel keeps a random stream between calls (GuardedPhiloxRandom);
 # their stateless counterparts (``Stateless*``), which Keras uses, keep none.
@@ -56,9 +63,7 @@ _STEP_ATTRIBUTES = ("train_function", "test_function", "predict_function", "_hps
 
 def keeps_kernels_safely(model) -> bool:
     """True if no traced step of ``model`` holds a stateful random op (nor can it, yet)."""
-    eager = context.context()
-    seed_kept_as_expected = hasattr(eager, "_seed") and hasattr(eager, "_rng")
-    if Function is None or getattr(model, "run_eagerly", False) or not seed_kept_as_expected:
+    if getattr(model, "run_eagerly", False) or not can_set_global_seed_keeping_kernels():
         return False
     functions = []
     for name in _STEP_ATTRIBUTES:
@@ -83,17 +88,16 @@ def keeps_kernels_safely(model) -> bool:
 def seeded_fit(seed: int) -> Iterator[None]:
     """SciKeras's ``tensorflow_random_state(seed)`` but for clearing TensorFlow's kernel
     cache: the same seeds, determinism and environment, restored afterwards."""
-    eager = context.context()
     saved_environment = os.environ.get("TF_DETERMINISTIC_OPS")
     saved_python, saved_numpy = random.getstate(), np.random.get_state()
-    saved_tf_seed = context.global_seed()
-    determinism_was_on = config.is_op_determinism_enabled()
+    saved_tf_seed = global_seed()
+    determinism_was_on = op_determinism_enabled()
     try:
         os.environ["TF_DETERMINISTIC_OPS"] = "1"
         random.seed(seed)
         np.random.seed(seed)
-        _set_global_seed_keeping_kernels(eager, seed)
-        config.enable_op_determinism()
+        set_global_seed_keeping_kernels(seed)
+        enable_op_determinism()
         yield
     finally:
         if saved_environment is None:
@@ -102,20 +106,9 @@ def seeded_fit(seed: int) -> Iterator[None]:
             os.environ["TF_DETERMINISTIC_OPS"] = saved_environment
         random.setstate(saved_python)
         np.random.set_state(saved_numpy)
-        _set_global_seed_keeping_kernels(eager, saved_tf_seed)
+        set_global_seed_keeping_kernels(saved_tf_seed)
         if not determinism_was_on:
-            config.disable_op_determinism()
-
-
-def _set_global_seed_keeping_kernels(eager, seed) -> None:
-    """``Context._set_global_seed`` (what ``tf.random.set_seed`` does eagerly) without its
-    ``TFE_ContextClearCaches``: the op seeds drawn from now on are the same."""
-    eager._seed = seed
-    try:
-        hash(seed)
-    except TypeError:
-        seed = int(np.array(seed))
-    eager._rng = random.Random(seed)
+            disable_op_determinism()
 
 
 def _tf_functions(step, depth: int = 2) -> Iterator[Function]:
@@ -138,7 +131,7 @@ def _tf_functions(step, depth: int = 2) -> Iterator[Function]:
 
 
 def _holds_stateful_random_op(function: Function) -> bool:
-    for concrete in function._list_all_concrete_functions():
+    for concrete in concrete_functions(function):
         graph = concrete.graph.as_graph_def()  # with the functions it calls
         nodes = [*graph.node, *(node for f in graph.library.function for node in f.node_def)]
         if any(node.op in STATEFUL_RANDOM_OPS for node in nodes):

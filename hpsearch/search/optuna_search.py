@@ -179,9 +179,27 @@ def _shared(trial) -> bool:
     return SHARED_ATTR in trial.user_attrs
 
 
-def _failed_elsewhere(storage, trial_id: int) -> bool:
+def storage_trial_id(trial: optuna.Trial) -> int:
+    """A running trial's id in its storage, which the storage's methods and a worker process
+    (``EpochReports``) take. ``optuna.Trial`` does not show it: the storage finds it from the
+    study's name and the trial's number."""
+    storage = trial.storage
+    study_id = storage.get_study_id_from_name(trial.study.study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+
+
+def _retried_trial_number(trial: optuna.Trial) -> int | None:
+    """The number of the failed trial that ``trial`` retries, if it is a retry."""
+    frozen = trial.storage.get_trial(storage_trial_id(trial))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+
+
+def _failed_elsewhere(trial: optuna.Trial) -> bool:
     """The running trial is FAIL in the storage: another worker found its heartbeat stale."""
-    return storage.get_trial(trial_id).state == optuna.trial.TrialState.FAIL
+    frozen = trial.storage.get_trial(storage_trial_id(trial))
+    return frozen.state == optuna.trial.TrialState.FAIL
 
 
 def _spends_budget(trial) -> bool:
@@ -344,7 +362,7 @@ class OptunaBackend(SearchBackend):
         self.mutex.release()
         values, state = None, optuna.trial.TrialState.COMPLETE
         try:
-            with heartbeat(trial.storage, trial._trial_id):
+            with heartbeat(trial.storage, storage_trial_id(trial)):
                 try:
                     values = self._objective(trial)
                 except optuna.TrialPruned:
@@ -355,7 +373,7 @@ class OptunaBackend(SearchBackend):
         except TrialTakenOver:
             return  # recorded FAIL in MLflow; Optuna holds it FAIL already
         except optuna.exceptions.UpdateFinishedTrialError:  # failed between a read and a write
-            told = trial.storage.get_trial(trial._trial_id)
+            told = trial.storage.get_trial(storage_trial_id(trial))
             if not told.state.is_finished():  # about another trial: a defect, not a takeover
                 optuna_study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
                 raise
@@ -436,8 +454,7 @@ class OptunaBackend(SearchBackend):
         """Where the first fold reports each epoch; None when nothing prunes."""
         if self.study.pruner == "none":
             return None
-        # Optuna's Trial has no public id; its callbacks live in the same process.
-        return EpochReports(self.study.optuna_storage(), self.study.name, trial._trial_id)
+        return EpochReports(self.study.optuna_storage(), self.study.name, storage_trial_id(trial))
 
     def _share_epochs(
         self, trial: optuna.Trial, params: dict[str, Any], own_scores: list[float]
@@ -480,7 +497,7 @@ class OptunaBackend(SearchBackend):
                 records.collect({**params, "epochs": epochs})
         if best is None:
             return None
-        reports = trial.storage.get_trial(trial._trial_id).intermediate_values
+        reports = trial.storage.get_trial(storage_trial_id(trial)).intermediate_values
         return self._record_shared(trial, {**params, "epochs": best}, scored[best], reports)
 
     def _record_shared(
@@ -500,7 +517,8 @@ class OptunaBackend(SearchBackend):
             user_attrs={SHARED_ATTR: trial.number},
             intermediate_values={step: v for step, v in reports.items() if step <= epochs},
         )
-        trial_id = storage.create_new_trial(trial.study._study_id, template_trial=template)
+        study_id = storage.get_study_id_from_name(trial.study.study_name)
+        trial_id = storage.create_new_trial(study_id, template_trial=template)
         number = storage.get_trial_number_from_id(trial_id)
         # Alive for the other workers until told (a dead process's sibling is failed).
         with heartbeat(storage, trial_id):
@@ -540,7 +558,7 @@ class OptunaBackend(SearchBackend):
             trial.set_user_attr("mlflow_run_id", run.run_id)
             if trial.user_attrs.get(ERROR_ATTR):  # copied from the failed trial this retries
                 trial.set_user_attr(ERROR_ATTR, None)
-            retry_of = trial.storage.get_trial_system_attrs(trial._trial_id).get("failed_trial")
+            retry_of = _retried_trial_number(trial)
             if retry_of is not None:
                 self.tracker.client.set_tag(run.run_id, "hpsearch.retry_of", str(retry_of))
             scores, fit_time, state, error, predict_ms = [], 0.0, None, None, None
@@ -576,7 +594,7 @@ class OptunaBackend(SearchBackend):
             )
             # Checked last, just before the trial is recorded: a worker that was silent
             # (paused, disconnected) past the grace period finds it failed by another.
-            if self.mutex is not None and _failed_elsewhere(trial.storage, trial._trial_id):
+            if self.mutex is not None and _failed_elsewhere(trial):
                 outcome.state, outcome.error = FAIL, TAKEN_OVER
                 self.finish_trial(run, outcome)
                 raise TrialTakenOver(trial.number)

@@ -29,6 +29,7 @@ def open_trial(reports: EpochReports, study):
 
     import optuna
 
+    from hpsearch.compat.optuna import running_trial
     from hpsearch.search.optuna_search import make_pruner
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -39,7 +40,7 @@ def open_trial(reports: EpochReports, study):
             storage=reports.storage_url,
             pruner=make_pruner(study),
         )
-    return optuna.trial.Trial(optuna_study, reports.trial_id)
+    return running_trial(optuna_study, reports.trial_id)
 
 
 def report_epochs_callback(trial, score):

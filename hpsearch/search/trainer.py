@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpsearch.compat.multiprocessing import close_fork_server_alive_fd, worker_processes
 from hpsearch.errors import TrialFailed
 from hpsearch.models.reuse import BUILT_MODELS, freeze_long_lived_objects, release_keras_memory
 from hpsearch.search.evaluation import FoldResult
@@ -174,7 +175,7 @@ class WorkerTrainer(Trainer):
             return
         if interrupted:
             # Ctrl-C or SIGTERM reached this process: stop the fit now, not when it ends.
-            for process in list(getattr(executor, "_processes", {}).values()):
+            for process in worker_processes(executor):
                 process.kill()
         executor.shutdown(wait=True, cancel_futures=True)
 
@@ -497,12 +498,7 @@ def _start_worker(cross_validation, working_dir: str, threads: int | None) -> No
     # and it hands that end to every process it forks. A worker keeping it would keep the
     # fork server alive after the study's process is SIGKILLed, and the fork server would
     # keep this worker alive (below): both orphaned for good. Let go of it.
-    from multiprocessing import forkserver
-
-    alive = forkserver._forkserver._forkserver_alive_fd
-    if alive is not None:
-        os.close(alive)
-        forkserver._forkserver._forkserver_alive_fd = None
+    close_fork_server_alive_fd()
     if sys.platform.startswith("linux"):
         # Die with the fork server, which exits when the study's process dies (even on
         # SIGKILL): no orphan keeps training.
