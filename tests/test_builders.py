@@ -39,7 +39,11 @@ def test_recurrent_builders_on_numbers_and_tokens(builder):
     assert numeric.predict_proba(NUMERIC).shape == (40, 2)
 
     tokens = make_estimator(
-        "classification", builder, {**params, "vocab_size": 30, "embedding_dim": 4}, seed=1
+        "classification",
+        builder,
+        {**params, "vocab_size": 30, "embedding_dim": 4},
+        seed=1,
+        inputs="tokens",
     )
     tokens.fit(TOKENS, LABELS)
     embedding = tokens.model_.get_layer(index=1)

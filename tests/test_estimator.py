@@ -214,7 +214,7 @@ def test_fold_validation_equals_kerass_evaluate_after_every_epoch(
             seen.setdefault("score", []).append(scorer(estimator, X[test], y[test]))
             assert len(predictions) == before + 1
             truth = model.evaluate(
-                X[test],
+                estimator.feature_encoder_.transform(X[test]),  # the model's own inputs
                 estimator.target_encoder_.transform(y[test]),
                 verbose=0,
                 return_dict=True,

@@ -46,7 +46,7 @@ def test_text_vocabulary_comes_from_the_training_rows_of_each_fit_only(tmp_path)
     )
     estimator.fit(X[train_rows], y[train_rows], row_index=train_rows, fold_plan=plan)
 
-    vocabulary = estimator.feature_encoder_.vocabulary_
+    vocabulary = estimator.feature_encoder_.text_.vocabulary_
     assert "great" in vocabulary and "awful" in vocabulary
     assert "zebra" not in vocabulary  # validation text never reached adapt()
     assert len(estimator.history_["val_loss"]) == 2  # yet it was validated on those rows
@@ -63,7 +63,7 @@ def test_text_vocabulary_comes_from_the_training_rows_of_each_fit_only(tmp_path)
     np.testing.assert_allclose(probabilities[:, 0], estimator.predict_proba(texts)[:, 1], rtol=1e-6)
 
 
-def test_normalization_is_fitted_on_training_rows_and_targets_come_back_in_their_units(tmp_path):
+def test_scaling_is_fitted_on_training_rows_and_targets_come_back_in_their_units(tmp_path):
     prices = np.cumsum(RNG.normal(0, 5, size=400)).astype("float32") + 1000
     windows = np.stack([prices[i : i + 10] for i in range(380)])[..., None]
     targets = prices[10:390]
@@ -72,8 +72,13 @@ def test_normalization_is_fitted_on_training_rows_and_targets_come_back_in_their
     )
     estimator.fit(windows[:300], targets[:300])
 
+    # Prices reach the model standardised with the training rows' statistics...
+    inputs = estimator.feature_encoder_
+    assert float(inputs.mean_[0]) == pytest.approx(windows[:300].mean(), rel=1e-4)
+    assert float(inputs.scale_[0]) == pytest.approx(windows[:300].std(), rel=1e-4)
+    # ...and the builder's own Normalization layer is adapted on those rows as they come.
     normalization = estimator.model_.get_layer("normalization")
-    assert float(np.ravel(normalization.mean)[0]) == pytest.approx(windows[:300].mean(), rel=1e-4)
+    assert abs(float(np.ravel(normalization.mean)[0])) < 1e-4
     encoder = estimator.target_encoder_
     assert isinstance(encoder, StandardizedTargetEncoder)
     assert float(encoder.mean_) == pytest.approx(float(targets[:300].mean()), rel=1e-6)

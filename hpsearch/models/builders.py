@@ -1,16 +1,18 @@
 """The built-in builders: a dense baseline, the recurrent cells, CNN+LSTM and ConvLSTM2D.
 
-Inputs are read from ``meta`` and encoded the same way by every builder (``_encoded``):
+Inputs are read from ``meta`` and encoded the same way by every builder (``_encoded``).
+``meta["input_kind_"]`` says the kind (``hpsearch.models.inputs``); without it (a builder
+called by plain SciKeras) strings are text and anything else numbers:
 
 - raw text: hpsearch's estimators turn it into token ids before the model
   (``hpsearch.models.text_tokens``; ``meta`` then says ``text_sequence_length_`` and
   ``text_vocab_size_``), and the exported model gets the vectorizer back in front. Called
   by anything else with strings, ``(n, 1)``, a builder starts with its own
   ``TextVectorization`` (adapted on each fit's training data, ``adapt_preprocessing``);
-- integer tokens, shape ``(n, steps)``: ``Embedding``;
-- numbers, ``(n, steps, features)`` (or ``(n, steps)``: one feature per step), optionally
-  through a ``Normalization`` adapted on each fit's training data (``normalize``), so an
-  exported forecaster takes raw prices.
+- token ids (declared: integers alone are numbers), shape ``(n, steps)``: ``Embedding``;
+- numbers, ``(n, steps, features)`` (or ``(n, steps)``: one feature per step), which
+  hpsearch's estimators standardise before the model; ``normalize`` adds a
+  ``Normalization`` layer adapted on each fit's training data inside the model too.
 
 Keras is imported inside the functions so that listing the builders costs nothing.
 """
@@ -21,6 +23,7 @@ import inspect
 from typing import Any
 
 from hpsearch.models.heads import output_layer
+from hpsearch.models.inputs import INPUT_KIND, INPUT_MEAN, INPUT_SCALE
 from hpsearch.models.text_tokens import (
     DEFAULT_SEQUENCE_LENGTH,
     DEFAULT_VOCAB_SIZE,
@@ -33,11 +36,14 @@ _CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 def _is_text(meta: dict[str, Any]) -> bool:
     """Raw strings reach the model."""
-    return meta["X_dtype_"].kind in "OUS" and TOKENS_LENGTH not in meta
+    if TOKENS_LENGTH in meta:  # the estimator made them token ids
+        return False
+    return meta.get(INPUT_KIND, "text" if meta["X_dtype_"].kind in "OUS" else None) == "text"
 
 
 def _is_tokens(meta: dict[str, Any]) -> bool:
-    return meta["X_dtype_"].kind in "iu" or TOKENS_LENGTH in meta
+    """Token ids reach the model: declared, or text the estimator turned into ids."""
+    return meta.get(INPUT_KIND) == "tokens" or TOKENS_LENGTH in meta
 
 
 def _input_tensor(meta: dict[str, Any]):
@@ -89,9 +95,14 @@ def _head(meta: dict[str, Any], inputs, x, *, residual: bool, forecast_feature: 
         float(np.ravel(meta["target_mean_"])[0]),
         float(np.ravel(meta["target_scale_"])[0]),
     )
+    # The inputs may arrive standardised by the estimator: back to prices first.
+    feature = int(forecast_feature)
+    input_mean = float(np.ravel(meta.get(INPUT_MEAN, np.zeros(shape[1])))[feature])
+    input_scale = float(np.ravel(meta.get(INPUT_SCALE, np.ones(shape[1])))[feature])
     kernel = np.zeros((shape[1], 1), dtype="float32")
-    kernel[int(forecast_feature), 0] = 1.0 / scale
-    standardise.set_weights([kernel, np.array([-mean / scale], dtype="float32")])
+    kernel[feature, 0] = input_scale / scale
+    bias = np.array([(input_mean - mean) / scale], dtype="float32")
+    standardise.set_weights([kernel, bias])
     return keras.layers.Add(name="residual")([outputs, scaled_last])
 
 

@@ -1,47 +1,59 @@
-"""SciKeras estimators that scikit-learn recognises, trained with the study's names.
+"""scikit-learn estimators for Keras models, trained with the study's names.
 
-SciKeras 0.13 (the last release) lists ``BaseWrapper`` before ``ClassifierMixin``, so with
-scikit-learn >= 1.6 ``is_classifier(KerasClassifier())`` is False and GridSearchCV silently
-uses unstratified folds. ``HpsearchClassifier`` and ``HpsearchRegressor`` fix the tags and
-add what a tracked search needs from every fit:
+``HpsearchClassifier`` and ``HpsearchRegressor`` pass scikit-learn's own estimator checks
+(``tests/test_estimator_checks.py``) but for the few a Keras model cannot honestly pass
+(``EXPECTED_FAILED_CHECKS``). They build on SciKeras's ``BaseWrapper`` (through the seam
+``hpsearch.compat.scikeras``) and not on its ``KerasClassifier``/``KerasRegressor``, which
+list ``BaseWrapper`` before scikit-learn's mixins: with scikit-learn >= 1.6 those are not
+even seen as a classifier and a regressor (unstratified folds, the wrong scorers). Here the
+mixin comes first, as scikit-learn asks. What they add to SciKeras:
 
-- the study's names as constructor parameters (``units=64, learning_rate=1e-3``), routed to
-  the builder or to training, so that ``get_params``/``set_params``/``clone`` and
-  GridSearchCV's ``param_grid`` speak the study file's language;
+- the study's names as constructor parameters (``units=64, learning_rate=1e-3``), in the
+  signature of the class ``make_estimator`` returns, routed to the builder or to training,
+  so that ``get_params``/``set_params``/``clone`` and GridSearchCV's ``param_grid`` speak
+  the study file's language;
+- inputs by kind (``hpsearch.models.inputs``): numbers standardised with each fit's
+  training rows, token ids as they are, raw text as token ids of a vocabulary learnt from
+  the fit's training rows; integers are numbers unless declared tokens;
+- targets that follow the estimator, not their dtype: integer targets of a regressor are
+  numbers, standardised per fit (``StandardizedTargetEncoder``), and ``deployable_model``
+  folds the inverse back into the saved model;
 - validation on the held-out fold of the cross-validation the fit is part of (per-epoch
   ``val_loss``), found through a ``FoldPlan`` passed as fit parameter, from one prediction
   of those rows per epoch that the pruner's score reuses (``_FoldValidation``);
 - a loss that becomes NaN stops training and fails the fit with a clear message;
-- raw text (strings, which SciKeras would cast to numbers) becomes token ids with a
-  vocabulary learnt from each fit's training rows, once per fold and process
-  (``hpsearch.models.text_tokens``); other preprocessing layers (``Normalization``) are
-  adapted on each fit's training rows;
-- regression targets are standardised per fit (``StandardizedTargetEncoder``) and
-  ``deployable_model`` folds the inverse back into the saved model.
+- errors scikit-learn's way: sparse input refused, the feature count checked at predict.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-import random
 import time
+import warnings
 from collections import defaultdict
-from contextlib import contextmanager
 from typing import Any
 
 import keras
 import numpy as np
-from keras.src.random import seed_generator as _keras_seeding  # see _private_seed_source
-from scikeras._utils import route_params  # pinned SciKeras: how it routes predict__*
 from scikeras.utils import metric_name
-from scikeras.utils.transformers import RegressorTargetEncoder
-from scikeras.wrappers import KerasClassifier, KerasRegressor
-from sklearn.utils import ClassifierTags, RegressorTags
+from scikeras.utils.transformers import ClassifierLabelEncoder, RegressorTargetEncoder
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import DataConversionWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import type_of_target
 
+from hpsearch.compat import keras as keras_seam
+from hpsearch.compat.scikeras import WrapperHooks
+from hpsearch.data.inputs import is_text
 from hpsearch.errors import TrialFailed
 from hpsearch.models.builders import adapt_preprocessing
 from hpsearch.models.folds import FoldPlan
 from hpsearch.models.heads import default_loss, default_metrics
+from hpsearch.models.inputs import InputEncoder, model_for_raw_inputs
 from hpsearch.models.prediction import predict_rows
 from hpsearch.models.reuse import (
     BUILT_MODELS,
@@ -51,7 +63,6 @@ from hpsearch.models.reuse import (
     release_keras_memory,
 )
 from hpsearch.models.seeding import keeps_kernels_safely, seeded_fit
-from hpsearch.models.text_tokens import TextTokens, text_model
 
 # Rows per batch for validation and scoring, where the rows are small (see
 # ``_evaluation_batch_size``).
@@ -77,10 +88,13 @@ def build_model(
 
     SciKeras hands every constructor keyword the wrapper did not define itself to this
     function: the builder reference, ``learning_rate``, ``jit_compile``,
-    ``steps_per_execution`` and the builder's own parameters.
+    ``steps_per_execution``, the input settings (the feature encoder's, not the
+    builder's) and the builder's own parameters.
     """
     from hpsearch.models.routing import resolve_builder_reference
 
+    for encoder_setting in ("inputs", "standardize"):
+        hyperparameters.pop(encoder_setting, None)
     builder = resolve_builder_reference(hyperparameters.pop("builder"))
     learning_rate = hyperparameters.pop("learning_rate", None)
     momentum = hyperparameters.pop("momentum", None)
@@ -89,7 +103,7 @@ def build_model(
     seed = params.get("random_state")
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
-    with _private_seed_source(seed):
+    with keras_seam.python_random_for_builds(seed):
         model = builder(meta=meta, **hyperparameters)
     if not model.compiled:
         model.compile(
@@ -139,35 +153,15 @@ def _build_training_state(model, X, y) -> None:
     trace creates variables is traced a second time: ~0.5 s more per new model here (a GRU
     of 4 units: its first fit 1.7 s instead of 1.1 s). Built ahead, the step is traced
     once; the training is the same (no random draw happens here: the build is symbolic).
-    Keras's own way (``_symbolic_build``, what it does under a distribution strategy);
-    where it cannot, Keras builds them in the trace as before.
+    Where Keras cannot, it builds them in the trace as before.
     """
-    build = getattr(model, "_symbolic_build", None)
-    if build is None or y is None:
+    if y is None:
         return
     first_row = keras.tree.map_structure(lambda array: array[:1], (X, y))
     try:
-        build(data_batch=(*first_row, None))
+        keras_seam.build_training_state(model, (*first_row, None))
     except Exception:  # noqa: BLE001 - an optimization only: the trace builds them anyway
         return
-
-
-@contextmanager
-def _private_seed_source(seed):
-    """Keras gives each unseeded initializer and layer a seed drawn from Python's global
-    ``random``; other threads of the process draw from it too (a Dask worker's event loop
-    does, at any moment), and a model built there came out different from one run to the
-    next. During the build, Keras draws from a generator of its own, seeded as
-    ``set_random_seed`` seeds the global one: the same seeds, whatever other threads do."""
-    if seed is None or not hasattr(_keras_seeding, "python_random"):  # a later Keras
-        yield
-        return
-    saved = _keras_seeding.python_random
-    _keras_seeding.python_random = random.Random(int(seed))
-    try:
-        yield
-    finally:
-        _keras_seeding.python_random = saved
 
 
 def make_optimizer(optimizer: Any, learning_rate: float | None, momentum: float | None = None):
@@ -248,27 +242,16 @@ class _FoldValidation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         model = self.model
         self.prediction = predict_rows(model, self.X, self.batch_size)
-        if self._loss_from_prediction(model):
-            model.reset_metrics()  # the epoch's training results are in ``logs`` already
+        if keras_seam.loss_needs_only_prediction(model):
+            # The metrics are reset first: the epoch's training results are in ``logs``.
             y_pred = keras.tree.map_structure(keras.ops.convert_to_tensor, self.prediction)
-            loss = model._compute_loss(y=self.y, y_pred=y_pred, training=False)
-            model._loss_tracker.update_state(loss)
-            results = model.compute_metrics(None, self.y, y_pred)
+            results = keras_seam.validation_results(model, self.y, y_pred)
         else:
             results = model.evaluate(
                 self.X, self.y, batch_size=self.batch_size, verbose=0, return_dict=True
             )
         if logs is not None:
             logs.update({f"val_{name}": float(value) for name, value in results.items()})
-
-    @staticmethod
-    def _loss_from_prediction(model) -> bool:
-        kind = type(model)
-        overrides = any(
-            getattr(kind, name) is not getattr(keras.Model, name)
-            for name in ("test_step", "compute_loss", "compute_metrics")
-        )
-        return not overrides and not any(layer._losses for layer in model._flatten_layers())
 
 
 class _EpochLog(keras.callbacks.Callback):
@@ -301,17 +284,95 @@ def describe_model(model) -> dict[str, Any] | None:
     return {"n_params": int(model.count_params()), "summary": "\n".join(lines)}
 
 
-class _TrackedFitMixin:
-    """What every hpsearch fit adds to SciKeras's: fold validation, NaN checks, records."""
+def _with_parameters(signature: inspect.Signature, added) -> inspect.Signature:
+    """``signature`` without its ``**params`` and with ``added`` keyword-only parameters."""
+    fixed = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    return signature.replace(parameters=[*fixed, *added])
+
+
+class _HpsearchEstimator(WrapperHooks):
+    """What every hpsearch fit adds to SciKeras's: inputs by kind, fold validation, NaN
+    checks, records, reused models; scikit-learn's input checks and errors."""
+
+    # Mixed into the subclasses' tags: what a Keras model takes and how well it scores.
+    _ND_INPUT = True
+
+    def __init__(
+        self,
+        model=build_model,
+        *,
+        builder: str = "dense",
+        inputs: str | None = None,
+        standardize: bool = True,
+        jit_compile: bool | None = None,
+        steps_per_execution: int | None = None,
+        build_fn=None,
+        warm_start: bool = False,
+        random_state=None,
+        optimizer="rmsprop",
+        loss=None,
+        metrics=None,
+        batch_size: int | None = None,
+        validation_batch_size: int | None = None,
+        verbose: int = 0,
+        callbacks=None,
+        validation_split: float = 0.0,
+        shuffle: bool = True,
+        run_eagerly: bool = False,
+        epochs: int = 1,
+        **params,
+    ):
+        super().__init__(
+            model=model,
+            build_fn=build_fn,
+            warm_start=warm_start,
+            random_state=random_state,
+            optimizer=optimizer,
+            loss=loss,
+            metrics=metrics,
+            batch_size=batch_size,
+            validation_batch_size=validation_batch_size,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_split=validation_split,
+            shuffle=shuffle,
+            run_eagerly=run_eagerly,
+            epochs=epochs,
+            builder=builder,
+            inputs=inputs,
+            standardize=standardize,
+            jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution,
+            **params,
+        )
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        """scikit-learn's: the parameters that differ from their defaults, in the order
+        of the signature (SciKeras's lists them all, a function's address among them)."""
+        return BaseEstimator.__repr__(self, N_CHAR_MAX)
+
+    def __reduce__(self):
+        """Pickled by its base class and parameter names: ``make_estimator``'s classes are
+        made at run time, so no module attribute names them."""
+        return _unpickled_estimator, _class_key(type(self)), self.__getstate__()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.input_tags.three_d_array = True
+        return tags
 
     def fit(self, X, y, sample_weight=None, *, row_index=None, fold_plan=None, **kwargs):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
         fold = fold_plan.fold_of(row_index) if fold_plan is not None else None
         self._validation_rows = fold_plan.validation_rows(fold) if fold is not None else None
         # Which fold of which cross-validation this fit is: fits of the same fold may
         # share epochs (hpsearch.models.reuse).
         self._fold = None if fold is None else (fold_plan.records_dir, fold)
         self._epoch_log = _EpochLog()
-        self.y_shape_ = np.shape(y)  # read by the regression head through ``meta``
         try:
             super().fit(X, y, sample_weight=sample_weight, **kwargs)
             self._raise_if_diverged()
@@ -329,8 +390,9 @@ class _TrackedFitMixin:
         finally:
             # The fitted estimator keeps no reference to the held-out rows.
             self._validation_rows = self._fold_validation = None
-            callbacks = getattr(self, "_fit_callbacks", None) or []
-            self._fit_callbacks = [c for c in callbacks if not isinstance(c, _FoldValidation)]
+            self.fit_callbacks = [
+                c for c in self.fit_callbacks if not isinstance(c, _FoldValidation)
+            ]
         if fold is not None:
             fold_plan.record(
                 self.get_params(),
@@ -346,10 +408,10 @@ class _TrackedFitMixin:
         """The first fold describes the model for the trial (the others train the same)."""
         return describe_model(getattr(self, "model_", None)) if fold == 0 else None
 
-    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
+    def train_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kw):
         self._fold_validation = None
         if getattr(self, "_validation_rows", None) is not None:
-            X_val, y_val = self._validate_data(*self._validation_rows)
+            X_val, y_val = self.validate_arrays(*self._validation_rows)
             self._fold_validation = _FoldValidation(
                 self.feature_encoder_.transform(X_val),
                 self.target_encoder_.transform(y_val),
@@ -368,33 +430,34 @@ class _TrackedFitMixin:
                 return
         if not warm_start:
             adapt_preprocessing(self.model_, X)
-        if not any(isinstance(c, _StopOnNonFiniteLoss) for c in self._fit_callbacks):
-            self._fit_callbacks = [*self._fit_callbacks, _StopOnNonFiniteLoss()]
+        callbacks = self.fit_callbacks
+        if not any(isinstance(c, _StopOnNonFiniteLoss) for c in callbacks):
+            callbacks = [*callbacks, _StopOnNonFiniteLoss()]
         ours = (_FoldValidation, _EpochLog, _KeepEpochs)
-        others = [c for c in self._fit_callbacks if not isinstance(c, ours)]
+        others = [c for c in callbacks if not isinstance(c, ours)]
         if self._fold_validation is not None:
             others.insert(0, self._fold_validation)
         if getattr(self, "_epoch_log", None) is not None:
             others.append(self._epoch_log)
         if group is not None:
             others.append(_KeepEpochs(group, self._fold[1], epochs))
-        self._fit_callbacks = others
+        self.fit_callbacks = others
         _build_training_state(self.model_, X, y)
-        seed = self._random_state
+        seed = self.fit_seed
         if seed is None or not keeps_kernels_safely(self.model_):
-            return super()._fit_keras_model(
-                X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
+            return super().train_keras_model(
+                X, y, sample_weight, warm_start, epochs, initial_epoch, **kw
             )
-        # SciKeras seeds the fit itself while ``_random_state`` is set; here ``seeded_fit``
-        # does, the same way but keeping the prepared steps (hpsearch.models.seeding).
-        self._random_state = None
+        # SciKeras seeds the fit itself while its seed is set; here ``seeded_fit`` does,
+        # the same way but keeping the prepared steps (hpsearch.models.seeding).
+        self.fit_seed = None
         try:
             with seeded_fit(seed):
-                return super()._fit_keras_model(
-                    X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
+                return super().train_keras_model(
+                    X, y, sample_weight, warm_start, epochs, initial_epoch, **kw
                 )
         finally:
-            self._random_state = seed
+            self.fit_seed = seed
 
     def epoch_score(self, scorer, X_val, y_val) -> float:
         """``scorer(self, X_val, y_val)`` from inside the fit, after an epoch: the scorer's
@@ -407,32 +470,27 @@ class _TrackedFitMixin:
         finally:
             self._epoch_prediction = None
 
-    def _predict_raw(self, X, **kwargs):
+    def predict_raw(self, X, **kwargs):
         """Predictions in large batches: the training batch size (10 in the lecture's grid)
         made scoring a fold cost a third of an epoch. Rows are predicted independently, so
         the batch does not change the answers. In-memory arrays skip Keras's tf.data set-up
         (``hpsearch.models.prediction``). Within ``epoch_score``, the epoch's own."""
+        if not self.initialized_:
+            return super().predict_raw(X, **kwargs)  # SciKeras's NotFittedError
+        X, _ = self.validate_arrays(X=X, y=None)  # as SciKeras's own predict
         ready = getattr(self, "_epoch_prediction", None)
         if ready is not None and len(keras.tree.flatten(ready)[0]) == len(X):
             self._epoch_prediction = None  # once: a scorer predicts its rows once
             return ready
         if getattr(self, "predict__batch_size", None) is None and "batch_size" not in kwargs:
             kwargs["batch_size"] = self._evaluation_batch_size(X)
-        settings = route_params(
-            self.get_params(), destination="predict", pass_filter=self._predict_kwargs, strict=True
-        )
+        settings = self.predict_settings()
         settings.update(kwargs)
         batch_size = settings.get("batch_size") or -1  # -1 (all rows): SciKeras resolves it
-        if (
-            not self.initialized_
-            or batch_size < 1
-            or settings.get("steps")
-            or settings.get("verbose")
-        ):
-            return super()._predict_raw(X, **kwargs)
-        X, _ = self._validate_data(X=X, y=None)  # as SciKeras's own _predict_raw
+        if batch_size < 1 or settings.get("steps") or settings.get("verbose"):
+            return super().predict_raw(X, **kwargs)
         X = self.feature_encoder_.transform(X)
-        return predict_rows(self.model_, X, batch_size, self._predict_callbacks)
+        return predict_rows(self.model_, X, batch_size, self.predict_callbacks)
 
     def _evaluation_batch_size(self, X) -> int:
         """At least the training batch size; up to 512 rows of up to 2**20 values in all."""
@@ -446,42 +504,80 @@ class _TrackedFitMixin:
             return None
         if not (BUILT_MODELS.active and BUILT_MODELS.holds(self.model_)):
             return None
-        return epochs_group_key(self.get_params(), self._get_metadata(), self._fold[0])
+        return epochs_group_key(self.get_params(), self.metadata(), self._fold[0])
 
-    def _build_keras_model(self):
+    def build_keras_model(self):
         """A fresh model, or inside ``BUILT_MODELS.reusing()`` the same architecture's kept
         one reset to its initial state (see ``hpsearch.models.reuse``)."""
         # SciKeras reads the metadata of a new, unfitted encoder (``feature_encoder`` is a
-        # property): the fitted one's (text as token ids) is added here.
+        # property): the fitted one's (kind, statistics, text as token ids) is added here.
         vars(self).update(self.feature_encoder_.get_metadata())
         if not BUILT_MODELS.active:
-            return super()._build_keras_model()
-        key = architecture_key(self.get_params(), self._get_metadata())
+            return super().build_keras_model()
+        key = architecture_key(self.get_params(), self.metadata())
         model = BUILT_MODELS.get(key, getattr(self, "learning_rate", None))
         if model is None:
             release_keras_memory()  # the kept models stay usable
-            model = super()._build_keras_model()
+            model = super().build_keras_model()
             BUILT_MODELS.keep(key, model)
         return model
 
     @property
     def feature_encoder(self):
-        # The builder's own names (absent for builders that take no text settings).
-        return TextTokens(getattr(self, "vocab_size", None), getattr(self, "sequence_length", None))
+        # ``vocab_size`` and ``sequence_length`` are the builder's own names (absent for
+        # builders that take no text settings).
+        return InputEncoder(
+            inputs=self.inputs,
+            standardize=self.standardize,
+            vocab_size=getattr(self, "vocab_size", None),
+            sequence_length=getattr(self, "sequence_length", None),
+        )
 
-    def _validate_data(self, X=None, y=None, reset: bool = False, **kwargs):
-        """SciKeras casts every X to numbers; raw text (strings) passes through as (n, 1)."""
-        if X is None or np.asarray(X).dtype.kind not in "OUS":
-            return super()._validate_data(X=X, y=y, reset=reset, **kwargs)
+    def validate_arrays(self, X=None, y=None, reset: bool = False, **kwargs):
+        """SciKeras's checks, with scikit-learn's errors (sparse input, the feature count,
+        a 2-D X), and raw text (strings: SciKeras would cast them to numbers) passing as
+        ``(n, 1)``."""
+        if X is not None:
+            if sparse.issparse(X):
+                raise TypeError(
+                    f"{type(self).__name__} does not accept sparse input (a SciPy sparse"
+                    " matrix or array): convert it with X.toarray()"
+                )
+            if not reset:
+                self._check_feature_count(X)
+        if y is not None:
+            y = self._target_as_fitted(y)
+        if X is None or not is_text(np.asarray(X)):
+            X, y = super().validate_arrays(X=X, y=y, reset=reset, **kwargs)
+            if reset and y is not None:
+                self.y_shape_ = y.shape  # read by the regression head through ``meta``
+            return X, y
         X = np.asarray(X, dtype=object)
         X = X.reshape(-1, 1) if X.ndim == 1 else X
         if y is not None:
-            _, y = super()._validate_data(X=None, y=y, reset=reset, **kwargs)
+            _, y = super().validate_arrays(X=None, y=y, reset=reset, **kwargs)
             if len(y) != len(X):
                 raise ValueError(f"X has {len(X)} samples but y has {len(y)}")
         if reset:
             self.X_dtype_, self.X_shape_, self.n_features_in_ = X.dtype, X.shape, X.shape[1]
+            if y is not None:
+                self.y_shape_ = y.shape
         return X, y
+
+    def _target_as_fitted(self, y):
+        """The target as the estimator takes it (a classifier: a column becomes 1-D)."""
+        return y
+
+    def _check_feature_count(self, X) -> None:
+        expected = getattr(self, "n_features_in_", None)
+        shape = np.asarray(X).shape if not hasattr(X, "shape") else X.shape
+        if expected is None or len(shape) < 2:
+            return  # not fitted, or 1-D: scikit-learn's "Reshape your data" follows
+        if shape[1] != expected:
+            raise ValueError(
+                f"X has {shape[1]} features, but {type(self).__name__} is expecting"
+                f" {expected} features as input"
+            )
 
     def _raise_if_diverged(self) -> None:
         losses = self.history_.get("loss", [])
@@ -490,17 +586,90 @@ class _TrackedFitMixin:
                 raise TrialFailed(f"the training loss became {value} at epoch {epoch}")
 
 
-class HpsearchClassifier(_TrackedFitMixin, KerasClassifier):
-    """``KerasClassifier`` seen by scikit-learn as a classifier: stratified folds, proba scorers."""
+class HpsearchClassifier(ClassifierMixin, _HpsearchEstimator):
+    """A Keras classifier: labels of any type in, labels and class probabilities out.
+
+    ``class_weight`` (``"balanced"`` or ``{label: weight}``) multiplies each row's sample
+    weight, as scikit-learn's classifiers do.
+    """
+
+    handled_fit_keywords = ("class_weight",)  # turned into sample weights in ``fit``
+
+    def __init__(self, model=build_model, *, class_weight=None, **params):
+        super().__init__(model=model, **params)
+        self.class_weight = class_weight
+
+    def fit(self, X, y, sample_weight=None, **kwargs):
+        self.classes_ = None  # learnt again from y by the target encoder
+        sample_weight = self._weighted(y, sample_weight)
+        return super().fit(X, y, sample_weight=sample_weight, **kwargs)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None, **kwargs):
+        """One more epoch on ``(X, y)``; ``classes`` names every label of the first call."""
+        self.classes_ = classes if classes is not None else getattr(self, "classes_", None)
+        return super().partial_fit(X, y, sample_weight=self._weighted(y, sample_weight), **kwargs)
+
+    def initialize(self, X, y=None):
+        self.classes_ = None
+        return super().initialize(X, y)
+
+    def _weighted(self, y, sample_weight):
+        if self.class_weight is None or y is None:
+            return sample_weight
+        weights = compute_sample_weight(class_weight=self.class_weight, y=y)
+        if sample_weight is None:
+            return weights
+        return np.asarray(sample_weight, dtype="float64").reshape(-1) * weights
+
+    def predict_proba(self, X, **kwargs):
+        """Class probabilities, one column per class of ``classes_`` (two for binary)."""
+        outputs = self.predict_raw(X, **kwargs)
+        return self.target_encoder_.inverse_transform(outputs, return_proba=True)
+
+    @property
+    def target_encoder(self):
+        categories = "auto" if getattr(self, "classes_", None) is None else [self.classes_]
+        return ClassifierLabelEncoder(loss=self.loss, categories=categories)
+
+    def target_type(self, y) -> str:
+        kind = type_of_target(y)
+        if kind == "binary" and getattr(self, "classes_", None) is not None:
+            kind = type_of_target(self.classes_)  # two labels seen of more
+        return kind
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.estimator_type = "classifier"
-        tags.classifier_tags = ClassifierTags()
-        tags.target_tags.required = True
-        tags.input_tags.three_d_array = True
-        tags.input_tags.string = True
+        tags = super().__sklearn_tags__()  # the mixin's classifier tags, then ours
+        # A few epochs of a small network on scikit-learn's toy data: no score guarantee.
+        tags.classifier_tags.poor_score = True
         return tags
+
+    def _target_as_fitted(self, y):
+        shape = np.shape(np.asarray(y))
+        if len(shape) == 2 and shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. Please change"
+                " the shape of y to (n_samples,), for example using ravel().",
+                DataConversionWarning,
+                stacklevel=4,
+            )
+            return np.ravel(y)
+        return y
+
+    @staticmethod
+    def scorer(y_true, y_pred, **kwargs) -> float:
+        return accuracy_score(y_true, y_pred, **kwargs)
+
+
+# scikit-learn reads an estimator's parameters from its constructor's signature: the
+# classifier's lists the shared ones too (they reach ``_HpsearchEstimator`` as ``**params``).
+HpsearchClassifier.__init__.__signature__ = _with_parameters(
+    inspect.signature(HpsearchClassifier.__init__),
+    [
+        p
+        for name, p in inspect.signature(_HpsearchEstimator.__init__).parameters.items()
+        if name not in ("self", "model") and p.kind is not p.VAR_KEYWORD
+    ],
+)
 
 
 class StandardizedTargetEncoder(RegressorTargetEncoder):
@@ -531,33 +700,60 @@ class StandardizedTargetEncoder(RegressorTargetEncoder):
         return super().inverse_transform(y * self.scale_ + self.mean_)
 
 
-class HpsearchRegressor(_TrackedFitMixin, KerasRegressor):
-    """``KerasRegressor`` that scikit-learn sees as a regressor, on standardised targets."""
+class HpsearchRegressor(RegressorMixin, _HpsearchEstimator):
+    """A Keras regressor on standardised targets; integer targets are numbers too."""
 
     @property
     def target_encoder(self):
         return StandardizedTargetEncoder()
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.estimator_type = "regressor"
-        tags.regressor_tags = RegressorTags()
-        tags.target_tags.required = True
-        tags.input_tags.three_d_array = True
+        tags = super().__sklearn_tags__()  # the mixin's regressor tags, then ours
+        tags.regressor_tags.poor_score = True  # as the classifier's
+        tags.target_tags.multi_output = True  # y of shape (n, k): k linear outputs
         return tags
+
+    def validate_arrays(self, X=None, y=None, reset: bool = False, **kwargs):
+        # A regressor's y is numeric, whatever its dtype says (SciKeras's y_numeric).
+        return super().validate_arrays(X=X, y=y, reset=reset, y_numeric=True)
+
+    def target_type(self, y) -> str:
+        """Continuous, even when every value is whole (counts, ratings): the task, not
+        the dtype, says what the target is."""
+        return "continuous" if np.ndim(y) == 1 else "continuous-multioutput"
+
+    @staticmethod
+    def scorer(y_true, y_pred, **kwargs) -> float:
+        return r2_score(y_true, y_pred, **kwargs)
+
+
+# scikit-learn's checks that a Keras estimator cannot honestly pass, with the reason
+# (``parametrize_with_checks(..., expected_failed_checks=expected_failed_checks)``).
+EXPECTED_FAILED_CHECKS = {
+    "check_estimator_tags_renamed": (
+        "SciKeras's BaseWrapper, a base class, still defines _more_tags for scikit-learn"
+        " < 1.6; hpsearch's classes define __sklearn_tags__"
+    ),
+    "check_sample_weight_equivalence_on_dense_data": (
+        "mini-batch training: a weight of 2 doubles a row's loss within its batch, a"
+        " repeated row changes the batches and their number, so the models differ"
+    ),
+}
+
+
+def expected_failed_checks(estimator) -> dict[str, str]:
+    """``EXPECTED_FAILED_CHECKS`` for ``parametrize_with_checks``."""
+    return dict(EXPECTED_FAILED_CHECKS)
 
 
 def deployable_model(estimator):
     """The fitted Keras model taking raw inputs and giving answers in the data's units.
 
-    A text model gets its fit's vectorizer in front (it trained on token ids). For a
-    regressor, the target standardisation is appended as a ``Rescaling`` layer, so the
-    saved model predicts prices, not standardised prices.
+    What the estimator did to the inputs goes in front (the fit's vectorizer for text, its
+    standardisation for numbers). For a regressor, the target standardisation is appended
+    as a ``Rescaling`` layer, so the saved model predicts prices, not standardised prices.
     """
-    model = estimator.model_
-    tokens = getattr(estimator, "feature_encoder_", None)
-    if isinstance(tokens, TextTokens) and tokens.get_metadata():
-        model = text_model(model, tokens)
+    model = model_for_raw_inputs(estimator.model_, getattr(estimator, "feature_encoder_", None))
     encoder = getattr(estimator, "target_encoder_", None)
     if not isinstance(encoder, StandardizedTargetEncoder):
         return model
@@ -567,6 +763,48 @@ def deployable_model(estimator):
     return keras.Model(model.inputs, outputs, name=model.name)
 
 
+def estimator_class(task: str, parameter_names=()) -> type:
+    """The estimator class for ``task`` whose constructor also takes ``parameter_names``
+    (a study's names: ``units``, ``dropout``...), so that scikit-learn sees every parameter
+    in the signature, as it asks of an estimator."""
+    base = HpsearchClassifier if task == "classification" else HpsearchRegressor
+    known = set(inspect.signature(base.__init__).parameters)
+    names = tuple(sorted(set(parameter_names) - known))
+    return _class_with_parameters(base, names)
+
+
+@functools.cache
+def _class_with_parameters(base: type, names: tuple[str, ...]) -> type:
+    if not names:
+        return base
+
+    def __init__(self, model=build_model, **params):
+        for name in names:
+            params.setdefault(name, None)
+        base.__init__(self, model=model, **params)
+
+    added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in names]
+    __init__.__signature__ = _with_parameters(inspect.signature(base.__init__), added)
+    namespace = {
+        "__init__": __init__,
+        "__module__": base.__module__,
+        "__qualname__": base.__qualname__,
+        "__doc__": base.__doc__,
+        "study_parameters": names,
+    }
+    return type(base.__name__, (base,), namespace)
+
+
+def _class_key(kind: type) -> tuple[type, tuple[str, ...]]:
+    names = kind.__dict__.get("study_parameters", ())
+    return (kind.__mro__[1] if names else kind), names
+
+
+def _unpickled_estimator(base: type, names: tuple[str, ...]):
+    kind = _class_with_parameters(base, names)
+    return kind.__new__(kind)
+
+
 def make_estimator(
     task: str,
     builder: str,
@@ -574,21 +812,27 @@ def make_estimator(
     *,
     loss: str | None = None,
     seed: int | None = None,
+    inputs: str | None = None,
+    standardize: bool = True,
     jit_compile: bool | None = None,
     steps_per_execution: int | None = None,
 ):
     """An unfitted estimator for ``task`` whose parameters are the study's names.
 
     ``builder`` is a reference (``lstm``, ``pkg.mod:fn``, ``/abs/path/file.py:fn``) so that
-    the estimator pickles to other processes without pickling functions.
+    the estimator pickles to other processes without pickling functions. ``inputs`` is the
+    kind of X (``numbers``, ``tokens``, ``text``; None: strings are text, anything else
+    numbers); ``standardize`` scales numbers with each fit's training rows.
     """
-    estimator_class = HpsearchClassifier if task == "classification" else HpsearchRegressor
-    return estimator_class(
+    estimator_type = estimator_class(task, parameters)
+    return estimator_type(
         model=build_model,
         builder=builder,
         loss=loss,
         random_state=seed,
         verbose=0,
+        inputs=inputs,
+        standardize=standardize,
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
         **parameters,
@@ -596,12 +840,15 @@ def make_estimator(
 
 
 __all__ = [
+    "EXPECTED_FAILED_CHECKS",
     "FoldPlan",
     "HpsearchClassifier",
     "HpsearchRegressor",
     "StandardizedTargetEncoder",
     "build_model",
     "deployable_model",
+    "estimator_class",
+    "expected_failed_checks",
     "make_estimator",
     "make_optimizer",
 ]

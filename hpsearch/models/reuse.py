@@ -51,6 +51,11 @@ FIT_ONLY = frozenset(
 )
 
 
+# Facts of one fit's rows, not of the architecture: the statistics that standardise numeric
+# inputs before the model (``hpsearch.models.inputs``). The residual head, the one builder
+# part that reads them, reads the target's too, which stay in the key.
+PER_FIT_FACTS = frozenset({"input_mean_", "input_scale_"})
+
 # Parameters held in the optimizer's variables: the traced train step reads them, so a
 # model built and traced for one value trains with another once it is assigned
 # (``BuiltModels.get``). Only whether one is given at all changes the build.
@@ -63,6 +68,8 @@ def architecture_key(params: dict[str, Any], meta: dict[str, Any]) -> str:
     chosen.update({k: params.get(k) is None for k in OPTIMIZER_VARIABLES})
     facts = {}
     for name, value in meta.items():
+        if name in PER_FIT_FACTS:
+            continue
         if name.endswith("shape_") and isinstance(value, tuple):
             facts[name] = value[1:]  # the rows of a fold do not change the model
         elif isinstance(value, np.ndarray):
@@ -227,9 +234,11 @@ def freeze_long_lived_objects() -> None:
 
 def reusable(model) -> bool:
     """A compiled model with no layer adapted to each fit's data."""
+    from hpsearch.compat.keras import all_layers
+
     if getattr(model, "optimizer", None) is None:
         return False
-    return not any(hasattr(layer, "adapt") for layer in model._flatten_layers())
+    return not any(hasattr(layer, "adapt") for layer in all_layers(model))
 
 
 BUILT_MODELS = BuiltModels()

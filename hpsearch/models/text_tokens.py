@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from hpsearch.data.inputs import is_text
+
 # Meta keys a builder sees when text arrives as token ids (see ``hpsearch.models.builders``).
 TOKENS_LENGTH = "text_sequence_length_"
 TOKENS_VOCABULARY = "text_vocab_size_"
@@ -37,10 +39,6 @@ _KEEP = 32
 _VOCABULARIES: OrderedDict[str, list[str]] = OrderedDict()
 _TOKENS: OrderedDict[str, np.ndarray] = OrderedDict()
 _LAYERS: OrderedDict[str, Any] = OrderedDict()
-
-
-def is_text(X) -> bool:
-    return isinstance(X, np.ndarray) and X.dtype.kind in "OUS"
 
 
 class TextTokens:
