@@ -15,8 +15,10 @@ import sys
 import textwrap
 from concurrent.futures import ProcessPoolExecutor
 
+import numpy as np
 import pytest
 
+import hpsearch
 import hpsearch.compat
 
 SEAMS = sorted(module.name for module in pkgutil.iter_modules(hpsearch.compat.__path__))
@@ -263,3 +265,170 @@ def test_concrete_functions_are_every_trace(tensorflow_state):
     traced = concrete_functions(double)
     assert len(traced) == double.experimental_get_tracing_count() == 2
     assert all(concrete.graph.as_graph_def().node for concrete in traced)
+
+
+def test_python_random_for_builds_gives_a_build_its_own_seeds():
+    import random
+
+    import keras
+
+    def build():
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+    from hpsearch.compat import keras as keras_seam
+
+    weights = []
+    for _ in range(2):
+        keras.utils.set_random_seed(1)
+        random.random()  # another thread's draw from the shared generator
+        with keras_seam.python_random_for_builds(5):
+            weights.append(build().get_weights()[0])
+    np.testing.assert_array_equal(*weights)
+
+
+def test_validation_results_are_what_evaluate_says():
+    import keras
+
+    from hpsearch.compat import keras as keras_seam
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(3, kernel_regularizer="l2"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(loss="binary_crossentropy", metrics=["accuracy"])
+    X = np.random.default_rng(0).normal(size=(20, 4)).astype("float32")
+    y = (X[:, 0] > 0).astype("float32")
+    assert keras_seam.loss_needs_only_prediction(model)
+    ours = keras_seam.validation_results(model, y, keras.ops.convert_to_tensor(model.predict(X)))
+    theirs = model.evaluate(X, y, verbose=0, return_dict=True)
+    assert ours.keys() == theirs.keys()
+    for name in theirs:
+        assert float(ours[name]) == pytest.approx(theirs[name], rel=1e-5)
+
+
+def test_a_layer_adding_a_loss_in_its_call_is_validated_by_evaluate():
+    import keras
+
+    from hpsearch.compat import keras as keras_seam
+
+    class Penalty(keras.layers.Layer):
+        def call(self, inputs):
+            self.add_loss(keras.ops.mean(inputs))
+            return inputs
+
+    model = keras.Sequential([keras.Input((2,)), Penalty(), keras.layers.Dense(1)])
+    model.compile(loss="mse")
+    model.predict(np.zeros((1, 2), dtype="float32"), verbose=0)
+    assert not keras_seam.loss_needs_only_prediction(model)
+
+
+def test_all_layers_sees_the_layer_a_wrapper_holds():
+    import keras
+
+    from hpsearch.compat import keras as keras_seam
+
+    inputs = keras.Input((5, 2))
+    outputs = keras.layers.Bidirectional(keras.layers.LSTM(3, name="inner"))(inputs)
+    model = keras.Model(inputs, outputs)
+    assert "inner" not in [layer.name for layer in model.layers]
+    assert any("inner" in layer.name for layer in keras_seam.all_layers(model))
+
+
+def test_build_training_state_creates_the_metrics_variables_before_the_fit():
+    import keras
+
+    from hpsearch.compat import keras as keras_seam
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(loss="mse", metrics=["mae"], optimizer="adam")
+    assert not model.optimizer.built
+    batch = (np.zeros((1, 2), "float32"), np.zeros((1, 1), "float32"), None)
+    assert keras_seam.build_training_state(model, batch)
+    assert model.optimizer.built and model.metrics_names
+
+
+def test_scikeras_hooks_call_the_public_names():
+    """SciKeras builds, fits and predicts through the public names WrapperHooks gives its
+    private hooks, so that hpsearch's estimators override public names only."""
+    import keras
+
+    from hpsearch.compat.scikeras import WrapperHooks
+
+    calls = []
+
+    class Recorded(WrapperHooks):
+        def build_keras_model(self):
+            calls.append("build")
+            return super().build_keras_model()
+
+        def train_keras_model(self, *args, **kwargs):
+            calls.append("train")
+            assert self.fit_seed == 3 and self.fit_callbacks == []
+            return super().train_keras_model(*args, **kwargs)
+
+        def predict_raw(self, X, **kwargs):
+            calls.append("predict")
+            return super().predict_raw(X, **kwargs)
+
+        def validate_arrays(self, X=None, y=None, reset=False, **kwargs):
+            calls.append("validate")
+            return super().validate_arrays(X=X, y=y, reset=reset, **kwargs)
+
+        def target_type(self, y):
+            calls.append("target")
+            return super().target_type(y)
+
+    def model(meta):
+        return keras.Sequential([keras.Input((meta["n_features_in_"],)), keras.layers.Dense(1)])
+
+    X, y = np.zeros((8, 2), "float32"), np.arange(8, dtype="float32")
+    estimator = Recorded(model=model, loss="mse", random_state=3, verbose=0).fit(X, y)
+    estimator.predict(X)
+    assert calls == ["validate", "target", "build", "train", "predict", "validate"]
+    assert estimator.metadata()["n_features_in_"] == 2
+    assert estimator.predict_settings() == {"batch_size": None, "verbose": 0}
+
+
+PRIVATE_MODULES = ("tensorflow.python", "keras.src", "scikeras._", "mlflow.store.db.utils")
+
+
+def test_no_private_name_of_a_dependency_outside_the_seams():
+    """Outside hpsearch/compat, no ``obj._name`` of another object than self or cls (or
+    hpsearch's own ``_hpsearch_*`` marks on a Keras model), no ``from lib import _name``
+    and no import of a private module."""
+    root = os.path.dirname(hpsearch.__file__)
+    found = []
+    for folder, _, files in os.walk(root):
+        if os.path.basename(folder) == "compat":
+            continue
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            with open(path) as file:
+                tree = ast.parse(file.read())
+            where = os.path.relpath(path, os.path.dirname(root))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+                    owner = node.value
+                    own = isinstance(owner, ast.Name) and owner.id in ("self", "cls")
+                    dunder = node.attr.startswith("__") and node.attr.endswith("__")
+                    if not (own or dunder or node.attr.startswith("_hpsearch")):
+                        found.append(f"{where}:{node.lineno} .{node.attr}")
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    if node.module.startswith(PRIVATE_MODULES) or any(
+                        alias.name.startswith("_") and not node.module.startswith("hpsearch")
+                        for alias in node.names
+                    ):
+                        found.append(f"{where}:{node.lineno} from {node.module} import ...")
+                elif isinstance(node, ast.Import):
+                    found += [
+                        f"{where}:{node.lineno} import {alias.name}"
+                        for alias in node.names
+                        if alias.name.startswith(PRIVATE_MODULES)
+                    ]
+    assert found == [], "private names outside hpsearch/compat: " + ", ".join(found)

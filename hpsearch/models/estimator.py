@@ -133,16 +133,17 @@ def _use_xla(model) -> None:
     model (tests/test_estimator.py). On a GPU Keras's refusal stands, with its warning.
     """
     import tensorflow as tf
-    from tensorflow.python.framework import config  # where Keras itself reads it
 
-    lift = config.is_op_determinism_enabled() and not tf.config.list_physical_devices("GPU")
+    from hpsearch.compat import tensorflow as tensorflow_seam
+
+    lift = tensorflow_seam.op_determinism_enabled() and not tf.config.list_physical_devices("GPU")
     if lift:
-        config.disable_op_determinism()
+        tensorflow_seam.disable_op_determinism()
     try:
         model.jit_compile = True
     finally:
         if lift:
-            config.enable_op_determinism()
+            tensorflow_seam.enable_op_determinism()
 
 
 def _build_training_state(model, X, y) -> None:

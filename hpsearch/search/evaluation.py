@@ -218,12 +218,10 @@ class CrossValidation:
         validation score to the Optuna trial after every epoch and stops when pruned.
         ``trial``: the fit's records are that trial's (``FoldPlan.for_trial``).
         """
-        from sklearn.utils import _safe_indexing
-
         started = time.perf_counter()
         estimator = self.estimator(params)
         train, test = self.splits[fold]
-        X_val, y_val = _safe_indexing(self.dataset.X, test), _safe_indexing(self.dataset.y, test)
+        X_val, y_val = self.dataset.X[test], self.dataset.y[test]  # arrays (load_dataset)
         reporter = None
         if reports is not None:
             from hpsearch.search.pruning import open_trial, report_epochs_callback
@@ -234,8 +232,8 @@ class CrossValidation:
             )
             estimator.set_params(callbacks=[reporter])
         estimator.fit(
-            _safe_indexing(self.dataset.X, train),
-            _safe_indexing(self.dataset.y, train),
+            self.dataset.X[train],
+            self.dataset.y[train],
             row_index=train,
             fold_plan=self.fold_plan.for_trial(trial),
         )
