@@ -54,6 +54,7 @@ class RunDisplay:
             f"[bold]{self.study.name}[/]: {self.study.search.backend} search, {self.total} trials"
             f"{resumed}, {self.study.metric.name} ({self.study.direction})"
         )
+        _console.print(f"data: {_describe_data(backend.cross_validation.dataset, self.study)}")
         if self.interactive:
             from rich.progress import (
                 BarColumn,
@@ -275,6 +276,7 @@ def print_resolved_study(study: Study) -> None:
     lines = [
         f"study: {study.name} ({study.task}, seed {study.seed})",
         f"data: {study.data.loader} {json.dumps(study.data.params)}",
+        f"inputs: {_describe_declared_inputs(study)}",
         f"model: {study.model.builder} {json.dumps(study.model.params)}"
         + (f", loss {study.model.loss}" if study.model.loss else "")
         + "".join(
@@ -322,6 +324,26 @@ def print_resolved_study(study: Study) -> None:
             lines.append(f"  {name}: {_describe_dimension(value)}")
     lines.append(f"tracking: {redact_text(study.tracking_uri())}")
     print("\n".join(lines))
+
+
+def _describe_data(dataset, study: Study) -> str:
+    """What trains: ``1000 training samples of shape (8, 8); inputs numbers (inferred...)``."""
+    scaled = dataset.inputs == "numbers" and study.data.standardize
+    return (
+        f"{dataset.describe()}; inputs {dataset.describe_inputs()}"
+        + (", standardised per fit" if scaled else "")
+    )
+
+
+def _describe_declared_inputs(study: Study) -> str:
+    """The input kind as far as the study file says (``validate`` loads no data)."""
+    scaling = "" if study.data.standardize else "; numbers not standardised"
+    if study.data.inputs is not None:
+        return f"{study.data.inputs} (declared by data.inputs){scaling}"
+    return (
+        "as the loader declares, else from the data: strings are text, anything else"
+        f" numbers (integers too; data.inputs: tokens for ids){scaling}"
+    )
 
 
 def _describe_dimension(value: Any) -> str:

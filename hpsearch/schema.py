@@ -191,6 +191,12 @@ def _check_parameter_names(names) -> None:
 class DataSection(_Section):
     loader: StrictStr = Field(min_length=1)
     params: dict[str, Any] = {}
+    # What X holds: numbers, token ids (integers for an Embedding) or raw text. Unset, the
+    # loader's Dataset(inputs=...) says, else strings are text and anything else numbers.
+    inputs: Literal["numbers", "tokens", "text"] | None = None
+    # Numbers are standardised per feature with each fit's training rows (and the exported
+    # model does the same in front); false hands them to the model as they are.
+    standardize: StrictBool = True
 
     @field_validator("params")
     @classmethod

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from hpsearch.data.inputs import INPUT_KINDS, TOKENS, check_input_kind, infer_input_kind
 from hpsearch.errors import UserError
 from hpsearch.registry import check_parameters, resolve
 
@@ -26,6 +27,11 @@ class Dataset:
       ``language_model`` (y is the next word: the baseline is the unigram model,
       perplexity is reported); ``plain`` otherwise.
     - ``test_labels``: a label per test sample (a date), for plots.
+    - ``inputs``: what X holds, ``numbers``, ``tokens`` (integer ids for an ``Embedding``)
+      or ``text``. Unset, strings are text and anything else numbers: integers too, since
+      counts, codes and pixel values are integers as often as token ids are. The study's
+      ``data.inputs`` overrides it. ``inputs_decided`` says how it was decided, once
+      ``load_dataset`` has.
 
     Raw text is a 1-D array of strings; hpsearch hands it to Keras as shape (n, 1).
     """
@@ -38,6 +44,8 @@ class Dataset:
     kind: str = "plain"
     forecast_feature: int | None = None
     test_labels: list[str] | None = None
+    inputs: str | None = None
+    inputs_decided: str | None = None
 
     @property
     def has_test(self) -> bool:
@@ -51,6 +59,12 @@ class Dataset:
         if self.has_test:
             text += f", {len(self.y_test)} test samples"
         return text
+
+    def describe_inputs(self) -> str:
+        """The input kind and how it was decided: ``tokens (declared by the loader)``."""
+        if self.inputs is None:
+            return "not decided yet"
+        return f"{self.inputs} ({self.inputs_decided})" if self.inputs_decided else self.inputs
 
 
 def resolve_loader(study):
@@ -103,14 +117,43 @@ def load_dataset(study) -> Dataset:
                 f" the training set {np.shape(X)[1:]}"
             )
     _check_description(described, X, study, where)
+    inputs, decided = _input_kind(described, X, X_test, study, where)
     return replace(
         described,
         X=X,
         y=y,
         X_test=X_test,
         y_test=y_test,
-        facts={**_facts(X, X_test, described), **described.facts},
+        facts={**_facts(X, X_test, described, inputs), **described.facts},
+        inputs=inputs,
+        inputs_decided=decided,
     )
+
+
+def _input_kind(dataset: Dataset, X, X_test, study, where: str) -> tuple[str, str]:
+    """The kind of X (``hpsearch.data.inputs``) and how it was decided, checked."""
+    if study.data.inputs is not None:
+        kind, decided, key = study.data.inputs, "declared by data.inputs", "data.inputs"
+    elif dataset.inputs is not None:
+        kind, decided = dataset.inputs, f"declared by the loader {study.data.loader!r}"
+        key = "data"
+        if kind not in INPUT_KINDS:
+            raise UserError(
+                f"{where}: the loader {study.data.loader!r} declares inputs={kind!r};"
+                f" known: {', '.join(INPUT_KINDS)}"
+            )
+    else:
+        kind = infer_input_kind(X)
+        why = "strings" if kind == "text" else "not strings; declare data.inputs: tokens for ids"
+        return kind, f"inferred: {why}"
+    for part, rows in (("training", X), ("test", X_test)):
+        if rows is None:
+            continue
+        try:
+            check_input_kind(rows, kind)
+        except ValueError as error:
+            raise UserError(f"{study.source}: {key}: {error} ({part} set)") from None
+    return kind, decided
 
 
 def _check_description(dataset: Dataset, X, study, where: str) -> None:
@@ -172,12 +215,12 @@ def _checked_pair(X, y, study, where: str):
     return X, y
 
 
-def _facts(X, X_test, described: Dataset) -> dict[str, Any]:
+def _facts(X, X_test, described: Dataset, inputs: str) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     if described.kind == "forecast":
         facts["forecast_feature"] = described.forecast_feature  # for residual forecasters
-    if X.dtype.kind in "iu" and X.ndim == 2:
-        # Integer token sequences: the Embedding must cover every token, test set included.
+    if inputs == TOKENS:
+        # The Embedding must cover every token id, test set included.
         top = int(X.max()) if X_test is None else max(int(X.max()), int(np.max(X_test)))
         facts["vocab_size"] = top + 1
     return facts

@@ -95,6 +95,7 @@ def load_stock_prices(
         kind="forecast",
         forecast_feature=features.index(target),
         test_labels=[day.strftime("%Y-%m-%d") for day in test.index],
+        inputs="numbers",
     )
 
 

@@ -52,4 +52,5 @@ def load_moving_pattern(
         y=labels[:n_train],
         X_test=films[n_train:] if n_test else None,
         y_test=labels[n_train:] if n_test else None,
+        inputs="numbers",
     )

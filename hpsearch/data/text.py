@@ -59,6 +59,7 @@ def load_imdb(
         X_test=X_test,
         y_test=y_test,
         facts={"vocab_size": num_words, "sequence_length": maxlen},
+        inputs="text",
     )
 
 
@@ -114,11 +115,11 @@ def load_gop_tweets(
         )
     facts = {"vocab_size": num_words, "sequence_length": maxlen}
     if test_size == 0:
-        return Dataset(X=text, y=y, facts=facts)
+        return Dataset(X=text, y=y, facts=facts, inputs="text")
     X, X_test, y, y_test = train_test_split(
         text, y, test_size=test_size, stratify=y, random_state=split_seed
     )
-    return Dataset(X=X, y=y, X_test=X_test, y_test=y_test, facts=facts)
+    return Dataset(X=X, y=y, X_test=X_test, y_test=y_test, facts=facts, inputs="text")
 
 
 def load_text_corpus(
@@ -175,8 +176,16 @@ def load_text_corpus(
     assert set(y_test) <= set(y), set(y_test) - set(y)
     facts = {"vocab_size": vocab_size + 2, "sequence_length": window}
     if test_fraction == 0:
-        return Dataset(X=X, y=y, facts=facts, kind="language_model")
-    return Dataset(X=X, y=y, X_test=X_test, y_test=y_test, facts=facts, kind="language_model")
+        return Dataset(X=X, y=y, facts=facts, kind="language_model", inputs="text")
+    return Dataset(
+        X=X,
+        y=y,
+        X_test=X_test,
+        y_test=y_test,
+        facts=facts,
+        kind="language_model",
+        inputs="text",
+    )
 
 
 def _gutenberg_body(text: str) -> str:

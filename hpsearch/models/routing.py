@@ -42,9 +42,12 @@ WRAPPER_PARAMETERS = frozenset(
         "class_weight",
     }
 )
+# Taken by hpsearch's estimators for their feature encoder (from the study's data section).
+ESTIMATOR_INPUT_SETTINGS = frozenset({"inputs", "standardize"})
 RESERVED_NAMES = (
     (WRAPPER_PARAMETERS - set(TRAINING_PARAMETERS))
     | {"builder", "meta", "compile_kwargs", "params"}
+    | ESTIMATOR_INPUT_SETTINGS  # the estimator's own: how it prepares X
     | set(MODEL_SETTINGS)  # a parameter so named would be taken for the setting
 )
 
@@ -106,6 +109,8 @@ def check_model(study: Study, facts: dict[str, Any] | None = None) -> dict[str, 
     for name, key in names.items():
         if name in MODEL_SETTINGS:
             raise UserError(f"{key}: {name!r} is a fixed setting of the study: set model.{name}")
+        if name in ESTIMATOR_INPUT_SETTINGS:
+            raise UserError(f"{key}: {name!r} is a setting of the data: set data.{name}")
         if name in RESERVED_NAMES:
             raise UserError(f"{key}: {name!r} is reserved by hpsearch/SciKeras; rename it")
     for name in TRAINING_PARAMETERS:

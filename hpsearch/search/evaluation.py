@@ -151,6 +151,8 @@ class CrossValidation:
             self.builder,
             {**self.builder_params, **params},
             loss=self.study.model.loss,
+            inputs=self.dataset.inputs,
+            standardize=self.study.data.standardize,
             jit_compile=self.study.model.jit_compile,
             steps_per_execution=self.study.model.steps_per_execution,
             seed=self.study.seed,
