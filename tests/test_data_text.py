@@ -80,6 +80,22 @@ def test_imdb_html_line_breaks_are_gone(imdb):
         assert not re.search(r"<br\s*/?>", text, re.IGNORECASE)
 
 
+def test_imdb_in_keras_form_is_declared_token_ids_of_the_training_words():
+    text = load_imdb(n_train=40, n_test=20, maxlen=12, num_words=50)
+    tokens = load_imdb(n_train=40, n_test=20, maxlen=12, num_words=50, form="tokens")
+    assert (text.inputs, tokens.inputs) == ("text", "tokens")
+    assert tokens.X.dtype == np.int32 and tokens.X.shape == (40, 12)
+    assert tokens.X_test.shape == (20, 12)
+    assert (tokens.X[:, 0] == 1).all()  # the start id, as keras.datasets.imdb
+    assert tokens.X.max() < 50 and tokens.X_test.max() < 50 and tokens.X.min() >= 0
+    # Ids rank the training words by frequency: 3 is the most frequent ("the").
+    words, counts = np.unique(tokens.X[tokens.X >= 3], return_counts=True)
+    assert words[counts.argmax()] == 3
+    assert list(tokens.y) == list(text.y)
+    with pytest.raises(ValueError, match="form must be"):
+        load_imdb(n_train=2, n_test=2, form="ids")
+
+
 def test_imdb_maxlen_keeps_the_first_words(imdb):
     lengths = [len(text.split()) for text in imdb.X]
     assert max(lengths) == 200  # long reviews (up to 2,470 words) are cut

@@ -35,6 +35,7 @@ def load_imdb(
     n_test: int | None = None,
     maxlen: int = 200,
     num_words: int = 10000,
+    form: str = "text",
     data_dir: str | None = None,
 ) -> Dataset:
     """IMDB movie reviews (a balanced quarter of the Stanford set): review text -> sentiment.
@@ -46,21 +47,49 @@ def load_imdb(
         maxlen: words kept from the start of each review, and the sequence length the
             model's TextVectorization pads or cuts to (cutting here saves its time).
         num_words: the size of the model's vocabulary (padding and unknown tokens included).
+        form: ``text`` (raw reviews: each fit learns its vocabulary) or ``tokens``, the form
+            of ``keras.datasets.imdb``: word ids by frequency in the training reviews (0
+            padding, 1 start, 2 a word outside the ``num_words`` kept, 3 the most frequent
+            word), ``maxlen`` ids per review, padded at the end.
         data_dir: folder holding ``imdb/``; defaults to ``$HPSEARCH_DATA_DIR`` or ``data/``.
 
     y holds the strings ``negative`` and ``positive``.
     """
     _check_positive(maxlen=maxlen, num_words=num_words)
+    if form not in ("text", "tokens"):
+        raise ValueError(f"form must be 'text' or 'tokens' (got {form!r})")
     X, y = _read_imdb("imdb_train_subset.csv", n_train, maxlen, data_dir)
     X_test, y_test = _read_imdb("imdb_test_subset.csv", n_test, maxlen, data_dir)
+    if form == "tokens":
+        ids = _word_ids(X, num_words)
+        X, X_test = (_token_ids(texts, ids, maxlen) for texts in (X, X_test))
     return Dataset(
         X=X,
         y=y,
         X_test=X_test,
         y_test=y_test,
         facts={"vocab_size": num_words, "sequence_length": maxlen},
-        inputs="text",
+        inputs=form,
     )
+
+
+# Ids as keras.datasets.imdb gives them (its index_from=3).
+_PADDING, _START, _OUT_OF_VOCABULARY, _FIRST_WORD = 0, 1, 2, 3
+
+
+def _word_ids(texts, num_words: int) -> dict[str, int]:
+    """The ``num_words - 3`` most frequent training words (ties alphabetical) -> 3, 4, ..."""
+    counts = Counter(word for text in texts for word in _WORD.findall(text.lower()))
+    ranked = sorted(counts, key=lambda word: (-counts[word], word))
+    return {word: _FIRST_WORD + rank for rank, word in enumerate(ranked[: num_words - 3])}
+
+
+def _token_ids(texts, ids: dict[str, int], maxlen: int) -> np.ndarray:
+    tokens = np.full((len(texts), maxlen), _PADDING, dtype="int32")
+    for row, text in enumerate(texts):
+        words = [_START] + [ids.get(w, _OUT_OF_VOCABULARY) for w in _WORD.findall(text.lower())]
+        tokens[row, : min(maxlen, len(words))] = words[:maxlen]
+    return tokens
 
 
 def _read_imdb(name: str, n_rows: int | None, maxlen: int, data_dir: str | None):
