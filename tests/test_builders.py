@@ -83,7 +83,7 @@ def test_token_vocabulary_comes_from_all_the_data(tmp_path):
             """
         name: tokens
         task: classification
-        data: {loader: "tokens.py:load"}
+        data: {loader: "tokens.py:load", inputs: tokens}
         model: {builder: lstm}
     """,
         )
@@ -91,3 +91,6 @@ def test_token_vocabulary_comes_from_all_the_data(tmp_path):
     dataset = load_dataset(study)
     assert dataset.facts == {"vocab_size": 100}  # the test set's token 99 included
     assert check_model(study, dataset.facts) == {"vocab_size": 100}
+    # Undeclared, the same integers are numbers: no vocabulary to size.
+    undeclared = study.model_copy(update={"data": study.data.model_copy(update={"inputs": None})})
+    assert load_dataset(undeclared).facts == {}
