@@ -31,8 +31,8 @@ def load():
 def validation_split(study_path: str):
     """Training and validation rows of ``load()``'s training part, split as the study's
     ``cv: {holdout: ...}`` splits them in hpsearch."""
-    from hpsearch.schema import load_study
     from hpsearch.search.evaluation import make_splitter
+    from hpsearch.study import load_study
 
     X, y, X_test, y_test = load()
     ((train, validation),) = make_splitter(load_study(study_path)).split(X, y)

@@ -50,7 +50,7 @@ search:
 
 def measure(study_path: Path, n_trials: int | None) -> dict[str, float]:
     from hpsearch import runner, tracking
-    from hpsearch.schema import load_study
+    from hpsearch.study import load_study
 
     spent: dict[str, list[float]] = defaultdict(list)
 

@@ -54,7 +54,7 @@ search:
 def measure(trials: int, trials_per_process: int) -> list[float]:
     """Run the study in this process; the tree's memory after each trial."""
     from hpsearch.runner import run_study
-    from hpsearch.schema import load_study
+    from hpsearch.study import load_study
 
     memory: list[float] = []
 

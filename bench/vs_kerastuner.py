@@ -97,7 +97,7 @@ def hpsearch_child(study_path: str) -> None:
     import psutil
 
     from hpsearch.runner import run_study
-    from hpsearch.schema import load_study
+    from hpsearch.study import load_study
 
     memory: list[float] = []
     result = run_study(load_study(study_path), on_trial=lambda _: memory.append(tree_pss_mib()))

@@ -173,7 +173,7 @@ def _worker(arguments) -> int:
 def _study_with_overrides(arguments):
     """The study file with the command line's options over its values (``worker`` has no
     ``--n-jobs`` or ``--seed``)."""
-    from hpsearch.schema import load_study
+    from hpsearch.study import load_study
 
     options = {
         "search.n_trials": "n_trials",
@@ -191,7 +191,7 @@ def _study_with_overrides(arguments):
 
 def _run_and_print(study, *, quiet: bool, worker: bool) -> int:
     from hpsearch.console import RunDisplay, print_result
-    from hpsearch.report import leaderboard_of_result
+    from hpsearch.results.report import leaderboard_of_result
     from hpsearch.runner import run_study
 
     display = RunDisplay(study, quiet=quiet)
@@ -210,7 +210,7 @@ def _validate(arguments) -> int:
     from hpsearch.console import print_resolved_study
     from hpsearch.data import resolve_loader
     from hpsearch.models.routing import check_model
-    from hpsearch.schema import load_study
+    from hpsearch.study import load_study
 
     study = load_study(arguments.study)
     resolve_loader(study)
@@ -221,7 +221,7 @@ def _validate(arguments) -> int:
 
 def _study_name_and_uri(reference: str, tracking_uri: str | None) -> tuple[str, str]:
     """A study name, or a study file from which the name and store are read."""
-    from hpsearch.schema import load_study, resolve_tracking_uri
+    from hpsearch.study import load_study, resolve_tracking_uri
 
     if reference.endswith((".yaml", ".yml")) or os.path.isfile(reference):
         study = load_study(reference, {"tracking.uri": tracking_uri})
@@ -231,7 +231,7 @@ def _study_name_and_uri(reference: str, tracking_uri: str | None) -> tuple[str, 
 
 def _report(arguments) -> int:
     from hpsearch.console import print_leaderboard
-    from hpsearch.report import load_leaderboard
+    from hpsearch.results.report import load_leaderboard
 
     if arguments.compare:
         if arguments.study:
@@ -253,7 +253,7 @@ def _report(arguments) -> int:
 
 
 def _export(arguments) -> int:
-    from hpsearch.export import export_best
+    from hpsearch.deploy.export import export_best
 
     name, uri = _study_name_and_uri(arguments.study, arguments.tracking_uri)
     result = export_best(name, uri, arguments.out)
@@ -270,7 +270,7 @@ def _export(arguments) -> int:
 
 
 def _predict(arguments) -> int:
-    from hpsearch.predict import predict_file
+    from hpsearch.deploy.predict import predict_file
 
     count = predict_file(
         arguments.export_dir, arguments.input, out=arguments.out, fmt=arguments.format
@@ -281,8 +281,8 @@ def _predict(arguments) -> int:
 
 
 def _ui(arguments) -> int:
-    from hpsearch.schema import resolve_tracking_uri
-    from hpsearch.tracking import local_artifacts_root, prepare_mlflow_store
+    from hpsearch.study import resolve_tracking_uri
+    from hpsearch.tracking.tracker import local_artifacts_root, prepare_mlflow_store
 
     uri = resolve_tracking_uri(arguments.tracking_uri)
     prepare_mlflow_store(uri)

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from hpsearch.schema import MODEL_SETTINGS, Branches, Range, Study, redact_text
+from hpsearch.study import MODEL_SETTINGS, Branches, Range, Study, redact_text
 
 # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
 _console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -329,9 +329,8 @@ def print_resolved_study(study: Study) -> None:
 def _describe_data(dataset, study: Study) -> str:
     """What trains: ``1000 training samples of shape (8, 8); inputs numbers (inferred...)``."""
     scaled = dataset.inputs == "numbers" and study.data.standardize
-    return (
-        f"{dataset.describe()}; inputs {dataset.describe_inputs()}"
-        + (", standardised per fit" if scaled else "")
+    return f"{dataset.describe()}; inputs {dataset.describe_inputs()}" + (
+        ", standardised per fit" if scaled else ""
     )
 
 

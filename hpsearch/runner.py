@@ -16,9 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import UserError
-from hpsearch.schema import Study, redact_text
-from hpsearch.study_lock import StudyLock
-from hpsearch.tracking import BASELINE_TAG, PARETO_TAG, WORKER_TAG, StudyTracker, TrialRecord
+from hpsearch.study import Study, redact_text
+from hpsearch.tracking.lock import StudyLock
+from hpsearch.tracking.tracker import (
+    BASELINE_TAG,
+    PARETO_TAG,
+    WORKER_TAG,
+    StudyTracker,
+    TrialRecord,
+)
 
 
 @dataclass
@@ -118,7 +124,7 @@ def _search_and_refit(
     from hpsearch.search import backend_class
     from hpsearch.search.baseline import baseline_metrics
     from hpsearch.search.evaluation import CrossValidation
-    from hpsearch.search.trainer import make_trainer
+    from hpsearch.search.trainers import make_trainer
 
     cross_validation = CrossValidation(
         study, dataset, builder_reference(study), builder_params, records_dir
@@ -198,7 +204,7 @@ def _log_forecast(study: Study, tracker: StudyTracker, table: dict[str, list]) -
     """The test period predicted day by day: a CSV and a plot on the parent run."""
     import pandas as pd
 
-    from hpsearch.plots import forecast_plot
+    from hpsearch.results.forecast_plot import forecast_plot
 
     with tempfile.TemporaryDirectory(prefix="hpsearch-forecast-") as folder:
         csv_path = Path(folder) / "forecast_test.csv"
@@ -210,7 +216,7 @@ def _log_forecast(study: Study, tracker: StudyTracker, table: dict[str, list]) -
 
 def _log_leaderboard(tracker: StudyTracker) -> None:
     """``leaderboard.csv`` (every trial, best first) and ``best_params.json`` on the parent."""
-    from hpsearch.report import leaderboard_of
+    from hpsearch.results.report import leaderboard_of
 
     leaderboard = leaderboard_of(tracker)
     with tempfile.TemporaryDirectory(prefix="hpsearch-leaderboard-") as folder:
@@ -230,7 +236,7 @@ def _log_pareto_front(study: Study, tracker: StudyTracker) -> None:
     import csv
     import json
 
-    from hpsearch.study_plots import as_optuna_study, objective_values, pareto_front
+    from hpsearch.results.study_plots import as_optuna_study, objective_values, pareto_front
 
     records = tracker.trials()
     front = set(pareto_front(as_optuna_study(study, records)))
@@ -282,7 +288,7 @@ def _log_plots(study: Study, tracker: StudyTracker) -> None:
     """
     import sys
 
-    from hpsearch.study_plots import as_optuna_study, write_plots
+    from hpsearch.results.study_plots import as_optuna_study, write_plots
 
     try:
         with tempfile.TemporaryDirectory(prefix="hpsearch-plots-") as folder:
@@ -335,7 +341,7 @@ def _run_tags(study: Study, dataset) -> dict[str, str]:
 
 def _trial_tags(study: Study) -> dict[str, str]:
     """Tags of the parent and of every trial: how it was searched, with which code."""
-    from hpsearch.provenance import provenance_tags
+    from hpsearch.tracking.provenance import provenance_tags
 
     optuna = study.search.backend == "optuna"
     return {

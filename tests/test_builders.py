@@ -9,7 +9,7 @@ from conftest import write_study
 from hpsearch.data import load_dataset
 from hpsearch.models.estimator import make_estimator
 from hpsearch.models.routing import check_model
-from hpsearch.schema import load_study
+from hpsearch.study import load_study
 
 RNG = np.random.default_rng(0)
 NUMERIC = RNG.normal(size=(40, 6, 3)).astype("float32")

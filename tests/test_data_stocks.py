@@ -15,7 +15,7 @@ from conftest import ROOT, write_study
 from hpsearch.data import load_dataset
 from hpsearch.data.stocks import load_stock_prices
 from hpsearch.errors import UserError
-from hpsearch.schema import load_study
+from hpsearch.study import load_study
 
 STOCKS = ROOT / "data" / "stocks"
 ALL_PRICES = ["Open", "High", "Low", "Close", "Volume"]

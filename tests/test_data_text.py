@@ -14,7 +14,7 @@ from conftest import write_study
 from hpsearch.data import load_dataset
 from hpsearch.data.text import UNKNOWN_WORD, load_gop_tweets, load_imdb, load_text_corpus
 from hpsearch.errors import UserError
-from hpsearch.schema import load_study
+from hpsearch.study import load_study
 
 GOP_CLASS_COUNTS = {"Negative": 8493, "Neutral": 3142, "Positive": 2236}
 

@@ -231,10 +231,10 @@ def _backend_of_a_worker(workdir, storage: str, text: str):
     Optuna study, and the same study as another worker sees it."""
     import optuna
 
-    from hpsearch.schema import load_study
     from hpsearch.search.coordination import StudyMutex
     from hpsearch.search.optuna_search import OptunaBackend
-    from hpsearch.tracking import StudyTracker
+    from hpsearch.study import load_study
+    from hpsearch.tracking.tracker import StudyTracker
 
     study = load_study(write_study(workdir, text))
     tracker = StudyTracker.open(study, study.tracking_uri(), tags={})
@@ -252,7 +252,7 @@ def test_a_trial_another_worker_starts_while_this_one_looks_for_dead_ones_trains
     between the two reads is RUNNING in MLflow and must stay so."""
     import optuna
 
-    from hpsearch.tracking import TrialRun
+    from hpsearch.tracking.tracker import TrialRun
 
     storage = database()
     text = TINY_OPTUNA.replace("  n_trials: 4", f"  n_trials: 4\n  storage: {storage}")
@@ -339,7 +339,7 @@ def test_a_worker_whose_trial_another_worker_failed_records_it_failed_and_goes_o
     trial, it records it FAIL in MLflow (Optuna holds it FAIL) and goes on."""
 
     from hpsearch.runner import run_study
-    from hpsearch.schema import load_study
+    from hpsearch.study import load_study
 
     storage = database()
     text = _two_trial_worker_study("taken-over", storage).replace(
@@ -382,8 +382,8 @@ def test_a_trial_failed_by_another_worker_while_it_is_recorded_is_recorded_faile
     import optuna
 
     from hpsearch.runner import run_study
-    from hpsearch.schema import load_study
-    from hpsearch.tracking import TrialRun
+    from hpsearch.study import load_study
+    from hpsearch.tracking.tracker import TrialRun
 
     storage = database()
     text = _two_trial_worker_study("taken-over-late", storage)
@@ -426,9 +426,9 @@ def test_a_shorter_sibling_trial_stays_alive_while_it_is_recorded(
     import optuna
 
     from hpsearch.runner import run_study
-    from hpsearch.schema import load_study
     from hpsearch.search.optuna_search import GRACE_HEARTBEATS
-    from hpsearch.tracking import TrialRun
+    from hpsearch.study import load_study
+    from hpsearch.tracking.tracker import TrialRun
 
     storage = database()
     (workdir / "unlearning.py").write_text(UNLEARNING_BUILDER)

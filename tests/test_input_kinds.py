@@ -64,8 +64,16 @@ search:
 """
 
 
-def _study(workdir, name, loader_text, *, task="classification", metric="accuracy",
-           epochs=12, data_extra=""):
+def _study(
+    workdir,
+    name,
+    loader_text,
+    *,
+    task="classification",
+    metric="accuracy",
+    epochs=12,
+    data_extra="",
+):
     (workdir / f"{name}.py").write_text(loader_text)
     text = STUDY.format(
         name=name,

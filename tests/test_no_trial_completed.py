@@ -7,8 +7,8 @@ import math
 from conftest import TINY_OPTUNA, study_runs, write_study
 from hpsearch.cli import main
 from hpsearch.console import print_leaderboard
-from hpsearch.report import Leaderboard
-from hpsearch.tracking import TrialRecord
+from hpsearch.results.report import Leaderboard
+from hpsearch.tracking.tracker import TrialRecord
 
 FAILING_BUILDER = "def build(meta, **params):\n    raise ValueError('boom')\n"
 

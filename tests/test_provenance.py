@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from hpsearch.provenance import GIT_COMMIT_TAG, GIT_DIRTY_TAG, provenance_tags
+from hpsearch.tracking.provenance import GIT_COMMIT_TAG, GIT_DIRTY_TAG, provenance_tags
 
 
 def _git(folder, *arguments):

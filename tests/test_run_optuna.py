@@ -18,8 +18,8 @@ from conftest import (
     write_study,
 )
 from hpsearch.cli import main
-from hpsearch.schema import load_study
-from hpsearch.search import optuna_search
+from hpsearch.search import optuna_search, pruning
+from hpsearch.study import load_study
 
 
 def _enqueued(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -398,7 +398,7 @@ def test_hyperband_prunes_by_bracket_while_the_sampler_learns_from_every_trial(w
     exactly as Optuna's and lets the sampler see the whole study, in the same process too."""
     text = TINY_OPTUNA.replace("epochs: 2", "epochs: {low: 2, high: 12}")
     study = load_study(write_study(workdir, text + "  pruner: hyperband\n"))
-    most = optuna_search.max_epochs(study)  # 12: three brackets
+    most = pruning.max_epochs(study)  # 12: three brackets
 
     class SeenTrials(optuna.samplers.RandomSampler):
         """Random draws, noting how many trials the study it is given holds."""
@@ -427,7 +427,7 @@ def test_hyperband_prunes_by_bracket_while_the_sampler_learns_from_every_trial(w
         optuna_study.optimize(objective, n_trials=30)
         return sampler.seen, [(t.state, t.last_step) for t in optuna_study.trials]
 
-    seen, outcomes = run(optuna_search.make_pruner(study))
+    seen, outcomes = run(pruning.make_pruner(study))
     bracket_seen, bracket_outcomes = run(optuna.pruners.HyperbandPruner(1, max_resource=most))
     assert seen == list(range(1, 31))  # every trial so far, the running one included
     assert max(bracket_seen) < 20  # Optuna's own: the running trial's bracket only

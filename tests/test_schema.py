@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, write_study
 from hpsearch.cli import main
 from hpsearch.errors import UserError
-from hpsearch.schema import Range, load_study
+from hpsearch.study import Range, load_study
 
 SPEC_EXAMPLE = """
 name: imdb-lstm

@@ -7,9 +7,9 @@ import math
 import optuna
 
 from conftest import TINY_OPTUNA, write_study
-from hpsearch.schema import load_study
-from hpsearch.study_plots import PLOT_NAMES, as_optuna_study, write_plots
-from hpsearch.tracking import TrialRecord
+from hpsearch.results.study_plots import PLOT_NAMES, as_optuna_study, write_plots
+from hpsearch.study import load_study
+from hpsearch.tracking.tracker import TrialRecord
 
 
 def _record(number, state, score, units, fold_scores, optimizer="adam"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from hpsearch.tracking import prepare_mlflow_store
+from hpsearch.tracking.tracker import prepare_mlflow_store
 
 
 def _schema(database) -> tuple[list, list]:

@@ -157,8 +157,8 @@ def test_the_fork_server_is_started_early_only_for_studies_with_workers(workdir,
     preparation) when the study trains in workers; in-process and Dask studies need none."""
     from multiprocessing import forkserver
 
-    from hpsearch.schema import load_study
     from hpsearch.search.trainer import start_fork_server
+    from hpsearch.study import load_study
 
     started = []
     monkeypatch.setattr(forkserver, "ensure_running", lambda: started.append(True))

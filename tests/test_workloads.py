@@ -17,8 +17,8 @@ import pytest
 from conftest import mlflow_client, study_runs, write_study
 from hpsearch.cli import main
 from hpsearch.data import load_dataset
-from hpsearch.schema import load_study
 from hpsearch.search.evaluation import make_splitter
+from hpsearch.study import load_study
 
 STOCK = """
 name: tiny-stock

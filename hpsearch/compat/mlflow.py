@@ -1,8 +1,8 @@
 """MLflow's private API that hpsearch uses: its schema set-up for a new store, and whether the
 system-metrics monitor has sent anything.
 
-MLflow is imported inside the functions: ``hpsearch.tracking`` imports this module at its top
-and MLflow only when it talks to a store.
+MLflow is imported inside the functions: ``hpsearch.tracking.tracker`` imports this module at
+its top and MLflow only when it talks to a store.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import numpy as np
 
 from hpsearch.data.inputs import INPUT_KINDS, TOKENS, check_input_kind, infer_input_kind
 from hpsearch.errors import UserError
-from hpsearch.registry import check_parameters, resolve
+from hpsearch.study.references import check_parameters, resolve
 
 KINDS = ("plain", "forecast", "language_model")
 
@@ -68,7 +68,7 @@ class Dataset:
 
 
 def resolve_loader(study):
-    from hpsearch.data import LOADERS
+    from hpsearch.data.loaders import LOADERS
 
     where = f"{study.source}: data.loader"
     loader = resolve(

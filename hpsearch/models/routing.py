@@ -6,18 +6,18 @@ from functools import cache
 from typing import Any
 
 from hpsearch.errors import UserError
-from hpsearch.registry import (
-    accepted_parameters,
-    canonical_reference,
-    check_parameters,
-    resolve,
-)
-from hpsearch.schema import (
+from hpsearch.study import (
     MODEL_SETTINGS,
     MOMENTUM_OPTIMIZERS,
     TRAINING_PARAMETERS,
     Branches,
     Study,
+)
+from hpsearch.study.references import (
+    accepted_parameters,
+    canonical_reference,
+    check_parameters,
+    resolve,
 )
 
 # SciKeras's own constructor arguments: a builder parameter of the same name would be

@@ -12,11 +12,11 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
-from hpsearch.schema import Study
 from hpsearch.search.coordination import StudyMutex
 from hpsearch.search.evaluation import CrossValidation, TrialOutcome
 from hpsearch.search.trainer import Trainer
-from hpsearch.tracking import StudyTracker
+from hpsearch.study import Study
+from hpsearch.tracking.tracker import StudyTracker
 
 ProgressCallback = Callable[[TrialOutcome], None]
 
@@ -36,7 +36,7 @@ class SearchBackend(ABC):
         mutex: StudyMutex | None = None,
     ) -> None:
         self.study = study
-        # True when this process holds the study's lock (hpsearch.study_lock): any trial
+        # True when this process holds the study's lock (hpsearch.tracking.lock): any trial
         # still marked RUNNING was then abandoned by a process that died.
         self.exclusive = exclusive
         # Set when workers on other machines share the study (``hpsearch worker``).

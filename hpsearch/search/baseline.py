@@ -49,7 +49,7 @@ def baseline_metrics(cross_validation) -> dict[str, float]:
     """``baseline_score`` on the study's folds, and on the test set with its extra metrics."""
     from sklearn.model_selection import cross_val_score
 
-    from hpsearch.search.test_metrics import extra_test_metrics
+    from hpsearch.search.held_out_metrics import extra_test_metrics
 
     dataset = cross_validation.dataset
     task = cross_validation.study.task

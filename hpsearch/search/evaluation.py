@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from hpsearch.data import Dataset
-from hpsearch.metrics import Metric
 from hpsearch.models.folds import FoldPlan
-from hpsearch.schema import Study
+from hpsearch.study import Study
+from hpsearch.study.metrics import Metric
 
 COMPLETE, PRUNED, FAIL = "COMPLETE", "PRUNED", "FAIL"
 
@@ -89,13 +89,13 @@ def make_splitter(study: Study):
 
 def neg_log_loss(estimator, X, y) -> float:
     """scikit-learn's ``neg_log_loss``, but over the estimator's classes: a fold may lack some."""
-    from hpsearch.search.test_metrics import mean_log_loss
+    from hpsearch.search.held_out_metrics import mean_log_loss
 
     return -mean_log_loss(estimator, X, y)
 
 
 def neg_perplexity(estimator, X, y) -> float:
-    from hpsearch.search.test_metrics import perplexity
+    from hpsearch.search.held_out_metrics import perplexity
 
     return -perplexity(estimator, X, y)
 

@@ -26,13 +26,13 @@ import numpy as np
 import optuna
 
 from hpsearch.errors import TrialFailed, UserError
-from hpsearch.schema import Branches, Range, branch_name
 from hpsearch.search.base import SearchBackend
 from hpsearch.search.coordination import heartbeat, worker_name
 from hpsearch.search.evaluation import COMPLETE, FAIL, PRUNED, FoldResult, TrialOutcome
-from hpsearch.search.pruning import EpochReports
+from hpsearch.search.pruning import EpochReports, make_pruner
 from hpsearch.search.trainer import describe_error
-from hpsearch.tracking import TrialRun, prepare_local_store
+from hpsearch.study import Branches, Range, branch_name
+from hpsearch.tracking.tracker import TrialRun, prepare_local_store
 
 ERROR_ATTR = "error"  # set on trials that failed by themselves (they count in the budget)
 SHARED_ATTR = "shared_from"  # on trials scored from a longer trial's fits (not counted)
@@ -93,48 +93,6 @@ def make_sampler(study, n_existing: int, salt: int = 0) -> optuna.samplers.BaseS
             ) from None
         return optuna.samplers.GPSampler(seed=seed, **startup)
     raise AssertionError(name)
-
-
-def make_pruner(study) -> optuna.pruners.BasePruner:
-    name = study.pruner
-    if name == "median":
-        # step = epoch: 2 is the first step it may prune at (never after one epoch).
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
-    if name == "hyperband":
-        return HyperbandForEveryTrial(max_epochs(study))
-    if name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
-    return optuna.pruners.NopPruner()
-
-
-class HyperbandForEveryTrial(optuna.pruners.BasePruner):
-    """Hyperband's pruning, with the sampler learning from every trial wherever it prunes.
-
-    Once a study's ``HyperbandPruner`` has pruned in a process, Optuna hands that process's
-    sampler only the running trial's bracket (``optuna.pruners._filter_study``; before, every
-    trial is in bracket 0), which pays TPE's random start once per bracket: 24 random draws
-    of 30 in the KerasTuner benchmark's study (2-12 epochs, 3 brackets). hpsearch samples in
-    the study's process and prunes in workers with pruners of their own, so its sampler has
-    always seen every trial; this keeps it so if both ever share a process."""
-
-    def __init__(self, max_resource: int) -> None:
-        self._hyperband = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_resource)
-
-    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        return self._hyperband.prune(study, trial)
-
-
-def max_epochs(study) -> int:
-    """The most epochs a trial can train (the resource Hyperband shares out)."""
-    most = 1
-    for dimension in study.dimensions().get("epochs", []):
-        if isinstance(dimension, Range):
-            most = max(most, int(dimension.high))
-        elif isinstance(dimension, list):
-            most = max(most, *(int(value) for value in dimension))
-        else:
-            most = max(most, int(dimension))
-    return most
 
 
 def suggest(trial: optuna.Trial, study) -> dict[str, Any]:

@@ -296,25 +296,6 @@ def threads_per_job(n_jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // n_jobs)
 
 
-def make_trainer(study, cross_validation) -> Trainer:
-    """Workers of our own (one, or one per job); in this process with ``trials_per_process:
-    0``, where a grid's ``n_jobs`` goes to GridSearchCV (joblib's worker processes)."""
-    per_process = study.search.trials_per_process
-    n_jobs = study.search.n_jobs
-    if _uses_dask(study):
-        from hpsearch.search.dask_cluster import DaskTrainer
-
-        return DaskTrainer(cross_validation, trials_per_process=max(per_process, 1))
-    if per_process == 0:
-        return InProcessTrainer(cross_validation)
-    threads = study.search.threads  # None: TensorFlow's default (every core) for one job
-    if n_jobs > 1:
-        return ParallelTrainer(
-            cross_validation, trials_per_process=per_process, n_jobs=n_jobs, threads=threads
-        )
-    return WorkerTrainer(cross_validation, trials_per_process=per_process, threads=threads)
-
-
 def start_fork_server(study) -> None:
     """Start the fork server that workers are forked from, if the study will have workers.
 
@@ -323,7 +304,7 @@ def start_fork_server(study) -> None:
     soon as the study and its data are checked, it overlaps the study's own preparation
     (the MLflow store and parent run, folds, baseline) on the other core. Returns at once.
     """
-    if study.search.trials_per_process == 0 or _uses_dask(study):
+    if study.search.trials_per_process == 0 or uses_dask(study):
         return
     from multiprocessing import forkserver
 
@@ -339,7 +320,8 @@ def _forkserver_context():
     return context
 
 
-def _uses_dask(study) -> bool:
+def uses_dask(study) -> bool:
+    """A grid whose fits run on a Dask cluster (``search.grid_backend: dask``)."""
     return study.search.backend == "grid" and study.search.grid_backend == "dask"
 
 
@@ -441,7 +423,7 @@ def refit_and_save(cross_validation, params: dict[str, Any], model_dir: Path) ->
     import numpy as np
 
     from hpsearch.models.estimator import deployable_model
-    from hpsearch.search.test_metrics import extra_test_metrics, forecast_table
+    from hpsearch.search.held_out_metrics import extra_test_metrics, forecast_table
 
     dataset = cross_validation.dataset
     with _reusing(cross_validation):

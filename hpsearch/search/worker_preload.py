@@ -10,7 +10,7 @@ the fork server itself, when the study's process exits, ends in ~0.1 s instead o
 
 import hpsearch.models.estimator  # noqa: F401 - Keras and TensorFlow
 import hpsearch.search.evaluation  # noqa: F401
-import hpsearch.search.test_metrics  # noqa: F401
+import hpsearch.search.held_out_metrics  # noqa: F401
 from hpsearch.models.reuse import freeze_long_lived_objects
 
 freeze_long_lived_objects()

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpsearch.schema import Range, Study
-from hpsearch.tracking import TrialRecord
+from hpsearch.study import Range, Study
+from hpsearch.tracking.tracker import TrialRecord
 
 # The contour plot shows the two most important parameters: with more, its panels grow
 # as the square and the PNG alone takes over a second to draw.
@@ -241,7 +241,7 @@ def _computed_once(plotted, target=None):
 def _save_png(plot: Callable[..., Any], plotted, kwargs: dict[str, Any], stem: Path) -> Path:
     import numpy as np
 
-    from hpsearch.plots import pyplot
+    from hpsearch.results.forecast_plot import pyplot
 
     with pyplot() as plt:
         drawn = plot(plotted, **kwargs)

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from hpsearch.errors import UserError
-from hpsearch.schema import sqlite_path
+from hpsearch.study import sqlite_path
 
 
 def _local_folder(*uris: str) -> Path | None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from hpsearch.compat.mlflow import initialize_tables, published_system_metrics
 from hpsearch.errors import UserError
-from hpsearch.schema import redact_text, sqlite_path
+from hpsearch.study import redact_text, sqlite_path
 
 STUDY_TAG = "hpsearch.study"
 ROLE_TAG = "hpsearch.role"

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from hpsearch.tracking import BASELINE_TAG, StudyTracker, TrialRecord
+from hpsearch.tracking.tracker import BASELINE_TAG, StudyTracker, TrialRecord
 
 
 @dataclass

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import UserError
-from hpsearch.provenance import GIT_COMMIT_TAG, package_versions
-from hpsearch.tracking import BASELINE_TAG, BEST_RUN_TAG, StudyTracker
+from hpsearch.tracking.provenance import GIT_COMMIT_TAG, package_versions
+from hpsearch.tracking.tracker import BASELINE_TAG, BEST_RUN_TAG, StudyTracker
 
 CHAMPION_ALIAS = "champion"
-# What the served model needs to know of its data (``hpsearch.serving_model``).
+# What the served model needs to know of its data (``hpsearch.deploy.serving_model``).
 SERVING_FACTS = ("classes", "target_type", "input_shape", "input_dtype")
 
 
@@ -70,7 +70,7 @@ def export_best(study_name: str, tracking_uri: str, out_dir: Path) -> ExportResu
 
 
 def _save_mlflow_model(model, facts: dict, example, out_dir: Path, scratch: Path) -> None:
-    """``mlflow_model/``: ``hpsearch.serving_model`` (copied in as code) around the Keras
+    """``mlflow_model/``: ``hpsearch.deploy.serving_model`` (copied in as code) around the Keras
     model, with its signature, an input example and exact requirements (given, because
     MLflow would otherwise load the model in a subprocess to infer them)."""
     import logging
@@ -79,7 +79,7 @@ def _save_mlflow_model(model, facts: dict, example, out_dir: Path, scratch: Path
     import pandas as pd
     from mlflow.models import infer_signature
 
-    from hpsearch import serving_model
+    from hpsearch.deploy import serving_model
 
     logging.getLogger("mlflow.pyfunc").setLevel(logging.WARNING)  # "Validating input example"
 
