@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hpsearch.study import MODEL_SETTINGS, Branches, Range, Study, redact_text
+from hpsearch.tracking.names import COMPLETE, PARETO_TAG, PRUNED, RUNNING
 
 # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
 _console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -83,7 +84,7 @@ class RunDisplay:
     def trial_done(self, outcome) -> None:
         shared = outcome.shared_from is not None  # trained nothing, outside the budget
         self.done += 0 if shared else 1
-        if outcome.state == "COMPLETE" and math.isfinite(outcome.score):
+        if outcome.state == COMPLETE and math.isfinite(outcome.score):
             better = self.best is None or (
                 outcome.score > self.best
                 if self.study.direction == "maximize"
@@ -130,7 +131,7 @@ def print_result(result, leaderboard) -> None:
     Pareto front and where the results are."""
     study = result.study
     print_leaderboard(leaderboard, fmt="table", top=10)
-    pareto = result.study_tags.get("hpsearch.pareto_front")
+    pareto = result.study_tags.get(PARETO_TAG)
     if study.multi_objective and pareto:
         objectives = ", ".join(study.objectives)
         _console.print(
@@ -201,7 +202,7 @@ def _print_nothing_completed(leaderboard) -> None:
     """
     counts = leaderboard.counts()
     reasons = [f'{_trials(n)} failed with "{error}"' for error, n in leaderboard.errors()]
-    for state, what in (("PRUNED", "pruned"), ("RUNNING", "still running")):
+    for state, what in ((PRUNED, "pruned"), (RUNNING, "still running")):
         if counts.get(state):
             reasons.append(f"{_trials(counts[state])} {what}")
     for reason in reasons or ["no trial ran"]:

@@ -18,13 +18,18 @@ from typing import Any
 from hpsearch.errors import UserError
 from hpsearch.study import Study, redact_text
 from hpsearch.tracking.lock import StudyLock
-from hpsearch.tracking.tracker import (
+from hpsearch.tracking.names import (
+    BACKEND_TAG,
     BASELINE_TAG,
+    DATA_TAG,
+    DIRECTION_TAG,
+    METRIC_TAG,
     PARETO_TAG,
+    PRUNER_TAG,
+    SAMPLER_TAG,
     WORKER_TAG,
-    StudyTracker,
-    TrialRecord,
 )
+from hpsearch.tracking.tracker import StudyTracker, TrialRecord
 
 
 @dataclass
@@ -233,9 +238,9 @@ def _log_leaderboard(tracker: StudyTracker) -> None:
 
 def _log_pareto_front(study: Study, tracker: StudyTracker) -> None:
     """The trials no other trial beats on every objective: tag and ``pareto_front.csv``."""
-    import csv
     import json
 
+    from hpsearch.results.report import write_csv_rows
     from hpsearch.results.study_plots import as_optuna_study, objective_values, pareto_front
 
     records = tracker.trials()
@@ -257,10 +262,7 @@ def _log_pareto_front(study: Study, tracker: StudyTracker) -> None:
     with tempfile.TemporaryDirectory(prefix="hpsearch-pareto-") as folder:
         path = Path(folder) / "pareto_front.csv"
         with path.open("w", newline="") as stream:
-            columns = list(dict.fromkeys(key for row in rows for key in row)) or ["trial"]
-            writer = csv.DictWriter(stream, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
+            write_csv_rows(rows, stream)
         tracker.log_study_artifact(path)
 
 
@@ -333,9 +335,9 @@ def _run_tags(study: Study, dataset) -> dict[str, str]:
     data = {"loader": study.data.loader, "params": study.data.params, "shape": dataset.describe()}
     return {
         BASELINE_TAG: baseline_description(dataset, study.task),
-        "hpsearch.data": redact_text(json.dumps(data, default=str))[:5000],
-        "hpsearch.metric": study.metric.name,
-        "hpsearch.direction": study.direction,
+        DATA_TAG: redact_text(json.dumps(data, default=str))[:5000],
+        METRIC_TAG: study.metric.name,
+        DIRECTION_TAG: study.direction,
     }
 
 
@@ -345,12 +347,12 @@ def _trial_tags(study: Study) -> dict[str, str]:
 
     optuna = study.search.backend == "optuna"
     return {
-        "hpsearch.backend": study.search.backend,
-        "hpsearch.sampler": (
+        BACKEND_TAG: study.search.backend,
+        SAMPLER_TAG: (
             (study.sampler + ("-multivariate" if study.multivariate_tpe else ""))
             if optuna
             else "grid"
         ),
-        "hpsearch.pruner": study.pruner if optuna else "none",
+        PRUNER_TAG: study.pruner if optuna else "none",
         **provenance_tags(study.source.resolve().parent),
     }

@@ -7,7 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from hpsearch.data.inputs import INPUT_KINDS, TOKENS, check_input_kind, infer_input_kind
+from hpsearch.data.inputs import (
+    INPUT_KINDS,
+    TOKENS,
+    check_input_kind,
+    infer_input_kind,
+    is_text,
+)
 from hpsearch.errors import UserError
 from hpsearch.study.references import check_parameters, resolve
 
@@ -52,7 +58,7 @@ class Dataset:
         return self.X_test is not None
 
     def describe(self) -> str:
-        if np.asarray(self.X).dtype.kind in "OUS":
+        if is_text(np.asarray(self.X)):
             text = f"{len(self.y)} training texts"
         else:
             text = f"{len(self.y)} training samples of shape {tuple(np.shape(self.X)[1:])}"
@@ -180,7 +186,7 @@ def _checked_pair(X, y, study, where: str):
     except ValueError:  # numpy 2 refuses ragged nesting outright
         X = np.empty(1, dtype=object)
     y = np.asarray(y)
-    if X.ndim == 1 and X.dtype.kind in "OUS":
+    if X.ndim == 1 and is_text(X):
         # Raw text: one string per sample, handed to Keras as shape (n, 1).
         X = X.astype(object).reshape(-1, 1)
     if X.dtype == object and not all(isinstance(value, str) for value in X.ravel()):

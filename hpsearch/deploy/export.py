@@ -25,8 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import UserError
+from hpsearch.tracking.names import (
+    BASELINE_TAG,
+    BEST_RUN_TAG,
+    DATA_TAG,
+    DIRECTION_TAG,
+    METRIC_TAG,
+    STUDY_TAG,
+)
 from hpsearch.tracking.provenance import GIT_COMMIT_TAG, package_versions
-from hpsearch.tracking.tracker import BASELINE_TAG, BEST_RUN_TAG, StudyTracker
+from hpsearch.tracking.tracker import StudyTracker
 
 CHAMPION_ALIAS = "champion"
 # What the served model needs to know of its data (``hpsearch.deploy.serving_model``).
@@ -123,13 +131,13 @@ def _register(tracker: StudyTracker, name: str, run_id: str, mlflow_model_dir: P
     else:
         client.log_artifacts(run_id, str(mlflow_model_dir), "model")
         try:
-            client.create_registered_model(name, tags={"hpsearch.study": name})
+            client.create_registered_model(name, tags={STUDY_TAG: name})
         except MlflowException as error:
             if error.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
         source = f"{client.get_run(run_id).info.artifact_uri}/model"
         version = client.create_model_version(
-            name, source, run_id=run_id, tags={"hpsearch.study": name}
+            name, source, run_id=run_id, tags={STUDY_TAG: name}
         ).version
     client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
     return str(version)
@@ -141,8 +149,8 @@ def _model_card(study_name, tracker, parent, best_run_id, facts, version) -> dic
     return {
         "study": study_name,
         "task": facts.get("task"),
-        "metric": tags.get("hpsearch.metric"),
-        "direction": tags.get("hpsearch.direction"),
+        "metric": tags.get(METRIC_TAG),
+        "direction": tags.get(DIRECTION_TAG),
         "cv_score": best.data.metrics.get("cv_score"),
         "cv_score_std": best.data.metrics.get("cv_score_std"),
         "test_score": metrics.get("test_score"),
@@ -159,7 +167,7 @@ def _model_card(study_name, tracker, parent, best_run_id, facts, version) -> dic
         "parent_run_id": parent.info.run_id,
         "registered_model": {"name": study_name, "version": version, "alias": CHAMPION_ALIAS},
         "data": {
-            **json.loads(tags.get("hpsearch.data", "{}")),
+            **json.loads(tags.get(DATA_TAG, "{}")),
             "input_shape": facts.get("input_shape"),
             "input_dtype": facts.get("input_dtype"),
             "target_type": facts.get("target_type"),

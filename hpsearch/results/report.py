@@ -8,7 +8,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from hpsearch.tracking.tracker import BASELINE_TAG, StudyTracker, TrialRecord
+from hpsearch.tracking.names import (
+    BASELINE_TAG,
+    BEST_RUN_TAG,
+    COMPLETE,
+    DIRECTION_TAG,
+    FAIL,
+    METRIC_TAG,
+    PRUNED,
+    best_of,
+)
+from hpsearch.tracking.tracker import StudyTracker, TrialRecord
 
 
 @dataclass
@@ -26,7 +36,7 @@ class Leaderboard:
     def ranked(self) -> list[TrialRecord]:
         """Complete trials best first, then pruned, then failed."""
         sign = -1 if self.direction == "maximize" else 1
-        order = {"COMPLETE": 0, "PRUNED": 1}
+        order = {COMPLETE: 0, PRUNED: 1}
 
         def key(t: TrialRecord):
             score = sign * t.score if math.isfinite(t.score) else math.inf
@@ -46,7 +56,7 @@ class Leaderboard:
         first_lines = (
             (trial.error or "").strip().partition("\n")[0] or "no error recorded"
             for trial in self.trials
-            if trial.state == "FAIL"
+            if trial.state == FAIL
         )
         return Counter(first_lines).most_common()
 
@@ -55,8 +65,7 @@ class Leaderboard:
         return sum(1 for trial in self.trials if trial.shared_from is not None)
 
     def best(self) -> TrialRecord | None:
-        ranked = [t for t in self.ranked() if t.state == "COMPLETE"]
-        return ranked[0] if ranked else None
+        return best_of(self.trials, self.direction)
 
     def as_rows(self) -> list[dict[str, Any]]:
         return [
@@ -76,11 +85,7 @@ class Leaderboard:
     def write_csv(self, stream: TextIO) -> None:
         """Every trial, best first: trial, state, scores, parameters, run id (and, where
         they apply, the trial it was scored from and the worker that ran it)."""
-        rows = self.as_rows()
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-        writer = csv.DictWriter(stream, fieldnames=columns or ["trial"])
-        writer.writeheader()
-        writer.writerows(rows)
+        write_csv_rows(self.as_rows(), stream)
 
     def summary(self) -> dict[str, Any]:
         """One study in a few numbers: what ``report --compare`` puts side by side."""
@@ -111,10 +116,10 @@ def leaderboard_of(tracker: StudyTracker) -> Leaderboard:
     tags = parent.data.tags
     return Leaderboard(
         study_name=study_name,
-        metric=tags.get("hpsearch.metric", "score"),
-        direction=tags.get("hpsearch.direction", "maximize"),
+        metric=tags.get(METRIC_TAG, "score"),
+        direction=tags.get(DIRECTION_TAG, "maximize"),
         trials=tracker.trials(),
-        best_run_id=tags.get("hpsearch.best_run_id"),
+        best_run_id=tags.get(BEST_RUN_TAG),
         test_score=parent.data.metrics.get("test_score"),
         study_metrics=dict(parent.data.metrics),
         baseline=tags.get(BASELINE_TAG),
@@ -135,3 +140,12 @@ def leaderboard_of_result(result) -> Leaderboard:
         study_metrics=result.study_metrics,
         baseline=result.baseline,
     )
+
+
+def write_csv_rows(rows: list[dict[str, Any]], stream: TextIO) -> None:
+    """Rows of trials as CSV: every key any row has, in first-seen order (``trial`` alone
+    when there are no rows)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    writer = csv.DictWriter(stream, fieldnames=columns or ["trial"])
+    writer.writeheader()
+    writer.writerows(rows)

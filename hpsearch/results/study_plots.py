@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.study import Range, Study
+from hpsearch.tracking.names import COMPLETE, FAIL, PRUNED
 from hpsearch.tracking.tracker import TrialRecord
 
 # The contour plot shows the two most important parameters: with more, its panels grow
@@ -88,9 +89,9 @@ def as_optuna_study(
     import optuna
 
     states = {
-        "COMPLETE": optuna.trial.TrialState.COMPLETE,
-        "PRUNED": optuna.trial.TrialState.PRUNED,
-        "FAIL": optuna.trial.TrialState.FAIL,
+        COMPLETE: optuna.trial.TrialState.COMPLETE,
+        PRUNED: optuna.trial.TrialState.PRUNED,
+        FAIL: optuna.trial.TrialState.FAIL,
     }
     distributions = search_distributions(study)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -98,13 +99,13 @@ def as_optuna_study(
     for record in records:
         state = states.get(record.state)
         values = objective_values(study, record)
-        if state is None or (state == states["COMPLETE"] and values is None):
+        if state is None or (state == states[COMPLETE] and values is None):
             continue
         params = {name: record.params[name] for name in distributions if name in record.params}
         try:
             trial = optuna.trial.create_trial(
                 state=state,
-                values=values if state == states["COMPLETE"] else None,
+                values=values if state == states[COMPLETE] else None,
                 params=params,
                 distributions={name: distributions[name] for name in params},
                 intermediate_values=(intermediate or {}).get(record.number)

@@ -13,8 +13,7 @@ from hpsearch.data import Dataset
 from hpsearch.models.folds import FoldPlan
 from hpsearch.study import Study
 from hpsearch.study.metrics import Metric
-
-COMPLETE, PRUNED, FAIL = "COMPLETE", "PRUNED", "FAIL"
+from hpsearch.tracking.names import COMPLETE, FAIL
 
 
 @dataclass

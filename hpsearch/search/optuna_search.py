@@ -28,10 +28,12 @@ import optuna
 from hpsearch.errors import TrialFailed, UserError
 from hpsearch.search.base import SearchBackend
 from hpsearch.search.coordination import heartbeat, worker_name
-from hpsearch.search.evaluation import COMPLETE, FAIL, PRUNED, FoldResult, TrialOutcome
+from hpsearch.search.evaluation import FoldResult, TrialOutcome
+from hpsearch.search.optuna_experimental import experimental
 from hpsearch.search.pruning import EpochReports, make_pruner
 from hpsearch.search.trainer import describe_error
 from hpsearch.study import Branches, Range, branch_name
+from hpsearch.tracking.names import COMPLETE, FAIL, PRUNED, RETRY_OF_TAG, spends_budget
 from hpsearch.tracking.tracker import TrialRun, prepare_local_store
 
 ERROR_ATTR = "error"  # set on trials that failed by themselves (they count in the budget)
@@ -64,8 +66,7 @@ def make_sampler(study, n_existing: int, salt: int = 0) -> optuna.samplers.BaseS
         # group: a conditional space's branches are modelled each on its own trials
         # (otherwise multivariate TPE falls back to one-by-one sampling for them).
         multivariate = study.multivariate_tpe
-        with warnings.catch_warnings():  # "experimental" in Optuna 4
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with experimental():  # "experimental" in Optuna 4
             return optuna.samplers.TPESampler(
                 seed=seed,
                 multivariate=multivariate,
@@ -149,8 +150,7 @@ def storage_trial_id(trial: optuna.Trial) -> int:
 def _retried_trial_number(trial: optuna.Trial) -> int | None:
     """The number of the failed trial that ``trial`` retries, if it is a retry."""
     frozen = trial.storage.get_trial(storage_trial_id(trial))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with experimental():
         return optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
 
 
@@ -161,13 +161,13 @@ def _failed_elsewhere(trial: optuna.Trial) -> bool:
 
 
 def _spends_budget(trial) -> bool:
-    """A trial counted in ``n_trials``: it ended with a result of its own (a score, a prune
-    or its own error), not cut short (Ctrl-C, a dead process) or scored from another's fits."""
-    if _shared(trial):
-        return False
-    if trial.state == optuna.trial.TrialState.FAIL:
-        return bool(trial.user_attrs.get(ERROR_ATTR))
-    return trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    """``hpsearch.tracking.names.spends_budget`` of an Optuna trial: its own error is the
+    ``error`` user attribute a trial that failed by itself carries."""
+    return spends_budget(
+        trial.state.name,
+        own_result=bool(trial.user_attrs.get(ERROR_ATTR)),
+        shared=_shared(trial),
+    )
 
 
 def optuna_names(start: dict[str, Any], study) -> dict[str, Any]:
@@ -196,8 +196,7 @@ class OptunaBackend(SearchBackend):
         # hpsearch reports every trial itself (failures included); Optuna's own warnings
         # would repeat each failure with a traceback.
         optuna.logging.set_verbosity(optuna.logging.ERROR)
-        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with experimental():  # heartbeats are "experimental" since Optuna 2.9
             storage = optuna.storages.RDBStorage(
                 storage_url,
                 heartbeat_interval=self.study.search.heartbeat,
@@ -242,8 +241,7 @@ class OptunaBackend(SearchBackend):
         if self.exclusive:
             self._recover_abandoned_trials(optuna_study)
         else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            with experimental():
                 optuna.storages.fail_stale_trials(optuna_study)
         self._close_abandoned_runs(optuna_study)
         remaining = self.study.n_trials - sum(
@@ -282,8 +280,7 @@ class OptunaBackend(SearchBackend):
             if time_left is not None and time_left <= 0:
                 return
             with self.mutex.held():
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                with experimental():
                     optuna.storages.fail_stale_trials(optuna_study)
                 # One read for both counts: with two, a trial that finished between them
                 # was neither (and the study ran one trial too many).
@@ -350,8 +347,7 @@ class OptunaBackend(SearchBackend):
         retries = self.study.search.retries
         if not retries or _shared(trial):  # nothing of its own to redo
             return
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with experimental():
             optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=retries)(optuna_study, trial)
 
     def _retry_own_failure(self, optuna_study: optuna.Study, trial) -> None:
@@ -373,7 +369,7 @@ class OptunaBackend(SearchBackend):
         recorded = {record.number: record for record in self.tracker.trials()}
         for trial in running:
             record = recorded.get(trial.number)
-            if record is not None and record.state == "COMPLETE":
+            if record is not None and record.state == COMPLETE:
                 optuna_study.tell(trial.number, self._recorded_values(record))
             elif record is not None and record.state == PRUNED:
                 optuna_study.tell(trial.number, state=optuna.trial.TrialState.PRUNED)
@@ -518,7 +514,7 @@ class OptunaBackend(SearchBackend):
                 trial.set_user_attr(ERROR_ATTR, None)
             retry_of = _retried_trial_number(trial)
             if retry_of is not None:
-                self.tracker.client.set_tag(run.run_id, "hpsearch.retry_of", str(retry_of))
+                self.tracker.client.set_tag(run.run_id, RETRY_OF_TAG, str(retry_of))
             scores, fit_time, state, error, predict_ms = [], 0.0, None, None, None
             try:
                 for fold in range(len(cross_validation.splits)):

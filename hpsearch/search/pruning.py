@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import optuna
 
+from hpsearch.search.optuna_experimental import experimental
 from hpsearch.study import Range
 
 
@@ -30,15 +31,13 @@ class EpochReports:
 
 def open_trial(reports: EpochReports, study):
     """The running Optuna trial, seen through the study's storage with the study's pruner."""
-    import warnings
 
     import optuna
 
     from hpsearch.compat.optuna import running_trial
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with experimental():
         optuna_study = optuna.load_study(
             study_name=reports.study_name,
             storage=reports.storage_url,

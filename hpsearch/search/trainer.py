@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.compat.multiprocessing import close_fork_server_alive_fd, worker_processes
+from hpsearch.data.inputs import is_text
 from hpsearch.errors import TrialFailed
 from hpsearch.models.reuse import BUILT_MODELS, freeze_long_lived_objects, release_keras_memory
 from hpsearch.search.evaluation import FoldResult
@@ -435,7 +436,7 @@ def refit_and_save(cross_validation, params: dict[str, Any], model_dir: Path) ->
     model_dir = Path(model_dir)
     deployable_model(estimator).save(model_dir / "model.keras")
     example = np.asarray(dataset.X[:5])
-    if example.dtype == object:  # raw text: a fixed-width string array needs no pickle
+    if is_text(example):  # raw text: a fixed-width string array needs no pickle
         example = example.astype(str)
     np.save(model_dir / "input_example.npy", example, allow_pickle=False)
     classes = getattr(estimator, "classes_", None)

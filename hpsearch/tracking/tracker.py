@@ -23,20 +23,24 @@ from typing import Any
 from hpsearch.compat.mlflow import initialize_tables, published_system_metrics
 from hpsearch.errors import UserError
 from hpsearch.study import redact_text, sqlite_path
-
-STUDY_TAG = "hpsearch.study"
-ROLE_TAG = "hpsearch.role"
-TRIAL_TAG = "hpsearch.trial"
-STATE_TAG = "hpsearch.state"
-PARAMS_TAG = "hpsearch.params"  # the typed parameters as JSON (MLflow params are strings)
-ERROR_TAG = "hpsearch.error"
-# On a trial scored from the states of a longer trial's fits: that trial's number.
-SHARED_FROM_TAG = "hpsearch.shared_from"
-BASELINE_TAG = "hpsearch.baseline"
-WORKER_TAG = "hpsearch.worker"  # host:pid of the worker that ran a trial (hpsearch worker)
-BEST_RUN_TAG = "hpsearch.best_run_id"
-MODEL_TRIAL_TAG = "hpsearch.model_trial_run_id"
-PARETO_TAG = "hpsearch.pareto_front"  # trial numbers, as JSON (multi-objective studies)
+from hpsearch.tracking.names import (
+    BEST_PARAMS_TAG,
+    BEST_RUN_TAG,
+    ERROR_TAG,
+    FAIL,
+    KILLED_STATUS,
+    MODEL_TRIAL_TAG,
+    PARAMS_TAG,
+    ROLE_TAG,
+    RUNNING,
+    SHARED_FROM_TAG,
+    STATE_TAG,
+    STUDY_TAG,
+    TRIAL_TAG,
+    WORKER_TAG,
+    best_of,
+    spends_budget,
+)
 
 # MLflow 3's UI opens an experiment without this tag on its GenAI (traces) pages; with it,
 # on the training runs.
@@ -133,8 +137,12 @@ class TrialRecord:
 
     @property
     def counted(self) -> bool:
-        """A trial of the budget: finished, and not scored from another trial's fits."""
-        return self.state in ("COMPLETE", "PRUNED", "FAIL") and self.shared_from is None
+        """A trial of the budget (``hpsearch.tracking.names.spends_budget``)."""
+        return spends_budget(
+            self.state,
+            own_result=self.status != KILLED_STATUS,
+            shared=self.shared_from is not None,
+        )
 
 
 class StudyTracker:
@@ -269,7 +277,7 @@ class StudyTracker:
                 interrupted = isinstance(error, (KeyboardInterrupt, SystemExit))
                 run.fail(
                     "interrupted" if interrupted else f"{type(error).__name__}: {error}",
-                    status="KILLED" if interrupted else "FAILED",
+                    status=KILLED_STATUS if interrupted else "FAILED",
                 )
             raise
 
@@ -283,7 +291,7 @@ class StudyTracker:
                 TrialRecord(
                     number=int(tags.get(TRIAL_TAG, -1)),
                     run_id=run.info.run_id,
-                    state=tags.get(STATE_TAG, "RUNNING"),
+                    state=tags.get(STATE_TAG, RUNNING),
                     status=run.info.status,
                     score=metrics.get("cv_score", math.nan),
                     score_std=metrics.get("cv_score_std", math.nan),
@@ -298,15 +306,11 @@ class StudyTracker:
         return sorted(records, key=lambda record: (record.number, record.run_id))
 
     def best_trial(self, direction: str) -> TrialRecord | None:
-        complete = [t for t in self.trials() if t.state == "COMPLETE" and math.isfinite(t.score)]
-        if not complete:
-            return None
-        sign = -1 if direction == "maximize" else 1
-        return min(complete, key=lambda t: (sign * t.score, t.number))
+        return best_of(self.trials(), direction)
 
     def close_killed(self, run_id: str) -> None:
         """A trial run whose process died: FAIL, status KILLED."""
-        TrialRun(self, run_id).fail("the process running this trial died", status="KILLED")
+        TrialRun(self, run_id).fail("the process running this trial died", status=KILLED_STATUS)
 
     def delete_run(self, run_id: str) -> None:
         self.client.delete_run(run_id)
@@ -367,7 +371,7 @@ class StudyTracker:
             {"best_score": best.score, **extra_metrics},
             tags={
                 BEST_RUN_TAG: best.run_id,
-                "hpsearch.best_params": _truncate(json.dumps(best.params)),
+                BEST_PARAMS_TAG: _truncate(json.dumps(best.params)),
             },
         )
 
@@ -419,7 +423,7 @@ class TrialRun:
                 STUDY_TAG: tracker.study_name,
                 ROLE_TAG: "trial",
                 TRIAL_TAG: str(number),
-                STATE_TAG: "RUNNING",
+                STATE_TAG: RUNNING,
                 PARAMS_TAG: _truncate(json.dumps(params, default=str)),
                 **tracker.trial_tags,
                 **shared,
@@ -477,14 +481,14 @@ class TrialRun:
                 tags=tags if start == 0 else [],
             )
         client.set_terminated(
-            self.run_id, status="FAILED" if outcome.state == "FAIL" else "FINISHED"
+            self.run_id, status="FAILED" if outcome.state == FAIL else "FINISHED"
         )
         self.finished = True
 
     def fail(self, error: str, *, status: str = "FAILED") -> None:
         self._stop_system_metrics()
         client = self.tracker.client
-        client.set_tag(self.run_id, STATE_TAG, "FAIL")
+        client.set_tag(self.run_id, STATE_TAG, FAIL)
         client.set_tag(self.run_id, ERROR_TAG, _truncate(error))
         client.set_terminated(self.run_id, status=status)
         self.finished = True
