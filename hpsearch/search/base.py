@@ -60,6 +60,11 @@ class SearchBackend(ABC):
             return None
         return self.study.search.timeout - (time.monotonic() - self.started)
 
+    def out_of_time(self) -> bool:
+        """The study's ``search.timeout`` is spent: start no more trials."""
+        time_left = self.time_left()
+        return time_left is not None and time_left <= 0
+
     def finish_trial(self, trial_run, outcome: TrialOutcome, *, recycle: bool = True) -> None:
         """Record the trial. ``recycle=False``: the next trial needs what this one's
         process holds (a grid's epoch group), so its worker is not replaced yet."""

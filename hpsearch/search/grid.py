@@ -22,6 +22,7 @@ from sklearn.model_selection import ParameterGrid
 from hpsearch.errors import TrialFailed, UserError
 from hpsearch.models.reuse import FIT_ONLY, OPTIMIZER_VARIABLES
 from hpsearch.search.base import SearchBackend
+from hpsearch.tracking.names import KILLED_STATUS, RUNNING
 
 # What a candidate may change and still use the model built for another (hpsearch.models.reuse).
 NOT_ARCHITECTURE = FIT_ONLY | OPTIMIZER_VARIABLES
@@ -48,13 +49,9 @@ class GridBackend(SearchBackend):
         n_jobs = self.study.search.n_jobs  # > 1 only in this process: joblib's workers
         size = self.trainer.chunk_size(n_jobs) if pending else 1  # a Dask cluster: all of it
         for start in range(0, len(pending), size):
-            if self._out_of_time():
+            if self.out_of_time():
                 return
             self._evaluate_chunk(pending[start : start + size], n_jobs)
-
-    def _out_of_time(self) -> bool:
-        time_left = self.time_left()
-        return time_left is not None and time_left <= 0
 
     def _run_in_workers(self, groups: list[list[tuple[int, dict]]]) -> None:
         """Groups shared out between the trainer's workers, the most epochs first, each
@@ -70,7 +67,7 @@ class GridBackend(SearchBackend):
                         return
                     group = _next_group(queue, built, worker)
                 for item in group:
-                    if self._out_of_time():
+                    if self.out_of_time():
                         return
                     self._evaluate_chunk([item], 1)
 
@@ -83,7 +80,7 @@ class GridBackend(SearchBackend):
         """Candidates not recorded as finished by an earlier session; killed ones are redone."""
         finished = {}
         for record in self.tracker.trials():
-            if record.status == "KILLED" or record.state == "RUNNING":
+            if record.status == KILLED_STATUS or record.state == RUNNING:
                 self.tracker.delete_run(record.run_id)
                 continue
             finished[record.number] = record

@@ -276,8 +276,7 @@ class OptunaBackend(SearchBackend):
         again (and retried, if ``search.retries`` allow).
         """
         while True:
-            time_left = self.time_left()
-            if time_left is not None and time_left <= 0:
+            if self.out_of_time():
                 return
             with self.mutex.held():
                 with experimental():
