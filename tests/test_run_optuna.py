@@ -18,7 +18,7 @@ from conftest import (
     write_study,
 )
 from hpsearch.cli import main
-from hpsearch.search import optuna_search, pruning
+from hpsearch.search import optuna_space, pruning
 from hpsearch.study import load_study
 
 
@@ -369,7 +369,7 @@ def test_the_gaussian_process_sampler_proposes_trials_after_its_random_start(wor
     # GPSampler draws its first 2 trials at random (10 without startup_trials), then fits
     # its Gaussian process: the third trial's parameters come from it.
     assert [t.state.name for t in trials.trials] == ["COMPLETE"] * 3
-    sampler = optuna_search.make_sampler(load_study(workdir / "study.yaml"), n_existing=2)
+    sampler = optuna_space.make_sampler(load_study(workdir / "study.yaml"), n_existing=2)
     assert isinstance(sampler, optuna.samplers.GPSampler) and sampler._n_startup_trials == 2
     parent, _ = study_runs("tiny-optuna")
     assert parent.data.tags["hpsearch.sampler"] == "gp"
@@ -380,7 +380,7 @@ def test_tpe_models_the_parameters_jointly_unless_the_study_says_not(workdir):
     spells the choice out, so a study samples the same on either."""
 
     def joint_names(text: str) -> set[str]:
-        sampler = optuna_search.make_sampler(load_study(write_study(workdir, text)), 0)
+        sampler = optuna_space.make_sampler(load_study(write_study(workdir, text)), 0)
         study = optuna.create_study(sampler=sampler)
         for _ in range(3):
             study.optimize(lambda t: t.suggest_float("a", 0, 1) + t.suggest_int("b", 1, 4), 1)
