@@ -426,7 +426,7 @@ def test_a_shorter_sibling_trial_stays_alive_while_it_is_recorded(
     import optuna
 
     from hpsearch.runner import run_study
-    from hpsearch.search.optuna_search import GRACE_HEARTBEATS
+    from hpsearch.search.optuna_trials import GRACE_HEARTBEATS
     from hpsearch.study import load_study
     from hpsearch.tracking.tracker import TrialRun
 

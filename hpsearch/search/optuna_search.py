@@ -20,74 +20,33 @@ from __future__ import annotations
 import time
 import warnings
 import zlib
-from typing import Any
 
-import numpy as np
 import optuna
 
 from hpsearch.errors import TrialFailed, UserError
 from hpsearch.search.base import SearchBackend
 from hpsearch.search.coordination import heartbeat, worker_name
-from hpsearch.search.evaluation import FoldResult, TrialOutcome
+from hpsearch.search.optuna_epoch_sharing import EpochSharing
 from hpsearch.search.optuna_experimental import experimental
 from hpsearch.search.optuna_space import make_sampler, optuna_names, suggest
+from hpsearch.search.optuna_trials import (
+    ERROR_ATTR,
+    GRACE_HEARTBEATS,
+    TAKEN_OVER,
+    TrialTakenOver,
+    counts_in_budget,
+    failed_elsewhere,
+    is_shared,
+    retried_trial_number,
+    storage_trial_id,
+)
 from hpsearch.search.pruning import EpochReports, make_pruner
 from hpsearch.search.trainer import describe_error
-from hpsearch.tracking.names import COMPLETE, FAIL, PRUNED, RETRY_OF_TAG, spends_budget
+from hpsearch.tracking.names import COMPLETE, FAIL, PRUNED, RETRY_OF_TAG
 from hpsearch.tracking.tracker import TrialRun, prepare_local_store
 
-ERROR_ATTR = "error"  # set on trials that failed by themselves (they count in the budget)
-SHARED_ATTR = "shared_from"  # on trials scored from a longer trial's fits (not counted)
-GRACE_HEARTBEATS = 3  # heartbeats a trial may miss before it counts as abandoned
-TAKEN_OVER = (
-    "its heartbeat was silent past the grace period (a paused machine or a lost connection),"
-    " so another worker failed it and ran a trial in its place; this result does not count"
-)
 
-
-class TrialTakenOver(Exception):
-    """A worker's trial that another worker failed while its heartbeat was silent: recorded
-    FAIL in MLflow, and not to be told to Optuna, which holds it FAIL already."""
-
-
-def _shared(trial) -> bool:
-    """A trial scored from a longer trial's fits: outside the budget, never retried."""
-    return SHARED_ATTR in trial.user_attrs
-
-
-def storage_trial_id(trial: optuna.Trial) -> int:
-    """A running trial's id in its storage, which the storage's methods and a worker process
-    (``EpochReports``) take. ``optuna.Trial`` does not show it: the storage finds it from the
-    study's name and the trial's number."""
-    storage = trial.storage
-    study_id = storage.get_study_id_from_name(trial.study.study_name)
-    return storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-
-
-def _retried_trial_number(trial: optuna.Trial) -> int | None:
-    """The number of the failed trial that ``trial`` retries, if it is a retry."""
-    frozen = trial.storage.get_trial(storage_trial_id(trial))
-    with experimental():
-        return optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
-
-
-def _failed_elsewhere(trial: optuna.Trial) -> bool:
-    """The running trial is FAIL in the storage: another worker found its heartbeat stale."""
-    frozen = trial.storage.get_trial(storage_trial_id(trial))
-    return frozen.state == optuna.trial.TrialState.FAIL
-
-
-def _spends_budget(trial) -> bool:
-    """``hpsearch.tracking.names.spends_budget`` of an Optuna trial: its own error is the
-    ``error`` user attribute a trial that failed by itself carries."""
-    return spends_budget(
-        trial.state.name,
-        own_result=bool(trial.user_attrs.get(ERROR_ATTR)),
-        shared=_shared(trial),
-    )
-
-
-class OptunaBackend(SearchBackend):
+class OptunaBackend(EpochSharing, SearchBackend):
     """Trials drawn by an Optuna sampler, scored by cross-validation, pruned epoch by epoch."""
 
     def planned_trials(self) -> int:
@@ -148,7 +107,7 @@ class OptunaBackend(SearchBackend):
                 optuna.storages.fail_stale_trials(optuna_study)
         self._close_abandoned_runs(optuna_study)
         remaining = self.study.n_trials - sum(
-            map(_spends_budget, optuna_study.get_trials(deepcopy=False))
+            map(counts_in_budget, optuna_study.get_trials(deepcopy=False))
         )
         if remaining <= 0:
             return
@@ -156,7 +115,7 @@ class OptunaBackend(SearchBackend):
             # Runs first; a start already tried (a resumed study) is not queued again.
             optuna_study.enqueue_trial(optuna_names(start, self.study), skip_if_exists=True)
         if self.mutex is not None:
-            self._run_shared(optuna_study)
+            self._runis_shared(optuna_study)
             return
         optuna_study.optimize(
             self._objective,
@@ -169,7 +128,7 @@ class OptunaBackend(SearchBackend):
             callbacks=[self._retry_own_failure],
         )
 
-    def _run_shared(self, optuna_study: optuna.Study) -> None:
+    def _runis_shared(self, optuna_study: optuna.Study) -> None:
         """Trials one at a time beside other workers, until the study's total is reached.
 
         A trial is claimed under the study's mutex: it starts only while the trials that
@@ -187,11 +146,11 @@ class OptunaBackend(SearchBackend):
                 # One read for both counts: with two, a trial that finished between them
                 # was neither (and the study ran one trial too many).
                 trials = optuna_study.get_trials(deepcopy=False)
-                counted = sum(map(_spends_budget, trials))
+                counted = sum(map(counts_in_budget, trials))
                 running = sum(
                     1
                     for trial in trials
-                    if trial.state == optuna.trial.TrialState.RUNNING and not _shared(trial)
+                    if trial.state == optuna.trial.TrialState.RUNNING and not is_shared(trial)
                 )
                 if counted >= self.study.n_trials:
                     self._close_abandoned_runs(optuna_study)
@@ -247,7 +206,7 @@ class OptunaBackend(SearchBackend):
     def _retry(self, optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         """Queue a failed trial again with its parameters, while ``search.retries`` allow."""
         retries = self.study.search.retries
-        if not retries or _shared(trial):  # nothing of its own to redo
+        if not retries or is_shared(trial):  # nothing of its own to redo
             return
         with experimental():
             optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=retries)(optuna_study, trial)
@@ -312,101 +271,6 @@ class OptunaBackend(SearchBackend):
             return None
         return EpochReports(self.study.optuna_storage(), self.study.name, storage_trial_id(trial))
 
-    def _share_epochs(
-        self, trial: optuna.Trial, params: dict[str, Any], own_scores: list[float]
-    ) -> TrialOutcome | None:
-        """The candidate ``params`` with fewer of the space's ``epochs``, when one scores
-        better than the trial itself, found without training: the states this trial's folds
-        passed through are exactly those fits' (each fit is seeded alike,
-        ``hpsearch.models.reuse``). The best of them is recorded as a trial of its own, in
-        Optuna (for the sampler) and MLflow, marked ``shared_from``. Only a better one: the
-        worse ones would tell the sampler that this trial's region scores badly."""
-        if "epochs" not in trial.params:  # fixed, or inside a branch: nothing shared
-            return None
-        complete = trial.study.get_trials(
-            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
-        )
-        known = [t.params for t in complete]  # a candidate drawn before is not recorded twice
-        shorter = [
-            e
-            for e in self.study.shared_epochs
-            if e < params["epochs"] and {**trial.params, "epochs": e} not in known
-        ]
-        if not shorter:
-            return None
-        try:
-            scored = self.trainer.score_kept_epochs(params, shorter, trial.number)
-        except TrialFailed as failure:  # the trial stands; only its siblings are lost
-            if self.trainer.stopping:
-                raise KeyboardInterrupt from None
-            message = f"trial {trial.number}: its shorter epochs were not scored: {failure}"
-            warnings.warn(message, stacklevel=2)
-            return None
-        # Fold scores in scikit-learn's sign: higher is better, whatever the metric.
-        mean = {e: float(np.mean([fold.score for fold in folds])) for e, folds in scored.items()}
-        best = max(mean, key=lambda e: (mean[e], -e), default=None)
-        if best is None or not mean[best] > float(np.mean(own_scores)):
-            best = None
-        records = self.cross_validation.fold_plan.for_trial(trial.number)
-        for epochs in mean:
-            if epochs != best:  # the curves its folds left, unused
-                records.collect({**params, "epochs": epochs})
-        if best is None:
-            return None
-        reports = trial.storage.get_trial(storage_trial_id(trial)).intermediate_values
-        return self._record_shared(trial, {**params, "epochs": best}, scored[best], reports)
-
-    def _record_shared(
-        self,
-        trial: optuna.Trial,
-        params: dict[str, Any],
-        folds: list[FoldResult],
-        reports: dict[int, float],
-    ) -> TrialOutcome:
-        """One shorter sibling of ``trial`` as a finished trial, with the epoch reports its
-        first fold would have made."""
-        storage, epochs = trial.storage, params["epochs"]
-        template = optuna.trial.create_trial(
-            state=optuna.trial.TrialState.RUNNING,
-            params={**trial.params, "epochs": epochs},
-            distributions=trial.distributions,
-            user_attrs={SHARED_ATTR: trial.number},
-            intermediate_values={step: v for step, v in reports.items() if step <= epochs},
-        )
-        study_id = storage.get_study_id_from_name(trial.study.study_name)
-        trial_id = storage.create_new_trial(study_id, template_trial=template)
-        number = storage.get_trial_number_from_id(trial_id)
-        # Alive for the other workers until told (a dead process's sibling is failed).
-        with heartbeat(storage, trial_id):
-            with self.tracker.trial(number, params, shared_from=trial.number) as run:
-                outcome = self.cross_validation.outcome(
-                    number,
-                    params,
-                    [fold.score for fold in folds],
-                    sum(fold.seconds for fold in folds),
-                    predict_ms=folds[0].predict_ms,
-                    records_of=trial.number,  # its folds were scored by that trial
-                )
-                outcome.shared_from = trial.number
-                run.finish(outcome)  # MLflow first, as for every trial
-            state, values = optuna.trial.TrialState.FAIL, None
-            if outcome.state == COMPLETE:
-                state = optuna.trial.TrialState.COMPLETE
-                values = (
-                    self.cross_validation.objective_values(outcome)
-                    if self.study.multi_objective
-                    else outcome.score
-                )
-            try:
-                storage.set_trial_user_attr(trial_id, "mlflow_run_id", run.run_id)
-                told = trial.study.tell(number, values, state=state, skip_if_finished=True)
-            except optuna.exceptions.UpdateFinishedTrialError:  # between a read and a write
-                told = storage.get_trial(trial_id)
-        if told.state != state:  # failed by another worker: this process was silent
-            outcome.state, outcome.error = FAIL, TAKEN_OVER
-            run.fail(TAKEN_OVER)
-        return outcome
-
     def _objective(self, trial: optuna.Trial) -> float:
         params = suggest(trial, self.study)
         cross_validation = self.cross_validation
@@ -414,7 +278,7 @@ class OptunaBackend(SearchBackend):
             trial.set_user_attr("mlflow_run_id", run.run_id)
             if trial.user_attrs.get(ERROR_ATTR):  # copied from the failed trial this retries
                 trial.set_user_attr(ERROR_ATTR, None)
-            retry_of = _retried_trial_number(trial)
+            retry_of = retried_trial_number(trial)
             if retry_of is not None:
                 self.tracker.client.set_tag(run.run_id, RETRY_OF_TAG, str(retry_of))
             scores, fit_time, state, error, predict_ms = [], 0.0, None, None, None
@@ -450,7 +314,7 @@ class OptunaBackend(SearchBackend):
             )
             # Checked last, just before the trial is recorded: a worker that was silent
             # (paused, disconnected) past the grace period finds it failed by another.
-            if self.mutex is not None and _failed_elsewhere(trial):
+            if self.mutex is not None and failed_elsewhere(trial):
                 outcome.state, outcome.error = FAIL, TAKEN_OVER
                 self.finish_trial(run, outcome)
                 raise TrialTakenOver(trial.number)
