@@ -19,14 +19,11 @@ from hpsearch.errors import UserError
 from hpsearch.study import Study, redact_text
 from hpsearch.tracking.lock import StudyLock
 from hpsearch.tracking.names import (
-    BACKEND_TAG,
     BASELINE_TAG,
     DATA_TAG,
     DIRECTION_TAG,
     METRIC_TAG,
     PARETO_TAG,
-    PRUNER_TAG,
-    SAMPLER_TAG,
     WORKER_TAG,
 )
 from hpsearch.tracking.tracker import StudyTracker, TrialRecord
@@ -152,7 +149,7 @@ def _search_and_refit(
             # Workers end one after the other: each finishes the study in turn, and a
             # refit already done for the same best trial is skipped.
             with _held(mutex):
-                plots = _start_plots(study, tracker)
+                plots = _start_plots(study, tracker, backend)
                 try:
                     best = tracker.best_trial(study.direction)
                     test_score = None
@@ -266,7 +263,7 @@ def _log_pareto_front(study: Study, tracker: StudyTracker) -> None:
         tracker.log_study_artifact(path)
 
 
-def _start_plots(study: Study, tracker: StudyTracker) -> threading.Thread | None:
+def _start_plots(study: Study, tracker: StudyTracker, backend) -> threading.Thread | None:
     """Draw and log the study's plots in a thread, while the best candidate is refitted.
 
     They read only the recorded trials, and the refit trains in the worker process (the
@@ -276,13 +273,13 @@ def _start_plots(study: Study, tracker: StudyTracker) -> threading.Thread | None
     if not study.tracking.plots:
         return None
     thread = threading.Thread(
-        target=_log_plots, args=(study, tracker), name="hpsearch-plots", daemon=True
+        target=_log_plots, args=(study, tracker, backend), name="hpsearch-plots", daemon=True
     )
     thread.start()
     return thread
 
 
-def _log_plots(study: Study, tracker: StudyTracker) -> None:
+def _log_plots(study: Study, tracker: StudyTracker, backend) -> None:
     """Optuna's plots of the whole study (all sessions) under ``plots/`` on the parent run.
 
     A plot that cannot be drawn is named, with the reason, in ``plots.html``; a failure of
@@ -294,7 +291,7 @@ def _log_plots(study: Study, tracker: StudyTracker) -> None:
 
     try:
         with tempfile.TemporaryDirectory(prefix="hpsearch-plots-") as folder:
-            plotted = as_optuna_study(study, tracker.trials(), _reported_values(study))
+            plotted = as_optuna_study(study, tracker.trials(), backend.reported_values())
             objectives = ", ".join(study.objectives)
             title = f"{study.name}: {study.search.backend} search, {objectives}"
             files = write_plots(
@@ -308,16 +305,6 @@ def _log_plots(study: Study, tracker: StudyTracker) -> None:
                 tracker.log_study_artifacts(Path(folder), "plots")
     except Exception as error:  # plots are a view of recorded results, never a reason to fail
         print(f"warning: the study's plots were not drawn ({error})", file=sys.stderr)
-
-
-def _reported_values(study: Study) -> dict[int, dict[int, float]] | None:
-    """What each trial of an Optuna study reported to the pruner, by trial number."""
-    if study.search.backend != "optuna" or study.pruner == "none":
-        return None
-    import optuna
-
-    trials = optuna.load_study(study_name=study.name, storage=study.optuna_storage()).trials
-    return {trial.number: dict(trial.intermediate_values) for trial in trials}
 
 
 def _save_json(path: Path, payload: dict[str, Any]) -> None:
@@ -343,16 +330,10 @@ def _run_tags(study: Study, dataset) -> dict[str, str]:
 
 def _trial_tags(study: Study) -> dict[str, str]:
     """Tags of the parent and of every trial: how it was searched, with which code."""
+    from hpsearch.search import backend_class
     from hpsearch.tracking.provenance import provenance_tags
 
-    optuna = study.search.backend == "optuna"
     return {
-        BACKEND_TAG: study.search.backend,
-        SAMPLER_TAG: (
-            (study.sampler + ("-multivariate" if study.multivariate_tpe else ""))
-            if optuna
-            else "grid"
-        ),
-        PRUNER_TAG: study.pruner if optuna else "none",
+        **backend_class(study.search.backend).search_tags(study),
         **provenance_tags(study.source.resolve().parent),
     }

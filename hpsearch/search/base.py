@@ -47,6 +47,17 @@ class SearchBackend(ABC):
         self.on_trial = on_trial or (lambda outcome: None)
         self.started = time.monotonic()
 
+    @classmethod
+    @abstractmethod
+    def search_tags(cls, study: Study) -> dict[str, str]:
+        """Tags of the parent and every trial run: how the study searches (backend,
+        sampler, pruner), the same for every session."""
+
+    def reported_values(self) -> dict[int, dict[int, float]] | None:
+        """What each trial reported epoch by epoch (to a pruner), by trial number, for the
+        study's plots; None when the backend keeps no such reports."""
+        return None
+
     @abstractmethod
     def planned_trials(self) -> int:
         """The study's whole budget (grid size or n_trials), for progress and resume."""

@@ -22,7 +22,13 @@ from sklearn.model_selection import ParameterGrid
 from hpsearch.errors import TrialFailed, UserError
 from hpsearch.models.reuse import FIT_ONLY, OPTIMIZER_VARIABLES
 from hpsearch.search.base import SearchBackend
-from hpsearch.tracking.names import KILLED_STATUS, RUNNING
+from hpsearch.tracking.names import (
+    BACKEND_TAG,
+    KILLED_STATUS,
+    PRUNER_TAG,
+    RUNNING,
+    SAMPLER_TAG,
+)
 
 # What a candidate may change and still use the model built for another (hpsearch.models.reuse).
 NOT_ARCHITECTURE = FIT_ONLY | OPTIMIZER_VARIABLES
@@ -30,6 +36,10 @@ NOT_ARCHITECTURE = FIT_ONLY | OPTIMIZER_VARIABLES
 
 class GridBackend(SearchBackend):
     """Every candidate of ``search.space``, by GridSearchCV."""
+
+    @classmethod
+    def search_tags(cls, study) -> dict[str, str]:
+        return {BACKEND_TAG: "grid", SAMPLER_TAG: "grid", PRUNER_TAG: "none"}
 
     def planned_trials(self) -> int:
         return len(self.candidates())

@@ -42,12 +42,37 @@ from hpsearch.search.optuna_trials import (
 )
 from hpsearch.search.pruning import EpochReports, make_pruner
 from hpsearch.search.trainer import describe_error
-from hpsearch.tracking.names import COMPLETE, FAIL, PRUNED, RETRY_OF_TAG
+from hpsearch.tracking.names import (
+    BACKEND_TAG,
+    COMPLETE,
+    FAIL,
+    PRUNED,
+    PRUNER_TAG,
+    RETRY_OF_TAG,
+    SAMPLER_TAG,
+)
 from hpsearch.tracking.tracker import TrialRun, prepare_local_store
 
 
 class OptunaBackend(EpochSharing, SearchBackend):
     """Trials drawn by an Optuna sampler, scored by cross-validation, pruned epoch by epoch."""
+
+    @classmethod
+    def search_tags(cls, study) -> dict[str, str]:
+        multivariate = "-multivariate" if study.multivariate_tpe else ""
+        return {
+            BACKEND_TAG: "optuna",
+            SAMPLER_TAG: study.sampler + multivariate,
+            PRUNER_TAG: study.pruner,
+        }
+
+    def reported_values(self) -> dict[int, dict[int, float]] | None:
+        if self.study.pruner == "none":
+            return None
+        trials = optuna.load_study(
+            study_name=self.study.name, storage=self.study.optuna_storage()
+        ).trials
+        return {trial.number: dict(trial.intermediate_values) for trial in trials}
 
     def planned_trials(self) -> int:
         return self.study.n_trials
