@@ -4,6 +4,9 @@ Exit codes (SPEC): 0 success; 2 a user error, printed as one line naming the fil
 130 interrupted (143 on SIGTERM) after the state was saved; 1 a ``run`` or ``worker`` that
 ends with no complete trial in the study (its errors printed, its trials kept), or anything
 else.
+
+TensorFlow's start-up lines (absl, oneDNN, CUDA) stay off the terminal unless ``--verbose``
+(hpsearch.models.tensorflow_import): in this process and in those it starts.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
+VERBOSE_HELP = "show TensorFlow's own start-up and log lines (hidden by default)"
+
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C so that the running trial is recorded."""
@@ -33,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hyperparameter search for Keras models, tracked in MLflow.",
     )
     parser.add_argument("--version", action="version", version=f"hpsearch {__version__}")
+    parser.add_argument("--verbose", action="store_true", default=False, help=VERBOSE_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a study, or resume it")
@@ -59,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a study file without training")
     validate.add_argument("study", type=Path)
+
+    commands.add_parser(
+        "schema",
+        help="the study file's JSON Schema, for editors",
+        description="Prints the JSON Schema of a study file. Save it and point your editor"
+        " at it: `hpsearch schema > study.schema.json`, then a first line"
+        " `# yaml-language-server: $schema=study.schema.json` in the study file.",
+    )
 
     report = commands.add_parser("report", help="leaderboard of a study, from the tracking store")
     report.add_argument("study", nargs="?", help="study name or study file")
@@ -95,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="bind address (default 127.0.0.1; anything else exposes your runs)",
     )
     ui.add_argument("--tracking-uri")
+    for command in commands.choices.values():
+        # Also after the command (``hpsearch run study.yaml --verbose``); unset there, it
+        # keeps the value given before the command.
+        command.add_argument(
+            "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
+        )
     return parser
 
 
@@ -120,7 +140,13 @@ def entry_point() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hpsearch.models.tensorflow_import import hide_tensorflow_start_up, show_tensorflow_output
+
     arguments = build_parser().parse_args(argv)
+    if arguments.verbose:
+        show_tensorflow_output()
+    else:
+        hide_tensorflow_start_up()  # nothing imported: only when something needs TensorFlow
     # MLflow draws a progress bar for every artifact download: noise in logs and pipes.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     signal.signal(signal.SIGTERM, _raise_terminated)
@@ -128,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": _run,
         "worker": _worker,
         "validate": _validate,
+        "schema": _schema,
         "report": _report,
         "export": _export,
         "predict": _predict,
@@ -194,6 +221,10 @@ def _run_and_print(study, *, quiet: bool, worker: bool) -> int:
     from hpsearch.results.report import leaderboard_of_result
     from hpsearch.runner import run_study
 
+    if not quiet and sys.stdout.isatty():
+        # The first lines of the run come once the data is loaded and the MLflow store open,
+        # while TensorFlow loads in the worker process: say so at once.
+        print(f"{study.name}: loading TensorFlow and the data…", flush=True)
     display = RunDisplay(study, quiet=quiet)
     with display:
         result = run_study(
@@ -211,11 +242,24 @@ def _validate(arguments) -> int:
     from hpsearch.data import resolve_loader
     from hpsearch.models.routing import check_model
     from hpsearch.study import load_study
+    from hpsearch.study.references import signatures_from_source
 
     study = load_study(arguments.study)
-    resolve_loader(study)
-    check_model(study)
+    # A file.py:function's parameters read from its source: a user's builder file imports
+    # Keras, and importing it would load TensorFlow (~3 s) to learn a few names.
+    with signatures_from_source():
+        resolve_loader(study)
+        check_model(study)
     print_resolved_study(study)
+    return 0
+
+
+def _schema(arguments) -> int:
+    import json
+
+    from hpsearch.study.json_schema import study_json_schema
+
+    print(json.dumps(study_json_schema(), indent=2))
     return 0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 
 from hpsearch.errors import TrialFailed, UserError
+from hpsearch.models.tensorflow_import import hide_tensorflow_start_up
 from hpsearch.search.trainer import (
     Trainer,
     WorkerTrainer,
@@ -60,6 +61,8 @@ class DaskTrainer(Trainer):
             env=tf_thread_environment(self.n_workers),  # each worker's share of the cores
         )
         self._client = Client(self._cluster)
+        # Its workers write to this terminal: TensorFlow's start-up lines hidden there too.
+        self._client.run(hide_tensorflow_start_up)
         return self._client
 
     def chunk_size(self, n_jobs: int) -> int:

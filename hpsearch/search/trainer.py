@@ -32,6 +32,7 @@ from hpsearch.compat.multiprocessing import close_fork_server_alive_fd, worker_p
 from hpsearch.data.inputs import is_text
 from hpsearch.errors import TrialFailed
 from hpsearch.models.reuse import BUILT_MODELS, freeze_long_lived_objects, release_keras_memory
+from hpsearch.models.tensorflow_import import hide_tensorflow_start_up
 from hpsearch.search.evaluation import FoldResult
 
 # Imported by the fork server once, so that every worker starts with TensorFlow loaded
@@ -109,6 +110,7 @@ class InProcessTrainer(Trainer):
     """Trains in this process (``search.trials_per_process: 0``): no isolation, no start-up."""
 
     def __enter__(self) -> InProcessTrainer:
+        hide_tensorflow_start_up()
         import hpsearch.models.estimator  # noqa: F401 - TensorFlow, before the freeze
 
         freeze_long_lived_objects()
@@ -393,17 +395,21 @@ def _threads_per_job(n_jobs: int):
 
     Each worker would otherwise size its pools to every core: two workers on two cores
     then run four busy threads. TensorFlow reads these variables when it starts in the
-    worker (joblib's workers are new processes); values the user set are kept.
+    worker (joblib's workers are new processes); values the user set are kept. Those
+    workers also hide TensorFlow's start-up lines, as ours do (unless ``--verbose``).
     """
     if n_jobs <= 1:
         yield
         return
+    from joblib import parallel_config
+
     environment = tf_thread_environment(n_jobs)
     saved = {name: os.environ.get(name) for name in environment}
     for name, value in environment.items():
         os.environ.setdefault(name, value)
     try:
-        yield
+        with parallel_config(backend="loky", initializer=hide_tensorflow_start_up):
+            yield
     finally:
         for name, value in saved.items():
             if value is None:

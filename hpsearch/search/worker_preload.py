@@ -1,6 +1,7 @@
 """What the fork server imports once, before it forks any worker (``trainer._PRELOAD``).
 
-TensorFlow and Keras (through the estimator module), then every object alive is frozen
+TensorFlow and Keras (through the estimator module; their start-up lines hidden unless
+``--verbose``, hpsearch.models.tensorflow_import), then every object alive is frozen
 out of the garbage collector's reach (``freeze_long_lived_objects``): each worker forked
 from here starts with ~500,000 objects already frozen, so its own freeze at start-up
 walks only what it was sent, and its pages are not copied by the collector touching them;
@@ -8,9 +9,17 @@ the fork server itself, when the study's process exits, ends in ~0.1 s instead o
 ~1.3 s a final collection over TensorFlow's objects took (docs/benchmarks.md).
 """
 
-import hpsearch.models.estimator  # noqa: F401 - Keras and TensorFlow
-import hpsearch.search.evaluation  # noqa: F401
-import hpsearch.search.held_out_metrics  # noqa: F401
-from hpsearch.models.reuse import freeze_long_lived_objects
+from hpsearch.models.tensorflow_import import hide_tensorflow_start_up
 
-freeze_long_lived_objects()
+
+def _load_and_freeze() -> None:
+    hide_tensorflow_start_up()  # first: TensorFlow's start-up lines off the terminal
+    import hpsearch.models.estimator  # noqa: F401 - Keras and TensorFlow
+    import hpsearch.search.evaluation  # noqa: F401
+    import hpsearch.search.held_out_metrics  # noqa: F401
+    from hpsearch.models.reuse import freeze_long_lived_objects
+
+    freeze_long_lived_objects()
+
+
+_load_and_freeze()

@@ -6,17 +6,27 @@ A reference is one of:
 - ``package.module:function``, imported;
 - ``path/to/file.py:function``, loaded from a file relative to the study file. This runs
   the user's own code, as any Python script would.
+
+Checking a study (``validate``) needs only the parameter names of a ``file.py:function``,
+and a user's builder file starts with ``import keras``: 3-4 s of TensorFlow to learn them.
+Within ``signatures_from_source()`` such a reference resolves to a ``SourceFunction``
+instead, its signature read from the file with ``ast``, the file imported only if it is
+called. A function ``ast`` cannot answer for (decorated, defined by an assignment, bound
+twice, a file that does not parse) is imported as before, so its errors are the same.
 """
 
 from __future__ import annotations
 
+import ast
+import contextvars
 import difflib
 import hashlib
 import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +58,10 @@ def resolve(
         return _import_function(builtins[reference], where=where, kind=kind)
     if is_file_reference(reference):
         path_text, _, function = reference.rpartition(":")
+        if _FROM_SOURCE.get():
+            declared = SourceFunction.read(base_dir / path_text, function, where=where, kind=kind)
+            if declared is not None:
+                return declared
         return _load_from_file(base_dir / path_text, function, where=where, kind=kind)
     if ":" in reference:
         return _import_function(reference, where=where, kind=kind)
@@ -102,6 +116,154 @@ def _function_of(module: Any, function: str, target: str, *, where: str, kind: s
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise UserError(f"{where}: {target!r} has no {kind} function {function!r}{hint}")
     return found
+
+
+_FROM_SOURCE = contextvars.ContextVar("hpsearch_signatures_from_source", default=False)
+
+
+@contextmanager
+def signatures_from_source() -> Iterator[None]:
+    """Within it, ``resolve`` reads a ``file.py:function``'s signature from the file's
+    source rather than importing the file, wherever the source answers (see the module)."""
+    token = _FROM_SOURCE.set(True)
+    try:
+        yield
+    finally:
+        _FROM_SOURCE.reset(token)
+
+
+class SourceFunction:
+    """A ``file.py:function`` known from its source: ``inspect.signature`` gives the
+    signature ``ast`` read (literal defaults as values, others as their source text);
+    calling it imports the file, once per process, and calls the function."""
+
+    def __init__(self, path: Path, name: str, signature: inspect.Signature, *, where, kind):
+        self.path = path
+        self.__name__ = self.__qualname__ = name
+        self.__signature__ = signature
+        self._where = where
+        self._kind = kind
+
+    @classmethod
+    def read(cls, path: Path, name: str, *, where: str, kind: str) -> SourceFunction | None:
+        """The function ``name`` of the file at ``path``, or None when only importing the
+        file can tell (no such file, no such plain function, a syntax error...)."""
+        path = path.resolve()
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (OSError, SyntaxError, ValueError):
+            return None
+        definition = _only_definition(tree, name)
+        if definition is None:
+            return None
+        return cls(path, name, _signature_of(definition.args), where=where, kind=kind)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        function = _load_from_file(self.path, self.__name__, where=self._where, kind=self._kind)
+        return function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<function {self.__name__}{self.__signature__} from {self.path}>"
+
+
+def _only_definition(tree: ast.Module, name: str) -> ast.FunctionDef | None:
+    """The module's ``def name(...)`` when it is a statement of the module's own (not under
+    an ``if``), has no decorator and is the only thing that binds ``name`` at the module's
+    level: what importing the file would find. Anything the source leaves open returns
+    None: a decorator, an ``async def``, an assignment or an import of the name, a
+    ``global`` of it, ``from x import *``, two definitions."""
+    bindings = list(_module_level_bindings(tree, name))
+    if len(bindings) != 1:
+        return None
+    (definition,) = bindings
+    if (
+        isinstance(definition, ast.FunctionDef)
+        and not definition.decorator_list
+        and definition in tree.body
+    ):
+        return definition
+    return None
+
+
+def _module_level_bindings(tree: ast.Module, name: str) -> Iterator[ast.AST]:
+    """Every node that may bind ``name`` in the module's namespace. Bodies of functions,
+    lambdas and classes have scopes of their own and are skipped (but a ``global name``
+    anywhere counts); the rest is walked, so an ``if`` or ``try`` at the top counts too.
+    Over-counting is harmless: it only means importing the file."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+            yield node
+        elif isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            yield node
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if node.name == name:
+                yield node
+            # Decorators and defaults run at the module's level; the body does not.
+            pending.extend(node.decorator_list)
+            if not isinstance(node, ast.ClassDef):
+                pending.extend(d for d in (*node.args.defaults, *node.args.kw_defaults) if d)
+            continue
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
+            yield node
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if (alias.asname or alias.name.partition(".")[0]) == name:
+                    yield node
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+            if getattr(node, "name", None) == name:
+                yield node
+        elif isinstance(node, ast.MatchMapping) and node.rest == name:
+            yield node
+        pending.extend(ast.iter_child_nodes(node))
+
+
+class _SourceDefault:
+    """A default that is not a literal, shown as its source text (``np.float32``)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _default_value(node: ast.expr) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return _SourceDefault(ast.unparse(node))
+
+
+def _signature_of(arguments: ast.arguments) -> inspect.Signature:
+    """The signature ``def f(<arguments>)`` has, defaults included, annotations left out."""
+    Parameter = inspect.Parameter
+    positional = [*arguments.posonlyargs, *arguments.args]
+    defaults = [Parameter.empty] * (len(positional) - len(arguments.defaults)) + [
+        _default_value(node) for node in arguments.defaults
+    ]
+    parameters = [
+        Parameter(
+            argument.arg,
+            Parameter.POSITIONAL_ONLY
+            if index < len(arguments.posonlyargs)
+            else Parameter.POSITIONAL_OR_KEYWORD,
+            default=default,
+        )
+        for index, (argument, default) in enumerate(zip(positional, defaults, strict=True))
+    ]
+    if arguments.vararg is not None:
+        parameters.append(Parameter(arguments.vararg.arg, Parameter.VAR_POSITIONAL))
+    for argument, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True):
+        value = Parameter.empty if default is None else _default_value(default)
+        parameters.append(Parameter(argument.arg, Parameter.KEYWORD_ONLY, default=value))
+    if arguments.kwarg is not None:
+        parameters.append(Parameter(arguments.kwarg.arg, Parameter.VAR_KEYWORD))
+    return inspect.Signature(parameters)
 
 
 def accepted_parameters(function: Callable[..., Any]) -> set[str] | None:
