@@ -1,9 +1,12 @@
 """hpsearch: hyperparameter search and experiment tracking for Keras models.
 
-The package reads as its layers: ``schema`` (the study file) -> ``data`` (loaders) ->
-``models`` (builders and the scikit-learn estimator) -> ``search`` (grid and Optuna
-backends) -> ``tracking`` (MLflow) -> ``export`` -> ``cli``. Importing it is cheap:
-TensorFlow is only imported by the layers that train.
+The package reads as its layers, each a folder that imports only those below it
+(``tests/test_layers.py``): ``compat`` (the seams to dependencies' private names) ->
+``study`` (the study file) -> ``data`` (loaders, input kinds) -> ``models`` (builders and
+the scikit-learn estimators) -> ``tracking`` (MLflow) -> ``search`` (grid and Optuna
+backends, trainers) -> ``results`` (leaderboard, plots) -> ``deploy`` (export, predict) ->
+``runner``, ``console`` and ``cli``. Importing it is cheap: TensorFlow is only imported by
+the layers that train.
 """
 
 import logging

@@ -480,9 +480,7 @@ class TrialRun:
                 metrics=metrics[start : start + _BATCH],
                 tags=tags if start == 0 else [],
             )
-        client.set_terminated(
-            self.run_id, status="FAILED" if outcome.state == FAIL else "FINISHED"
-        )
+        client.set_terminated(self.run_id, status="FAILED" if outcome.state == FAIL else "FINISHED")
         self.finished = True
 
     def fail(self, error: str, *, status: str = "FAILED") -> None:
