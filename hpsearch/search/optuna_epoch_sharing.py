@@ -66,9 +66,9 @@ class EpochSharing:
         if best is None:
             return None
         reports = trial.storage.get_trial(storage_trial_id(trial)).intermediate_values
-        return self._recordis_shared(trial, {**params, "epochs": best}, scored[best], reports)
+        return self._record_shared(trial, {**params, "epochs": best}, scored[best], reports)
 
-    def _recordis_shared(
+    def _record_shared(
         self,
         trial: optuna.Trial,
         params: dict[str, Any],

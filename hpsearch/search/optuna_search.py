@@ -140,7 +140,7 @@ class OptunaBackend(EpochSharing, SearchBackend):
             # Runs first; a start already tried (a resumed study) is not queued again.
             optuna_study.enqueue_trial(optuna_names(start, self.study), skip_if_exists=True)
         if self.mutex is not None:
-            self._runis_shared(optuna_study)
+            self._run_shared(optuna_study)
             return
         optuna_study.optimize(
             self._objective,
@@ -153,7 +153,7 @@ class OptunaBackend(EpochSharing, SearchBackend):
             callbacks=[self._retry_own_failure],
         )
 
-    def _runis_shared(self, optuna_study: optuna.Study) -> None:
+    def _run_shared(self, optuna_study: optuna.Study) -> None:
         """Trials one at a time beside other workers, until the study's total is reached.
 
         A trial is claimed under the study's mutex: it starts only while the trials that
