@@ -17,7 +17,14 @@ TOKENS = RNG.integers(1, 30, size=(40, 7))
 LABELS = np.array([0, 1] * 20)
 
 
-@pytest.mark.parametrize("builder", ["simple_rnn", "lstm", "gru"])
+@pytest.mark.parametrize(
+    "builder",
+    [
+        "simple_rnn",
+        pytest.param("lstm", marks=pytest.mark.slow),
+        pytest.param("gru", marks=pytest.mark.slow),
+    ],
+)
 def test_recurrent_builders_on_numbers_and_tokens(builder):
     params = {
         "units": 3,
@@ -59,6 +66,7 @@ def test_dense_builder_and_regression_head():
     assert estimator.predict(NUMERIC).shape == (40,)
 
 
+@pytest.mark.slow
 def test_bidirectional_and_multiclass_head():
     labels = np.arange(40) % 4
     estimator = make_estimator(

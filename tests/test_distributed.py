@@ -40,7 +40,7 @@ import os
 import time
 from pathlib import Path
 
-from hpsearch.models.builders import build_gru
+from hpsearch.models.builders import build_dense
 
 
 def build(meta, **params):
@@ -48,13 +48,13 @@ def build(meta, **params):
     try:
         pause.rename(pause.with_name("paused-" + os.environ["TEST_WORKER"]))
     except FileNotFoundError:
-        return build_gru(meta, **params)
+        return build_dense(meta, **params)
     time.sleep(600)  # the test kills this worker here, inside a trial's fit
 """
 
 STUDY = (
     TINY_OPTUNA.replace("name: tiny-optuna", "name: shared-study")
-    .replace("builder: gru", "builder: pausing_builder.py:build")
+    .replace("builder: dense", "builder: pausing_builder.py:build")
     .replace("n_trials: 4", "n_trials: 12\n  heartbeat: 1")
     .replace("epochs: 2", "epochs: 1")
 )
@@ -144,6 +144,7 @@ def _start_worker(path, storage: str, tracking_uri: str, number: int) -> subproc
     )
 
 
+@pytest.mark.slow
 def test_three_workers_share_twelve_trials_and_survive_a_killed_one(
     workdir, database, mlflow_server
 ):
@@ -316,7 +317,7 @@ from pathlib import Path
 
 import optuna
 
-from hpsearch.models.builders import build_gru
+from hpsearch.models.builders import build_dense
 
 
 def build(meta, **params):
@@ -327,10 +328,11 @@ def build(meta, **params):
         study = optuna.load_study(study_name="taken-over", storage=storage)
         (running,) = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
         storage.set_trial_state_values(running._trial_id, optuna.trial.TrialState.FAIL)
-    return build_gru(meta, **params)
+    return build_dense(meta, **params)
 """
 
 
+@pytest.mark.slow
 def test_a_worker_whose_trial_another_worker_failed_records_it_failed_and_goes_on(
     workdir, database
 ):
@@ -343,7 +345,7 @@ def test_a_worker_whose_trial_another_worker_failed_records_it_failed_and_goes_o
 
     storage = database()
     text = _two_trial_worker_study("taken-over", storage).replace(
-        "builder: gru", "builder: taking_over_builder.py:build"
+        "builder: dense", "builder: taking_over_builder.py:build"
     )
     (workdir / "taking_over_builder.py").write_text(TAKING_OVER_BUILDER)
     (workdir / "take-over").write_text(storage)
@@ -372,6 +374,7 @@ def _check_first_trial_taken_over(result, name: str, storage: str) -> None:
     assert runs[1].state == runs[2].state == "COMPLETE"
 
 
+@pytest.mark.slow
 def test_a_trial_failed_by_another_worker_while_it_is_recorded_is_recorded_failed(
     workdir, database, monkeypatch
 ):
@@ -414,6 +417,7 @@ def _sharing_worker_study(storage: str) -> str:
     return text + "tracking: {system_metrics: false}\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("silent", [False, True], ids=["slow-tracking", "silent-worker"])
 def test_a_shorter_sibling_trial_stays_alive_while_it_is_recorded(
     workdir, database, monkeypatch, silent

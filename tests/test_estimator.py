@@ -282,6 +282,7 @@ def test_reserved_names_match_scikeras():
     assert names == WRAPPER_PARAMETERS
 
 
+@pytest.mark.slow
 def test_many_steps_per_call_train_exactly_as_one_step_per_call(digits):
     from hpsearch.models.estimator import STEPS_PER_EXECUTION
 
@@ -303,6 +304,7 @@ def test_many_steps_per_call_train_exactly_as_one_step_per_call(digits):
         np.testing.assert_array_equal(other.predict_proba(X), one.predict_proba(X))
 
 
+@pytest.mark.slow
 def test_jit_compile_trains_with_xla_to_the_same_model(digits):
     from hpsearch.models.reuse import architecture_key
 
@@ -323,6 +325,7 @@ def test_jit_compile_trains_with_xla_to_the_same_model(digits):
     assert architecture_key(first.get_params(), meta) != architecture_key(plain.get_params(), meta)
 
 
+@pytest.mark.slow
 def test_predictions_skip_kerass_data_pipeline_with_kerass_answers(digits):
     import keras
 

@@ -136,6 +136,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_mlflow_models_serve_answers_over_rest(exported):
     """``mlflow models serve`` of the exported MLflow model, in this environment."""
     port = _free_port()

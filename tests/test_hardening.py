@@ -164,18 +164,49 @@ def test_bad_data_is_a_clear_error_before_training(workdir, capsys, case):
     assert not (workdir / "mlruns").exists()
 
 
+HOLDING_BUILDER = """
+import time
+from pathlib import Path
+
+from hpsearch.models.builders import build_dense
+
+
+def build(meta, **params):
+    pause = Path(__file__).with_name("pause")
+    if pause.exists():
+        held = pause.rename(pause.with_name("paused"))
+        while held.exists():  # until the test lets this trial go on
+            time.sleep(0.05)
+    return build_dense(meta, **params)
+"""
+
+
+@pytest.mark.slow
 def test_a_second_run_of_the_same_study_refuses(workdir, capsys):
+    """A second ``run`` while the first is inside its second trial (its builder holds it
+    there until the test has been refused; the seed draws other units than the first
+    trial's, so the second trial builds a model) is refused, and the first goes on."""
+    (workdir / "holding.py").write_text(HOLDING_BUILDER)
     path = write_study(
         workdir,
-        TINY_OPTUNA.replace("epochs: 2", "epochs: 3").replace("n_trials: 4", "n_trials: 3"),
+        TINY_OPTUNA.replace("n_trials: 4", "n_trials: 3").replace(
+            "builder: dense", "builder: holding.py:build"
+        )
+        + "tracking: {plots: false}\n",
     )
     first = start_run(path)
     try:
         wait_for_trial_line(first)
+        (workdir / "pause").touch()
+        deadline = time.monotonic() + 120
+        while not (workdir / "paused").exists():
+            assert time.monotonic() < deadline and first.poll() is None, "no second trial"
+            time.sleep(0.05)
         assert main(["run", str(path)]) == 2
         err = capsys.readouterr().err
         assert f"the study 'tiny-optuna' is already running (process {first.pid})" in err
     finally:
+        (workdir / "paused").unlink(missing_ok=True)
         out, _ = first.communicate(timeout=300)
     assert first.returncode == 0
     _, children = study_runs("tiny-optuna")
@@ -200,6 +231,7 @@ def test_a_second_run_of_the_same_study_refuses(workdir, capsys):
     ],
     ids=["optuna", "grid"],
 )
+@pytest.mark.slow
 def test_sigkill_at_random_moments_loses_nothing(workdir, text, kills):
     path = write_study(workdir, text)
     name = yaml.safe_load(text)["name"]
@@ -288,6 +320,7 @@ def test_the_logged_study_file_has_no_password(workdir):
     assert not [value for value in parent.data.tags.values() if "s3cret" in value]
 
 
+@pytest.mark.slow
 def test_ui_on_another_host_warns(workdir):
     server = subprocess.Popen(
         [sys.executable, "-m", "hpsearch", "ui", "--host", "0.0.0.0", "--port", "0"],

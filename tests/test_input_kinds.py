@@ -92,6 +92,7 @@ def _summary(run_id: str, folder) -> str:
         return file.read()
 
 
+@pytest.mark.slow
 def test_integer_features_are_numbers_and_train_well(workdir, capsys):
     path = _study(workdir, "tabular", TABULAR_LOADER)
     assert main(["run", str(path)]) == 0
@@ -104,6 +105,7 @@ def test_integer_features_are_numbers_and_train_well(workdir, capsys):
     assert "Embedding" not in _summary(trial.info.run_id, workdir)
 
 
+@pytest.mark.slow
 def test_integer_targets_of_a_regression_train_a_regressor(workdir):
     path = _study(workdir, "ratings", RATINGS_LOADER, task="regression", metric="r2", epochs=20)
     assert main(["run", str(path), "--quiet"]) == 0
@@ -113,6 +115,7 @@ def test_integer_targets_of_a_regression_train_a_regressor(workdir):
     assert "softmax" not in _summary(trial.info.run_id, workdir)
 
 
+@pytest.mark.slow
 def test_declared_tokens_are_embedded_with_the_vocabulary_of_the_data(workdir, capsys):
     path = _study(workdir, "tokens", TOKENS_LOADER, epochs=15)
     assert main(["run", str(path)]) == 0
@@ -123,6 +126,7 @@ def test_declared_tokens_are_embedded_with_the_vocabulary_of_the_data(workdir, c
     assert "Embedding" in summary and "(None, 8, 32)" in summary  # ids 1-39: vocab_size 40
 
 
+@pytest.mark.slow
 def test_the_study_file_declares_tokens_where_the_loader_does_not(workdir, capsys):
     path = _study(
         workdir,

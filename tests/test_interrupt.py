@@ -3,7 +3,8 @@
 The signal must land inside a trial, whatever the machine's speed: the study's builder
 (``pausing_builder.py``, beside the study file) waits when the test leaves a ``pause`` file,
 and says so by renaming it ``paused``. The test signals only then, so the process is for
-certain inside the fit of a trial that started after the first one finished.
+certain inside the fit of a trial that started after the first one finished. The study
+runs in a process of its own (it is signalled); the resume runs in the test's process.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ PAUSING_BUILDER = """
 import time
 from pathlib import Path
 
-from hpsearch.models.builders import build_lstm
+from hpsearch.models.builders import build_dense
 
 
 def build(meta, **params):
@@ -35,12 +36,12 @@ def build(meta, **params):
     if pause.exists():
         pause.rename(pause.with_name("paused"))
         time.sleep(300)  # the test's signal lands here, inside a trial's fit
-    return build_lstm(meta, **params)
+    return build_dense(meta, **params)
 """
 
-OPTUNA_STUDY = TINY_OPTUNA.replace("builder: gru", "builder: pausing_builder.py:build")
+OPTUNA_STUDY = TINY_OPTUNA.replace("builder: dense", "builder: pausing_builder.py:build")
 GRID_STUDY = TINY_GRID.replace("tiny-grid", "tiny-optuna").replace(
-    "builder: lstm", "builder: pausing_builder.py:build"
+    "builder: dense", "builder: pausing_builder.py:build"
 )
 
 
@@ -62,6 +63,7 @@ GRID_2_JOBS = GRID_STUDY.replace("  cv: 2", PARALLEL).replace("[4, 6]", "[4, 6, 
     ],
     ids=["optuna-sigint", "grid-sigint", "optuna-sigterm", "optuna-2-jobs", "grid-2-jobs"],
 )
+@pytest.mark.slow
 def test_interrupt_then_resume(workdir, text, signum, code, total):
     path = write_study(workdir, text)
     (workdir / "pausing_builder.py").write_text(PAUSING_BUILDER)

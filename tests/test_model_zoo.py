@@ -31,6 +31,7 @@ def _reviews(n: int, extra_word: str | None = None):
     return np.array(texts, dtype=object), np.array(labels, dtype=object)
 
 
+@pytest.mark.slow
 def test_text_vocabulary_comes_from_the_training_rows_of_each_fit_only(tmp_path):
     train_text, train_labels = _reviews(40)
     held_text, held_labels = _reviews(20, extra_word="zebra")  # a word only validation has
@@ -63,6 +64,7 @@ def test_text_vocabulary_comes_from_the_training_rows_of_each_fit_only(tmp_path)
     np.testing.assert_allclose(probabilities[:, 0], estimator.predict_proba(texts)[:, 1], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_scaling_is_fitted_on_training_rows_and_targets_come_back_in_their_units(tmp_path):
     prices = np.cumsum(RNG.normal(0, 5, size=400)).astype("float32") + 1000
     windows = np.stack([prices[i : i + 10] for i in range(380)])[..., None]
@@ -94,7 +96,7 @@ def test_scaling_is_fitted_on_training_rows_and_targets_come_back_in_their_units
     )
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "gru"])
+@pytest.mark.parametrize("cell", ["simple_rnn", pytest.param("gru", marks=pytest.mark.slow)])
 def test_recurrent_builder_takes_cell_growth_and_regularization_as_parameters(cell):
     X = RNG.normal(size=(30, 5, 2)).astype("float32")
     y = np.arange(30) % 2
@@ -111,6 +113,7 @@ def test_recurrent_builder_takes_cell_growth_and_regularization_as_parameters(ce
     assert len(estimator.model_.losses) == 3  # one penalty per regularised kernel
 
 
+@pytest.mark.slow
 def test_cnn_lstm_on_tokens_and_on_numbers():
     tokens = RNG.integers(1, 20, size=(30, 12))
     numbers = RNG.normal(size=(30, 12, 3)).astype("float32")
@@ -127,6 +130,7 @@ def test_cnn_lstm_on_tokens_and_on_numbers():
         assert estimator.predict_proba(X).shape == (30, 3)
 
 
+@pytest.mark.slow
 def test_conv_lstm2d_learns_which_way_the_square_moves():
     data = load_moving_pattern(n_samples=300, steps=5, size=10, square=3, seed=1)
     assert data.X.shape == (240, 5, 10, 10, 1) and set(data.y) == {"right", "left", "up", "down"}

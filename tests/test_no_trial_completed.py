@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from conftest import TINY_OPTUNA, study_runs, write_study
 from hpsearch.cli import main
 from hpsearch.console import print_leaderboard
@@ -13,11 +15,12 @@ from hpsearch.tracking.tracker import TrialRecord
 FAILING_BUILDER = "def build(meta, **params):\n    raise ValueError('boom')\n"
 
 
+@pytest.mark.slow
 def test_a_study_whose_every_trial_fails_exits_1_naming_the_error(workdir, capsys):
     (workdir / "failing.py").write_text(FAILING_BUILDER)
     text = (
         TINY_OPTUNA.replace("name: tiny-optuna", "name: failing")
-        .replace("builder: gru", 'builder: "failing.py:build"')
+        .replace("builder: dense", 'builder: "failing.py:build"')
         .replace("n_trials: 4", "n_trials: 2")
         .replace("cv: 2", "cv: {holdout: 0.3}")
     )

@@ -113,6 +113,7 @@ def test_grid_study_records_parent_and_children_per_spec(workdir, capsys):
     assert len(report["trials"]) == 4
 
 
+@pytest.mark.slow
 def test_regression_with_a_test_set(workdir, capsys):
     (workdir / "waves.py").write_text(
         "import numpy as np\n"
@@ -146,28 +147,42 @@ def test_regression_with_a_test_set(workdir, capsys):
     assert parent.data.tags["hpsearch.direction"] == "minimize"
 
 
-def _serial_and_other(workdir, name: str, search: str):
-    """The tiny grid (1 epoch) run as it is and as study ``name`` with ``search`` lines
-    added under ``cv: 2``: the other study's parent and the trials of both, paired."""
-    small = TINY_GRID.replace("epochs: [1, 2]", "epochs: 1")
-    assert main(["run", str(write_study(workdir, small)), "--quiet"]) == 0
-    other = small.replace("name: tiny-grid", f"name: {name}").replace("cv: 2", "cv: 2" + search)
+SMALL_GRID = TINY_GRID.replace("epochs: [1, 2]", "epochs: 1")
+
+
+@pytest.fixture(scope="module")
+def serial_runs(tmp_path_factory):
+    """The tiny grid (1 epoch) as it runs by default, once for the tests that train it
+    another way and compare: its trial runs."""
+    folder = tmp_path_factory.mktemp("serial-grid")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        assert main(["run", str(write_study(folder, SMALL_GRID)), "--quiet"]) == 0
+        return study_runs("tiny-grid")[1]
+
+
+def _serial_and_other(workdir, serial_runs, name: str, search: str):
+    """The tiny grid (1 epoch) as study ``name`` with ``search`` lines added under
+    ``cv: 2``: its parent, its trials, and its trials paired with ``serial_runs``."""
+    other = SMALL_GRID.replace("name: tiny-grid", f"name: {name}").replace(
+        "cv: 2", "cv: 2" + search
+    )
     assert main(["run", str(write_study(workdir, other, f"{name}.yaml")), "--quiet"]) == 0
-    _, serial_runs = study_runs("tiny-grid")
     parent, other_runs = study_runs(name)
     assert len(serial_runs) == len(other_runs) == 2
     return parent, other_runs, list(zip(serial_runs, other_runs, strict=True))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "training",
     ["", "\n  trials_per_process: 0"],
     ids=["two-workers", "joblib-workers"],
 )
-def test_grid_in_two_processes_gives_the_same_results(workdir, training):
+def test_grid_in_two_processes_gives_the_same_results(workdir, serial_runs, training):
     """n_jobs 2: candidates shared out between two workers of ours, or GridSearchCV's own
     n_jobs with Keras in joblib's processes (no pickling errors); every fit seeds itself."""
-    _, _, pairs = _serial_and_other(workdir, "tiny-grid-2", "\n  n_jobs: 2" + training)
+    _, _, pairs = _serial_and_other(workdir, serial_runs, "tiny-grid-2", "\n  n_jobs: 2" + training)
     for serial, in_parallel in pairs:
         assert serial.data.params == in_parallel.data.params
         assert in_parallel.data.tags["hpsearch.state"] == "COMPLETE"
@@ -177,6 +192,7 @@ def test_grid_in_two_processes_gives_the_same_results(workdir, training):
             )
 
 
+@pytest.mark.slow
 def test_a_conditional_space_is_a_list_of_grids(workdir):
     text = TINY_GRID.replace(
         "    units: [4, 6]\n    epochs: [1, 2]\n",
@@ -201,11 +217,12 @@ def test_a_conditional_space_is_a_list_of_grids(workdir):
     assert all(c.data.tags["hpsearch.state"] == "COMPLETE" for c in children)
 
 
-def test_a_grid_on_a_dask_local_cluster_gives_the_same_results(workdir):
+@pytest.mark.slow
+def test_a_grid_on_a_dask_local_cluster_gives_the_same_results(workdir, serial_runs):
     """grid_backend: dask: GridSearchCV's fits on a LocalCluster through joblib's Dask
     backend; the same scores and curves as the grid trained by our own worker."""
     parent, dask_runs, pairs = _serial_and_other(
-        workdir, "tiny-grid-dask", "\n  n_jobs: 2\n  grid_backend: dask"
+        workdir, serial_runs, "tiny-grid-dask", "\n  n_jobs: 2\n  grid_backend: dask"
     )
     for serial, on_cluster in pairs:
         assert serial.data.params == on_cluster.data.params

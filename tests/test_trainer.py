@@ -10,6 +10,8 @@ import gc
 import json
 import os
 
+import pytest
+
 from conftest import TINY_GRID, TINY_OPTUNA, study_runs, write_study
 from hpsearch.cli import main
 
@@ -18,7 +20,7 @@ import gc
 import os
 from pathlib import Path
 
-from hpsearch.models.builders import build_lstm
+from hpsearch.models.builders import build_dense
 
 
 def build(meta, units=4, **params):
@@ -29,7 +31,7 @@ def build(meta, units=4, **params):
         notes.write(f"{os.getpid()} {units} {gc.get_freeze_count()} {threads}\\n")
     if units == 5 and Path(__file__).with_name("die").exists():
         os.kill(os.getpid(), 9)  # the worker dies in the middle of a trial
-    return build_lstm(meta, units=units, **params)
+    return build_dense(meta, units=units, **params)
 """
 
 
@@ -43,13 +45,14 @@ def _notes(folder) -> list[list[str]]:
 
 def _study(text: str, per_process: int) -> str:
     return (
-        text.replace("builder: gru", "builder: noting.py:build")
+        text.replace("builder: dense", "builder: noting.py:build")
         .replace("  backend: optuna", f"  backend: optuna\n  trials_per_process: {per_process}")
         .replace("n_trials: 4", "n_trials: 2")
         .replace("cv: 2", "cv: {holdout: 0.3}")
     )
 
 
+@pytest.mark.slow
 def test_workers_are_replaced_and_train_exactly_like_this_process(workdir):
     (workdir / "noting.py").write_text(NOTING_BUILDER)
     scores = {}
@@ -79,6 +82,7 @@ def _compare(capsys, *options: str) -> str:
     return capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_report_compares_two_studies_side_by_side(workdir, capsys):
     (workdir / "noting.py").write_text(NOTING_BUILDER)
     text = _study(TINY_OPTUNA, 0).replace("n_trials: 2", "n_trials: 1")
@@ -98,7 +102,7 @@ def test_a_worker_that_dies_fails_its_trial_and_the_study_goes_on(workdir):
     (workdir / "noting.py").write_text(NOTING_BUILDER)
     (workdir / "die").touch()
     text = (
-        TINY_GRID.replace("builder: lstm", "builder: noting.py:build")
+        TINY_GRID.replace("builder: dense", "builder: noting.py:build")
         .replace("units: [4, 6]", "units: [5, 4]")
         .replace("epochs: [1, 2]", "epochs: 1")
     )
@@ -112,6 +116,7 @@ def test_a_worker_that_dies_fails_its_trial_and_the_study_goes_on(workdir):
     assert parent.info.status == "FINISHED" and "best_score" in parent.data.metrics
 
 
+@pytest.mark.slow
 def test_a_grids_epoch_group_trains_in_one_worker(workdir):
     # A worker per trial, but candidates that differ only in epochs stay in one worker:
     # the 1-epoch candidates take the epochs their 2-epoch group kept (none trained).
@@ -124,6 +129,7 @@ def test_a_grids_epoch_group_trains_in_one_worker(workdir):
     assert trained == {("4", "2"): 4, ("4", "1"): 0, ("6", "2"): 4, ("6", "1"): 0}
 
 
+@pytest.mark.slow
 def test_workers_use_the_threads_the_study_sets(workdir):
     """``search.threads`` sets TensorFlow's intra-op threads in every worker (by default
     one job leaves TensorFlow its own default, and N jobs share the cores)."""
@@ -137,6 +143,7 @@ def test_workers_use_the_threads_the_study_sets(workdir):
     assert ParallelTrainer(None, trials_per_process=1, n_jobs=2).threads == threads_per_job(2)
 
 
+@pytest.mark.slow
 def test_the_fork_server_freezes_what_it_preloads():
     """Workers are forked from a fork server whose objects (TensorFlow's ~500,000) are
     already frozen: a worker's own freeze walks only what it was sent, and the fork server

@@ -112,6 +112,7 @@ def ui(tmp_path_factory):
             server.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_ui_serves_the_study_over_its_rest_api(ui):
     base, _ = ui
     query = f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=tiny-grid"
@@ -133,6 +134,7 @@ def test_ui_serves_the_study_over_its_rest_api(ui):
     assert {"plots.html", "optimization_history.png", "slice.png"} <= names
 
 
+@pytest.mark.slow
 def test_chromium_lists_the_trial_runs_under_the_parent(ui, tmp_path):
     base, _ = ui
     query = f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=tiny-grid"

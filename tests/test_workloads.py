@@ -45,6 +45,7 @@ def _parent_metrics(name: str) -> dict[str, float]:
     return parent.data.metrics, parent
 
 
+@pytest.mark.slow
 def test_forecast_study_reports_baseline_mae_direction_and_a_plot(workdir, capsys):
     path = write_study(workdir, STOCK)
     study = load_study(path)
@@ -126,6 +127,7 @@ def test_language_model_study_beats_nothing_it_cannot_and_logs_perplexity(workdi
         assert 1.0 < metrics[name] < 40.0
 
 
+@pytest.mark.slow
 def test_raw_text_study_exports_a_model_that_takes_strings(workdir, capsys):
     path = write_study(
         workdir,
