@@ -41,9 +41,16 @@ def workdir(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def write_study(folder: Path, text: str, name: str = "study.yaml") -> Path:
+def write_study(folder: Path, text: str, name: str = "study.yaml", *, plots: bool = True) -> Path:
+    """``text`` as the study file ``name``. ``plots=False`` adds ``tracking: {plots: false}``,
+    for a test that does not look at the study's plots: drawing them costs about 1.5 s of
+    CPU a run (matplotlib), and a plot that cannot be drawn is only a warning, so such a
+    test proves nothing about them."""
     path = folder / name
-    path.write_text(textwrap.dedent(text))
+    text = textwrap.dedent(text)
+    if not plots:
+        text = text.rstrip("\n") + "\ntracking: {plots: false}\n"
+    path.write_text(text)
     return path
 
 

@@ -349,7 +349,7 @@ def test_a_worker_whose_trial_another_worker_failed_records_it_failed_and_goes_o
     )
     (workdir / "taking_over_builder.py").write_text(TAKING_OVER_BUILDER)
     (workdir / "take-over").write_text(storage)
-    result = run_study(load_study(write_study(workdir, text)), worker=True)
+    result = run_study(load_study(write_study(workdir, text, plots=False)), worker=True)
 
     _check_first_trial_taken_over(result, "taken-over", storage)
     assert result.best.number in (1, 2)
@@ -403,7 +403,7 @@ def test_a_trial_failed_by_another_worker_while_it_is_recorded_is_recorded_faile
         finish(run, outcome)
 
     monkeypatch.setattr(TrialRun, "finish", another_worker_fails_it_first)
-    result = run_study(load_study(write_study(workdir, text)), worker=True)
+    result = run_study(load_study(write_study(workdir, text, plots=False)), worker=True)
 
     _check_first_trial_taken_over(result, "taken-over-late", storage)
 

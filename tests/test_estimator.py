@@ -23,9 +23,11 @@ def digits():
     return X, y
 
 
-def tiny(task="classification", **params):
+def tiny(task="classification", builder="lstm", **params):
+    """A tiny estimator: an LSTM, or (``builder="dense"``, where the test is about the
+    wrapper and not the network) a cheaper dense model."""
     defaults = {"units": 4, "epochs": 2, "batch_size": 32}
-    return make_estimator(task, "lstm", {**defaults, **params}, seed=0)
+    return make_estimator(task, builder, {**defaults, **params}, seed=0)
 
 
 def test_scikeras_alone_is_mistagged_and_ours_is_not():
@@ -49,7 +51,11 @@ def test_cross_validation_is_stratified_for_classifiers(digits):
         return len(np.unique(y_fold))
 
     search = GridSearchCV(
-        tiny(epochs=1), {"units": [3]}, cv=3, scoring=classes_in_fold, error_score="raise"
+        tiny(builder="dense", epochs=1),
+        {"units": [3]},
+        cv=3,
+        scoring=classes_in_fold,
+        error_score="raise",
     )
     search.fit(X[ordered], y[ordered])
     assert search.best_score_ == 3
@@ -88,14 +94,14 @@ def test_routing_reaches_builder_and_optimizer(digits):
 
 def test_predict_proba_and_pickling(digits):
     X, y = digits
-    estimator = tiny().fit(X, y)
+    estimator = tiny(builder="dense").fit(X, y)
     probabilities = estimator.predict_proba(X)
     assert probabilities.shape == (len(X), 3)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     restored = pickle.loads(pickle.dumps(estimator))
     np.testing.assert_allclose(restored.predict_proba(X), probabilities, rtol=1e-5)
     binary = y[y < 2]
-    fitted = tiny().fit(X[y < 2], binary)
+    fitted = tiny(builder="dense").fit(X[y < 2], binary)
     assert fitted.predict_proba(X[y < 2]).shape == (len(binary), 2)
 
 
@@ -110,7 +116,9 @@ def test_fold_plan_gives_validation_curves_of_the_held_out_fold(digits, tmp_path
     X, y = digits
     splits = list(StratifiedKFold(2, shuffle=True, random_state=0).split(X, y))
     plan = FoldPlan(X, y, splits, names=["units"], records_dir=tmp_path)
-    search = GridSearchCV(tiny(), {"units": [3, 4]}, cv=splits, refit=False, error_score="raise")
+    search = GridSearchCV(
+        tiny(builder="dense"), {"units": [3, 4]}, cv=splits, refit=False, error_score="raise"
+    )
     search.fit(X, y, **plan.fit_params())
     for units in (3, 4):
         records = plan.collect({"units": units})
@@ -129,8 +137,12 @@ def test_two_trials_that_drew_the_same_values_read_their_own_fold_records(digits
     plan = FoldPlan(X, y, splits, names=["units"], records_dir=tmp_path)
     train = splits[0][0]
     # Same searched values; the epochs (not searched here) tell the two records apart.
-    tiny(units=3, epochs=1).fit(X[train], y[train], row_index=train, fold_plan=plan.for_trial(0))
-    tiny(units=3, epochs=2).fit(X[train], y[train], row_index=train, fold_plan=plan.for_trial(1))
+    first_fit, second_fit = (
+        tiny(builder="dense", units=3, epochs=1),
+        tiny(builder="dense", units=3, epochs=2),
+    )
+    first_fit.fit(X[train], y[train], row_index=train, fold_plan=plan.for_trial(0))
+    second_fit.fit(X[train], y[train], row_index=train, fold_plan=plan.for_trial(1))
     assert plan.collect({"units": 3}) == []  # a grid's records are named apart too
     (second,) = plan.for_trial(1).collect({"units": 3})
     (first,) = plan.for_trial(0).collect({"units": 3})
@@ -330,7 +342,7 @@ def test_predictions_skip_kerass_data_pipeline_with_kerass_answers(digits):
     import keras
 
     X, y = digits
-    estimator = tiny(epochs=1).fit(X, y)
+    estimator = tiny(builder="dense", epochs=1).fit(X, y)
     model, rows = estimator.model_, estimator.feature_encoder_.transform(X)
     for batch_size in (32, 7, 512):  # partial last batches; one batch for all rows
         estimator.set_params(predict__batch_size=batch_size)
@@ -367,5 +379,5 @@ def test_the_train_step_is_traced_once_per_model(digits, monkeypatch):
 
     monkeypatch.setattr(keras.Model, "train_step", counted)
     X, y = digits
-    estimator = tiny(epochs=2).fit(X, y)
+    estimator = tiny(builder="dense", epochs=2).fit(X, y)
     assert traces == [estimator.model_]

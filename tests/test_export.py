@@ -27,7 +27,7 @@ def exported(tmp_path_factory):
         one_candidate = TINY_GRID.replace("units: [4, 6]", "units: 4").replace(
             "epochs: [1, 2]", "epochs: 2"
         )
-        path = write_study(folder, one_candidate)
+        path = write_study(folder, one_candidate, plots=False)
         assert main(["run", str(path), "--quiet"]) == 0
         assert main(["export", str(path), "--out", str(folder / "out")]) == 0
         yield folder

@@ -191,8 +191,8 @@ def test_a_second_run_of_the_same_study_refuses(workdir, capsys):
         workdir,
         TINY_OPTUNA.replace("n_trials: 4", "n_trials: 3").replace(
             "builder: dense", "builder: holding.py:build"
-        )
-        + "tracking: {plots: false}\n",
+        ),
+        plots=False,
     )
     first = start_run(path)
     try:
@@ -233,7 +233,7 @@ def test_a_second_run_of_the_same_study_refuses(workdir, capsys):
 )
 @pytest.mark.slow
 def test_sigkill_at_random_moments_loses_nothing(workdir, text, kills):
-    path = write_study(workdir, text)
+    path = write_study(workdir, text, plots=False)
     name = yaml.safe_load(text)["name"]
     chance = random.Random(1234)
     for _ in range(kills):
@@ -312,7 +312,7 @@ def test_the_logged_study_file_has_no_password(workdir):
         .replace("units: [4, 6]", "units: 2")
         .replace("epochs: [1, 2]", "epochs: 1")
     )
-    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    assert main(["run", str(write_study(workdir, text, plots=False)), "--quiet"]) == 0
     parent, _ = study_runs("tiny-grid")
     logged = Path(parent.info.artifact_uri.removeprefix("file://")) / "study.yaml"
     assert "postgresql://hp:***@db/x" in logged.read_text()

@@ -83,7 +83,7 @@ def _study(
         metric=metric,
         epochs=epochs,
     )
-    return write_study(workdir, text, name=f"{name}.yaml")
+    return write_study(workdir, text, name=f"{name}.yaml", plots=False)
 
 
 def _summary(run_id: str, folder) -> str:

@@ -65,7 +65,7 @@ GRID_2_JOBS = GRID_STUDY.replace("  cv: 2", PARALLEL).replace("[4, 6]", "[4, 6, 
 )
 @pytest.mark.slow
 def test_interrupt_then_resume(workdir, text, signum, code, total):
-    path = write_study(workdir, text)
+    path = write_study(workdir, text, plots=False)
     (workdir / "pausing_builder.py").write_text(PAUSING_BUILDER)
 
     process = start_run(path)

@@ -24,7 +24,7 @@ def test_a_study_whose_every_trial_fails_exits_1_naming_the_error(workdir, capsy
         .replace("n_trials: 4", "n_trials: 2")
         .replace("cv: 2", "cv: {holdout: 0.3}")
     )
-    path = write_study(workdir, text)
+    path = write_study(workdir, text, plots=False)
     assert main(["run", str(path), "--quiet"]) == 1
     out = capsys.readouterr().out
     assert 'no trial completed: 2 trials failed with "ValueError: boom"' in out, out

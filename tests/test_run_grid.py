@@ -136,6 +136,7 @@ def test_regression_with_a_test_set(workdir, capsys):
           metric: rmse
           space: {units: [3], epochs: 2, learning_rate: 0.01}
     """,
+        plots=False,
     )
     assert main(["run", str(path), "--quiet"]) == 0
     parent, children = study_runs("waves")
@@ -157,7 +158,7 @@ def serial_runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("serial-grid")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
-        assert main(["run", str(write_study(folder, SMALL_GRID)), "--quiet"]) == 0
+        assert main(["run", str(write_study(folder, SMALL_GRID, plots=False)), "--quiet"]) == 0
         return study_runs("tiny-grid")[1]
 
 
@@ -167,7 +168,9 @@ def _serial_and_other(workdir, serial_runs, name: str, search: str):
     other = SMALL_GRID.replace("name: tiny-grid", f"name: {name}").replace(
         "cv: 2", "cv: 2" + search
     )
-    assert main(["run", str(write_study(workdir, other, f"{name}.yaml")), "--quiet"]) == 0
+    assert (
+        main(["run", str(write_study(workdir, other, f"{name}.yaml", plots=False)), "--quiet"]) == 0
+    )
     parent, other_runs = study_runs(name)
     assert len(serial_runs) == len(other_runs) == 2
     return parent, other_runs, list(zip(serial_runs, other_runs, strict=True))
@@ -202,7 +205,7 @@ def test_a_conditional_space_is_a_list_of_grids(workdir):
         "        adam: {learning_rate: [0.001, 0.01]}\n"
         "        sgd: {learning_rate: [0.1], momentum: [0.0, 0.9]}\n",
     )
-    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    assert main(["run", str(write_study(workdir, text, plots=False)), "--quiet"]) == 0
     _, children = study_runs("tiny-grid")
     candidates = sorted(
         (c.data.params["optimizer"], c.data.params["learning_rate"], c.data.params.get("momentum"))

@@ -32,7 +32,7 @@ def test_optuna_study_runs_and_resumes_into_the_same_parent(workdir, capsys):
     with_start = TINY_OPTUNA.replace(
         "  sampler: random", "  sampler: random\n  enqueue: [{units: 5, optimizer: rmsprop}]"
     ).replace("n_trials: 4", "n_trials: 2")
-    path = write_study(workdir, with_start)
+    path = write_study(workdir, with_start, plots=False)
     assert main(["run", str(path), "--quiet"]) == 0
     parent, children = study_runs("tiny-optuna")
     assert [c.data.tags["hpsearch.trial"] for c in children] == ["0", "1"]
@@ -88,7 +88,7 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(workdir):
         .replace("n_trials: 4", "n_trials: 5")
         .replace("cv: 2", "cv: {holdout: 0.3}")
     )
-    path = write_study(workdir, text)
+    path = write_study(workdir, text, plots=False)
     assert main(["run", str(path), "--quiet"]) == 0
     parent, children = study_runs("fragile")
     assert len(children) == 5
@@ -123,7 +123,7 @@ def test_a_grid_candidate_that_diverges_is_a_failed_trial(workdir):
       cv: 2
       space: {units: 4, epochs: 2, optimizer: sgd, learning_rate: [0.01, 1.0e+12]}
     """
-    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    assert main(["run", str(write_study(workdir, text, plots=False)), "--quiet"]) == 0
     _, children = study_runs("diverging")
     by_rate = {float(c.data.params["learning_rate"]): c for c in children}
     assert by_rate[0.01].data.tags["hpsearch.state"] == "COMPLETE"
@@ -151,7 +151,7 @@ def test_pruning_stops_clearly_worse_trials_epoch_by_epoch_in_their_first_fold(w
         batch_size: 16
         learning_rate: [0.03, 1.0e-7, 2.0e-7, 3.0e-7]
     """
-    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    assert main(["run", str(write_study(workdir, text, plots=False)), "--quiet"]) == 0
     storage = optuna.storages.RDBStorage(f"sqlite:///{workdir / 'mlruns' / 'optuna.db'}")
     trials = optuna.load_study(study_name="pruned", storage=storage).trials
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
@@ -189,7 +189,7 @@ def test_the_same_study_in_two_fresh_stores_gives_the_same_trials(tmp_path, monk
         folder = tmp_path / attempt
         folder.mkdir()
         monkeypatch.chdir(folder)
-        assert main(["run", str(write_study(folder, text)), "--quiet"]) == 0
+        assert main(["run", str(write_study(folder, text, plots=False)), "--quiet"]) == 0
         _, children = study_runs("tiny-optuna")
         results.append(
             [
@@ -220,7 +220,7 @@ def test_a_failed_trial_is_retried_with_the_same_parameters(workdir):
         .replace("n_trials: 4", "n_trials: 3\n  retries: 1")
         .replace("cv: 2", "cv: {holdout: 0.3}")
     )
-    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    assert main(["run", str(write_study(workdir, text, plots=False)), "--quiet"]) == 0
     storage = optuna.storages.RDBStorage("sqlite:///mlruns/optuna.db")
     trials = optuna.load_study(study_name="flaky", storage=storage).trials
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
@@ -258,7 +258,7 @@ def test_parallel_trials_train_in_separate_processes_with_their_share_of_cores(w
     text = TINY_OPTUNA.replace("builder: dense", "builder: recording.py:build").replace(
         "  cv: 2", "  cv: 2\n  n_jobs: 2"
     )
-    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    assert main(["run", str(write_study(workdir, text, plots=False)), "--quiet"]) == 0
 
     _, children = study_runs("tiny-optuna")
     assert sorted(int(c.data.tags["hpsearch.trial"]) for c in children) == [0, 1, 2, 3]
@@ -281,7 +281,7 @@ def test_parallel_trials_that_drew_the_same_values_each_keep_their_own_curves(wo
     for name in ("dropout", "optimizer", "learning_rate"):
         text = "\n".join(line for line in text.splitlines() if f"    {name}:" not in line)
     text = text.replace("units: {low: 3, high: 6}", "units: [4]")  # every trial the same
-    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    assert main(["run", str(write_study(workdir, text, plots=False)), "--quiet"]) == 0
 
     _, children = study_runs("tiny-optuna")
     assert len(children) == 4
@@ -346,7 +346,7 @@ def test_a_conditional_space_draws_each_branch_its_own_names(workdir):
         "  sampler: random",
         "  sampler: random\n  enqueue: [{optimizer: sgd, learning_rate: 0.1, momentum: 0.9}]",
     )
-    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    assert main(["run", str(write_study(workdir, text, plots=False)), "--quiet"]) == 0
 
     trials = optuna.load_study(study_name="tiny-optuna", storage="sqlite:///mlruns/optuna.db")
     first = trials.trials[0].params
@@ -376,7 +376,7 @@ def test_the_gaussian_process_sampler_proposes_trials_after_its_random_start(wor
         .replace("n_trials: 4", "n_trials: 3")
         .replace("epochs: 2", "epochs: 1")
     )
-    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    assert main(["run", str(write_study(workdir, text, plots=False)), "--quiet"]) == 0
     trials = optuna.load_study(study_name="tiny-optuna", storage="sqlite:///mlruns/optuna.db")
     # GPSampler draws its first 2 trials at random (10 without startup_trials), then fits
     # its Gaussian process: the third trial's parameters come from it.
@@ -457,9 +457,15 @@ def test_a_trial_better_after_fewer_epochs_records_that_candidate_as_the_trial_i
     1-epoch trial gives exactly the same scores, curves and epoch reports."""
     (workdir / "unlearning.py").write_text(UNLEARNING_BUILDER)
     shared_text = SHARING.format(name="shared", n_trials=2, share="true", epochs=3)
-    assert main(["run", str(write_study(workdir, shared_text, "shared.yaml")), "--quiet"]) == 0
+    assert (
+        main(["run", str(write_study(workdir, shared_text, "shared.yaml", plots=False)), "--quiet"])
+        == 0
+    )
     alone_text = SHARING.format(name="alone", n_trials=1, share="false", epochs=1)
-    assert main(["run", str(write_study(workdir, alone_text, "alone.yaml")), "--quiet"]) == 0
+    assert (
+        main(["run", str(write_study(workdir, alone_text, "alone.yaml", plots=False)), "--quiet"])
+        == 0
+    )
 
     storage = optuna.storages.RDBStorage(f"sqlite:///{workdir / 'mlruns' / 'optuna.db'}")
     trials = optuna.load_study(study_name="shared", storage=storage).trials

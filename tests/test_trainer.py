@@ -59,7 +59,10 @@ def test_workers_are_replaced_and_train_exactly_like_this_process(workdir):
     for per_process in (1, 0):
         name = f"per-process-{per_process}"
         text = _study(TINY_OPTUNA, per_process).replace("name: tiny-optuna", f"name: {name}")
-        assert main(["run", str(write_study(workdir, text, f"{name}.yaml")), "--quiet"]) == 0
+        assert (
+            main(["run", str(write_study(workdir, text, f"{name}.yaml", plots=False)), "--quiet"])
+            == 0
+        )
         scores[per_process] = [c.data.metrics["cv_score"] for c in study_runs(name)[1]]
         pids = [pid for pid, _ in _builds(workdir)]
         # Every model is built in a process whose long-lived objects are frozen out of the
@@ -87,7 +90,9 @@ def test_report_compares_two_studies_side_by_side(workdir, capsys):
     (workdir / "noting.py").write_text(NOTING_BUILDER)
     text = _study(TINY_OPTUNA, 0).replace("n_trials: 2", "n_trials: 1")
     for name in ("per-process-1", "per-process-0"):
-        study = write_study(workdir, text.replace("name: tiny-optuna", f"name: {name}"), name)
+        study = write_study(
+            workdir, text.replace("name: tiny-optuna", f"name: {name}"), name, plots=False
+        )
         assert main(["run", str(study), "--quiet"]) == 0
     first, second = json.loads(_compare(capsys, "--format", "json"))
     assert [first["study"], second["study"]] == ["per-process-1", "per-process-0"]
@@ -106,7 +111,7 @@ def test_a_worker_that_dies_fails_its_trial_and_the_study_goes_on(workdir):
         .replace("units: [4, 6]", "units: [5, 4]")
         .replace("epochs: [1, 2]", "epochs: 1")
     )
-    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    assert main(["run", str(write_study(workdir, text, plots=False)), "--quiet"]) == 0
     parent, children = study_runs("tiny-grid")
     assert [c.data.params["units"] for c in children] == ["5", "4"]
     died, survived = children
@@ -121,7 +126,7 @@ def test_a_grids_epoch_group_trains_in_one_worker(workdir):
     # A worker per trial, but candidates that differ only in epochs stay in one worker:
     # the 1-epoch candidates take the epochs their 2-epoch group kept (none trained).
     text = TINY_GRID.replace("  backend: grid", "  backend: grid\n  trials_per_process: 1")
-    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    assert main(["run", str(write_study(workdir, text, plots=False)), "--quiet"]) == 0
     trained = {
         (c.data.params["units"], c.data.params["epochs"]): c.data.metrics["trained_epochs"]
         for c in study_runs("tiny-grid")[1]
@@ -137,7 +142,7 @@ def test_workers_use_the_threads_the_study_sets(workdir):
 
     (workdir / "noting.py").write_text(NOTING_BUILDER)
     text = _study(TINY_OPTUNA, 1).replace("  backend: optuna", "  backend: optuna\n  threads: 2")
-    assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
+    assert main(["run", str(write_study(workdir, text, plots=False)), "--quiet"]) == 0
     assert [threads for *_, threads in _notes(workdir)] == ["2", "2", "2"]  # 2 trials, refit
     assert ParallelTrainer(None, trials_per_process=1, n_jobs=2, threads=3).threads == 3
     assert ParallelTrainer(None, trials_per_process=1, n_jobs=2).threads == threads_per_job(2)

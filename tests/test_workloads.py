@@ -47,7 +47,7 @@ def _parent_metrics(name: str) -> dict[str, float]:
 
 @pytest.mark.slow
 def test_forecast_study_reports_baseline_mae_direction_and_a_plot(workdir, capsys):
-    path = write_study(workdir, STOCK)
+    path = write_study(workdir, STOCK, plots=False)
     study = load_study(path)
     dataset = load_dataset(study)
     for train, validation in make_splitter(study).split(dataset.X, dataset.y):
@@ -115,6 +115,7 @@ def test_language_model_study_beats_nothing_it_cannot_and_logs_perplexity(workdi
             epochs: 2
             batch_size: 64
         """,
+        plots=False,
     )
     assert main(["run", str(path), "--quiet"]) == 0
     assert "baseline (unigram model): perplexity" in capsys.readouterr().out
@@ -149,6 +150,7 @@ def test_raw_text_study_exports_a_model_that_takes_strings(workdir, capsys):
             epochs: 1
             batch_size: 32
         """,
+        plots=False,
     )
     assert main(["run", str(path), "--quiet"]) == 0
     metrics, parent = _parent_metrics("tiny-imdb")
