@@ -298,7 +298,7 @@ def test_parallel_trials_that_drew_the_same_values_each_keep_their_own_curves(wo
 @pytest.mark.slow
 def test_a_multi_objective_study_records_its_pareto_front(workdir):
     text = TINY_OPTUNA.replace("sampler: random", "sampler: nsga2").replace(
-        "  cv: 2", "  cv: 2\n  metric: [accuracy, n_params, predict_ms]"
+        "  cv: 2", "  cv: {holdout: 0.3}\n  metric: [accuracy, n_params, predict_ms]"
     )
     assert main(["run", str(write_study(workdir, text)), "--quiet"]) == 0
 
@@ -336,15 +336,19 @@ def test_a_multi_objective_study_records_its_pareto_front(workdir):
 
 @pytest.mark.slow
 def test_a_conditional_space_draws_each_branch_its_own_names(workdir):
-    text = TINY_OPTUNA.replace(
-        "    optimizer: [adam, rmsprop]\n    learning_rate: {low: 1.0e-3, high: 1.0e-2, log: true}\n",
-        "    optimizer:\n"
-        "      choices:\n"
-        "        adam: {learning_rate: {low: 1.0e-3, high: 1.0e-2, log: true}}\n"
-        "        sgd: {learning_rate: {low: 0.05, high: 0.2}, momentum: [0.0, 0.9]}\n",
-    ).replace(
-        "  sampler: random",
-        "  sampler: random\n  enqueue: [{optimizer: sgd, learning_rate: 0.1, momentum: 0.9}]",
+    text = (
+        TINY_OPTUNA.replace(
+            "    optimizer: [adam, rmsprop]\n    learning_rate: {low: 1.0e-3, high: 1.0e-2, log: true}\n",
+            "    optimizer:\n"
+            "      choices:\n"
+            "        adam: {learning_rate: {low: 1.0e-3, high: 1.0e-2, log: true}}\n"
+            "        sgd: {learning_rate: {low: 0.05, high: 0.2}, momentum: [0.0, 0.9]}\n",
+        )
+        .replace(
+            "  sampler: random",
+            "  sampler: random\n  enqueue: [{optimizer: sgd, learning_rate: 0.1, momentum: 0.9}]",
+        )
+        .replace("cv: 2", "cv: {holdout: 0.3}")
     )
     assert main(["run", str(write_study(workdir, text, plots=False)), "--quiet"]) == 0
 
@@ -375,6 +379,7 @@ def test_the_gaussian_process_sampler_proposes_trials_after_its_random_start(wor
         TINY_OPTUNA.replace("sampler: random", "sampler: gp\n  startup_trials: 2")
         .replace("n_trials: 4", "n_trials: 3")
         .replace("epochs: 2", "epochs: 1")
+        .replace("cv: 2", "cv: {holdout: 0.3}")
     )
     assert main(["run", str(write_study(workdir, text, plots=False)), "--quiet"]) == 0
     trials = optuna.load_study(study_name="tiny-optuna", storage="sqlite:///mlruns/optuna.db")
