@@ -24,8 +24,10 @@ def exported(tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
-        one_candidate = TINY_GRID.replace("units: [4, 6]", "units: 4").replace(
-            "epochs: [1, 2]", "epochs: 2"
+        one_candidate = (
+            TINY_GRID.replace("units: [4, 6]", "units: 4")
+            .replace("epochs: [1, 2]", "epochs: 2")
+            .replace("cv: 2", "cv: {holdout: 0.3}")  # what is exported is the refit
         )
         path = write_study(folder, one_candidate, plots=False)
         assert main(["run", str(path), "--quiet"]) == 0

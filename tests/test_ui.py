@@ -94,7 +94,9 @@ def ui(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ui")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
-        text = TINY_GRID.replace("epochs: [1, 2]", "epochs: 1")
+        text = TINY_GRID.replace("epochs: [1, 2]", "epochs: 1").replace(
+            "cv: 2", "cv: {holdout: 0.3}"
+        )
         assert main(["run", str(write_study(folder, text)), "--quiet"]) == 0
         port = free_port()
         server = subprocess.Popen(
