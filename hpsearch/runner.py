@@ -63,8 +63,7 @@ def run_study(study: Study, *, on_trial=None, on_start=None, worker: bool = Fals
             tracker = StudyTracker.open(
                 study, tracking_uri, tags=_run_tags(study, dataset), trial_tags=_trial_tags(study)
             )
-            if study.source.is_file():
-                tracker.log_study_file(study.source)
+            _log_study_file(study, tracker)
         if worker:  # on its trials only: the parent run is every worker's
             from hpsearch.search.coordination import worker_name
 
@@ -93,6 +92,20 @@ def run_study(study: Study, *, on_trial=None, on_start=None, worker: bool = Fals
             baseline=parent.data.tags.get(BASELINE_TAG),
             study_tags=dict(parent.data.tags),
         )
+
+
+def _log_study_file(study: Study, tracker: StudyTracker) -> None:
+    """The study file on the parent run; a study given from Python, written as one
+    (``NAME.yaml``, a function as its ``module:name``)."""
+    if study.source.is_file():
+        tracker.log_study_file(study.source)
+        return
+    from hpsearch.study.reading import study_yaml
+
+    with tempfile.TemporaryDirectory(prefix="hpsearch-study-") as folder:
+        path = Path(folder) / f"{study.name}.yaml"
+        path.write_text(study_yaml(study), encoding="utf-8")
+        tracker.log_study_file(path)
 
 
 def _worker_mutex(study: Study):
@@ -319,7 +332,10 @@ def _run_tags(study: Study, dataset) -> dict[str, str]:
 
     from hpsearch.search.baseline import baseline_description
 
-    data = {"loader": study.data.loader, "params": study.data.params, "shape": dataset.describe()}
+    from hpsearch.study.references import reference_text
+
+    loader = reference_text(study.data.loader)
+    data = {"loader": loader, "params": study.data.params, "shape": dataset.describe()}
     return {
         BASELINE_TAG: baseline_description(dataset, study.task),
         DATA_TAG: redact_text(json.dumps(data, default=str))[:5000],

@@ -20,7 +20,7 @@ LAYERS = [
     ("hpsearch.search",),
     ("hpsearch.results",),
     ("hpsearch.deploy",),
-    ("hpsearch.runner", "hpsearch.console", "hpsearch.cli", "hpsearch.__main__"),
+    ("hpsearch.runner", "hpsearch.console", "hpsearch.cli", "hpsearch.__main__", "hpsearch.api"),
 ]
 
 
@@ -97,3 +97,20 @@ def test_no_import_circle():
         if module not in state:
             visit(module, [module])
     assert circles == [], "\n".join(" -> ".join(circle) for circle in circles)
+
+
+def test_the_package_lends_its_public_names_to_no_module_of_its_own():
+    """``hpsearch/__init__.py`` re-exports the Python API (``hpsearch.api``, the top layer) by
+    name, importing it on first use, which the graph above does not see. A module of the
+    package taking one of those names from ``hpsearch`` would reach the top layer through
+    it: none may."""
+    public = {name for name, module in hpsearch._PUBLIC.items() if layer_of(module) > 0}
+    borrowed = [
+        f"{module} imports {alias.name} from hpsearch"
+        for module, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module == "hpsearch" and not node.level
+        for alias in node.names
+        if alias.name in public
+    ]
+    assert borrowed == [], "\n".join(borrowed)

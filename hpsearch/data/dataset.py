@@ -15,7 +15,7 @@ from hpsearch.data.inputs import (
     is_text,
 )
 from hpsearch.errors import UserError
-from hpsearch.study.references import check_parameters, resolve
+from hpsearch.study.references import check_parameters, reference_text, resolve_reference
 
 KINDS = ("plain", "forecast", "language_model")
 
@@ -77,14 +77,14 @@ def resolve_loader(study):
     from hpsearch.data.loaders import LOADERS
 
     where = f"{study.source}: data.loader"
-    loader = resolve(
+    loader = resolve_reference(
         study.data.loader, LOADERS, kind="loader", where=where, base_dir=study.base_dir
     )
     check_parameters(
         loader,
         {name: f"{study.source}: data.params.{name}" for name in study.data.params},
         kind="loader",
-        reference=study.data.loader,
+        reference=reference_text(study.data.loader),
     )
     return loader
 
@@ -93,24 +93,23 @@ def load_dataset(study) -> Dataset:
     """Call the study's loader and check what it returns."""
     loader = resolve_loader(study)
     where = f"{study.source}: data"
+    name = reference_text(study.data.loader)
     try:
         returned = loader(**study.data.params)
     except FileNotFoundError as error:
-        raise UserError(
-            f"{where}: the loader {study.data.loader!r} found no file: {error}"
-        ) from None
+        raise UserError(f"{where}: the loader {name!r} found no file: {error}") from None
     except (KeyError, ValueError) as error:
         # A missing column, a malformed file: problems with the user's data, told in a line.
         # Anything else (a bug in a loader) keeps its traceback.
         problem = f"missing column or key {error}" if isinstance(error, KeyError) else error
-        raise UserError(f"{where}: the loader {study.data.loader!r} failed: {problem}") from None
+        raise UserError(f"{where}: the loader {name!r} failed: {problem}") from None
     if isinstance(returned, Dataset):
         described = returned
     elif isinstance(returned, tuple) and len(returned) in (2, 4):
         described = Dataset(*returned)
     else:
         raise UserError(
-            f"{where}: the loader {study.data.loader!r} must return (X, y),"
+            f"{where}: the loader {name!r} must return (X, y),"
             f" (X_train, y_train, X_test, y_test) or a Dataset, not {type(returned).__name__}"
         )
     X, y = _checked_pair(described.X, described.y, study, f"{where} (training)")
@@ -141,11 +140,12 @@ def _input_kind(dataset: Dataset, X, X_test, study, where: str) -> tuple[str, st
     if study.data.inputs is not None:
         kind, decided, key = study.data.inputs, "declared by data.inputs", "data.inputs"
     elif dataset.inputs is not None:
-        kind, decided = dataset.inputs, f"declared by the loader {study.data.loader!r}"
+        name = reference_text(study.data.loader)
+        kind, decided = dataset.inputs, f"declared by the loader {name!r}"
         key = "data"
         if kind not in INPUT_KINDS:
             raise UserError(
-                f"{where}: the loader {study.data.loader!r} declares inputs={kind!r};"
+                f"{where}: the loader {name!r} declares inputs={kind!r};"
                 f" known: {', '.join(INPUT_KINDS)}"
             )
     else:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import types
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,7 +65,9 @@ OPTIMIZER_VARIABLES = frozenset({"learning_rate"})
 
 def architecture_key(params: dict[str, Any], meta: dict[str, Any]) -> str:
     """Names what a build depends on: the parameters, and the data's facts minus row counts."""
-    chosen = {k: v for k, v in params.items() if k not in FIT_ONLY | OPTIMIZER_VARIABLES}
+    chosen = {
+        k: _comparable(v) for k, v in params.items() if k not in FIT_ONLY | OPTIMIZER_VARIABLES
+    }
     chosen.update({k: params.get(k) is None for k in OPTIMIZER_VARIABLES})
     facts = {}
     for name, value in meta.items():
@@ -83,6 +86,15 @@ def architecture_key(params: dict[str, Any], meta: dict[str, Any]) -> str:
         # encoders, fitted models and histories describe a fit, not the architecture
     payload = pickle.dumps((sorted(chosen.items(), key=str), sorted(facts.items())), protocol=4)
     return hashlib.sha1(payload).hexdigest()
+
+
+def _comparable(value: Any) -> Any:
+    """A parameter as the key holds it: a function by what it is in this process (a builder
+    given from Python may be a lambda, which pickle cannot write; the keys never leave the
+    process)."""
+    if isinstance(value, types.FunctionType):
+        return ("function", value.__module__, value.__qualname__, id(value))
+    return value
 
 
 @dataclass

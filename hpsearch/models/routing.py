@@ -15,9 +15,10 @@ from hpsearch.study import (
 )
 from hpsearch.study.references import (
     accepted_parameters,
-    canonical_reference,
     check_parameters,
-    resolve,
+    portable_reference,
+    reference_text,
+    resolve_reference,
 )
 
 # SciKeras's own constructor arguments: a builder parameter of the same name would be
@@ -71,15 +72,19 @@ OPTIMIZERS = frozenset(
 
 
 @cache
-def resolve_builder_reference(reference: str):
-    """The builder function for a canonical reference (absolute paths for files)."""
+def resolve_builder_reference(reference):
+    """The builder function for a canonical reference (absolute paths for files), or the
+    builder itself when the estimator was given the function."""
     from hpsearch.models import BUILDERS
 
-    return resolve(reference, BUILDERS, kind="builder", where="model.builder")
+    return resolve_reference(reference, BUILDERS, kind="builder", where="model.builder")
 
 
-def builder_reference(study: Study) -> str:
-    return canonical_reference(study.model.builder, study.base_dir)
+def builder_reference(study: Study):
+    """The builder as the estimator takes it: a reference that resolves in any process (a
+    function given from Python as its ``module:name``), or a function only this process
+    has, where the trials train here (``check_functions_reach_workers``)."""
+    return portable_reference(study.model.builder, study.base_dir)
 
 
 def check_model(study: Study, facts: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -91,7 +96,7 @@ def check_model(study: Study, facts: dict[str, Any] | None = None) -> dict[str, 
     from hpsearch.models import BUILDERS
 
     source = study.source
-    builder = resolve(
+    builder = resolve_reference(
         study.model.builder,
         BUILDERS,
         kind="builder",
@@ -118,7 +123,7 @@ def check_model(study: Study, facts: dict[str, Any] | None = None) -> dict[str, 
             raise UserError(
                 f"{source}: model.params.{name}: a training setting; put it in search.space"
             )
-    check_parameters(builder, names, kind="builder", reference=study.model.builder)
+    check_parameters(builder, names, kind="builder", reference=reference_text(study.model.builder))
     _check_optimizers(study)
     fixed = dict(study.model.params)
     searched = study.dimensions()

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from hpsearch.study.metrics import DEFAULT_METRIC, METRICS
+from hpsearch.study.references import ReferenceOrFunction
 from hpsearch.study.space import (
     Branches,
     Dimension,
@@ -46,12 +47,14 @@ SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc", "nsga2")
 PRUNERS = ("none", "median", "hyperband", "successive_halving")
 STARTUP_SAMPLERS = ("tpe", "gp", "cmaes")  # those with a random start (n_startup_trials)
 
+IN_PYTHON = "<study>"  # the source's name of a study given from Python, not read from a file
+
 
 # --- the sections ----------------------------------------------------------------------
 
 
 class DataSection(_Section):
-    loader: StrictStr = Field(min_length=1)
+    loader: ReferenceOrFunction  # or, from Python, the function itself
     params: dict[str, Any] = {}
     # What X holds: numbers, token ids (integers for an Embedding) or raw text. Unset, the
     # loader's Dataset(inputs=...) says, else strings are text and anything else numbers.
@@ -73,7 +76,7 @@ MODEL_SETTINGS = ("jit_compile", "steps_per_execution")
 
 
 class ModelSection(_Section):
-    builder: StrictStr = Field(min_length=1)
+    builder: ReferenceOrFunction  # or, from Python, the function itself
     params: dict[str, Any] = {}
     loss: StrictStr | None = None
     # XLA for the model's steps. Unset is Keras's "auto": off on CPU-only machines. On CPU
@@ -197,8 +200,10 @@ class Study(_Section):
     search: SearchSection = SearchSection()
     tracking: TrackingSection = TrackingSection()
 
-    # Set by load_study: where the file is, so "file.py:function" resolves next to it.
-    source: Path = Field(default=Path("."), exclude=True)
+    # Set by load_study: where the file is, so "file.py:function" resolves next to it. A
+    # study given from Python (a dict, or a Study built there) is IN_PYTHON in the folder
+    # its references resolve from: errors then begin "<study>: ...".
+    source: Path = Field(default=Path(IN_PYTHON), exclude=True)
 
     @property
     def base_dir(self) -> Path:

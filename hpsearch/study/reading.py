@@ -21,7 +21,8 @@ from pydantic import (
 
 from hpsearch.errors import UserError
 from hpsearch.study.checks import _check_across_sections
-from hpsearch.study.model import Study
+from hpsearch.study.model import IN_PYTHON, Study
+from hpsearch.study.references import check_functions_reach_workers
 
 # --- reading ---------------------------------------------------------------------------
 
@@ -118,6 +119,7 @@ def parse_study(raw: Any, source: Path) -> Study:
         first = error.errors(include_url=False)[0]
         raise UserError.at(source, _format_location(first["loc"]), _format_problem(first)) from None
     _check_across_sections(study, source)
+    check_functions_reach_workers(study)
     return study
 
 
@@ -140,8 +142,37 @@ def apply_overrides(raw: Any, overrides: Mapping[str, Any]) -> Any:
     return merged
 
 
-def load_study(path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None) -> Study:
-    """Read, override and validate a study file."""
-    source = Path(path)
-    raw = apply_overrides(read_yaml(source), overrides or {})
-    return parse_study(raw, source)
+def load_study(
+    study: str | os.PathLike[str] | Mapping[str, Any] | Study,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> Study:
+    """Read, override and validate a study: a study file, a mapping with the file's keys
+    (from Python), or a ``Study`` (checked again, with the overrides).
+
+    A mapping's ``file.py:function`` references resolve from ``base_dir``, by default the
+    current folder (as Python's ``open`` finds a relative path); its errors name the
+    source ``<study>``. A study file's resolve from the file's folder.
+    """
+    if isinstance(study, Study):
+        if base_dir is not None:
+            raise TypeError("base_dir: a Study keeps the folder it was given")
+        # warnings: pydantic checks cv's union against its first member (an int) first
+        raw, source = study.model_dump(exclude_unset=True, warnings=False), study.source
+    elif isinstance(study, Mapping):
+        folder = Path(base_dir) if base_dir is not None else Path()
+        raw, source = study, folder / IN_PYTHON
+    else:
+        if base_dir is not None:
+            raise TypeError("base_dir: a study file's references resolve from its own folder")
+        source = Path(study)
+        raw = read_yaml(source)
+    return parse_study(apply_overrides(raw, overrides or {}), source)
+
+
+def study_yaml(study: Study) -> str:
+    """The study as a study file would write it: the keys it was given (a function given
+    from Python as its ``module:name``)."""
+    document = study.model_dump(mode="json", exclude_unset=True, warnings=False)
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

@@ -5,7 +5,12 @@ A reference is one of:
 - a built-in name (``lstm``, ``digits``), looked up in a plain dict;
 - ``package.module:function``, imported;
 - ``path/to/file.py:function``, loaded from a file relative to the study file. This runs
-  the user's own code, as any Python script would.
+  the user's own code, as any Python script would;
+- from Python, the function itself (``{"model": {"builder": build}}``): ``resolve_reference``
+  returns it as it is. Trials that train in other processes find it by importing
+  ``module:name``, so there it must be a module's own function (``importable_name``);
+  ``check_functions_reach_workers`` says so, before anything runs, for a lambda, a nested
+  function or one of ``__main__`` (a notebook, the script being run).
 
 Checking a study (``validate``) needs only the parameter names of a ``file.py:function``,
 and a user's builder file starts with ``import keras``: 3-4 s of TensorFlow to learn them.
@@ -28,7 +33,9 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, PlainSerializer, PlainValidator, WithJsonSchema
 
 from hpsearch.errors import UserError
 
@@ -43,6 +50,142 @@ def canonical_reference(reference: str, base_dir: Path) -> str:
         path, _, function = reference.rpartition(":")
         return f"{(base_dir / path).resolve()}:{function}"
     return reference
+
+
+# --- a reference, or a function given from Python ---------------------------------------
+
+
+def _reference_or_function(value: Any) -> Any:
+    if isinstance(value, str):
+        if not value:
+            raise ValueError("String should have at least 1 character")
+        return value
+    if callable(value) and not isinstance(value, type):
+        return value
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise ValueError(f"Input should be a valid string or, from Python, a function (got {shown})")
+
+
+# A study-file key naming a function: a reference (text), or from Python the function
+# itself. The JSON Schema (a file's view) says string; dumped as JSON or YAML, a function
+# is its ``module:name``.
+ReferenceOrFunction = Annotated[
+    Any,
+    PlainValidator(_reference_or_function),
+    PlainSerializer(lambda value: reference_text(value), when_used="json"),
+    WithJsonSchema({"type": "string", "minLength": 1}),
+]
+
+
+def reference_text(value: Any) -> str:
+    """How a reference is shown and recorded: the text as given; a function given from
+    Python as ``module:name`` (``__main__:build``, ``__main__:<lambda>``)."""
+    if isinstance(value, str):
+        return value
+    module = getattr(value, "__module__", None) or "?"
+    name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
+    return f"{module}:{name or type(value).__name__}"
+
+
+def resolve_reference(
+    value: Any,
+    builtins: Mapping[str, str],
+    *,
+    kind: str,
+    where: str,
+    base_dir: Path = Path("."),
+) -> Callable[..., Any]:
+    """The function a study names: ``value`` itself when it is one (given from Python),
+    else the function its reference names (``resolve``)."""
+    if callable(value):
+        return value
+    return resolve(value, builtins, kind=kind, where=where, base_dir=base_dir)
+
+
+def portable_reference(value: Any, base_dir: Path) -> Any:
+    """``value`` as another process resolves it to the same function: a reference with a
+    file's path made absolute, a function as the ``module:name`` that imports it. A function
+    no import finds stays itself, for this process's own use (``check_functions_reach_workers``
+    refuses it where trials train elsewhere)."""
+    if isinstance(value, str):
+        return canonical_reference(value, base_dir)
+    return importable_name(value) or value
+
+
+def importable_name(function: Any) -> str | None:
+    """``module:name`` when importing it gives back this very function, as in another
+    process (pickle finds functions the same way); None otherwise."""
+    return None if _why_not_importable(function) else reference_text(function)
+
+
+def _why_not_importable(function: Any) -> str | None:
+    """Why another process cannot import ``function`` by its module and name (None: it can)."""
+    module_name = getattr(function, "__module__", None)
+    name = getattr(function, "__qualname__", None)
+    shown = reference_text(function)
+    if not isinstance(module_name, str) or not isinstance(name, str):
+        return f"{shown} is not a function of a module"
+    if name == "<lambda>" or name.endswith(".<lambda>"):
+        return "a lambda"
+    if "<locals>" in name:
+        return f"the function {name.rpartition('.')[2]!r} is defined inside another function"
+    if module_name == "__main__":
+        return f"the function {name!r} is defined in __main__ (a notebook, or the script being run)"
+    module = sys.modules.get(module_name)
+    if "." in name or module is None or getattr(module, name, None) is not function:
+        return f"importing {shown} does not give this function back"
+    return None
+
+
+def functions_in(value: Any, key: str = "") -> Iterator[tuple[str, Callable[..., Any]]]:
+    """Every function given from Python in a study or a part of it, with its dotted key
+    (``("model.builder", build)``)."""
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from functions_in(getattr(value, name), f"{key}.{name}" if key else name)
+    elif isinstance(value, Mapping):
+        for name, inner in value.items():
+            yield from functions_in(inner, f"{key}.{name}")
+    elif isinstance(value, (list, tuple)):
+        for index, inner in enumerate(value):
+            yield from functions_in(inner, f"{key}.{index}")
+    elif callable(value) and not isinstance(value, type):
+        yield key, value
+
+
+def settings_that_train_elsewhere(study) -> list[str]:
+    """The settings that would train ``study``'s trials in its own process, where they now
+    train in other processes (worker processes, a grid's joblib workers, Dask: as
+    ``hpsearch.search.trainers.make_trainer`` decides); empty when they train here."""
+    search = study.search
+    dask = search.backend == "grid" and search.grid_backend == "dask"
+    settings = []
+    if dask:
+        settings.append("search.grid_backend: workers")
+    if search.trials_per_process > 0 or dask:
+        settings.append("search.trials_per_process: 0")
+    if search.backend == "grid" and search.n_jobs > 1:
+        settings.append("search.n_jobs: 1")
+    return settings
+
+
+def check_functions_reach_workers(study) -> None:
+    """Where trials train in other processes, every function the study was given from
+    Python must be one those processes can import; raise a ``UserError`` otherwise."""
+    settings = settings_that_train_elsewhere(study)
+    if not settings:
+        return
+    for key, function in functions_in(study):
+        why = _why_not_importable(function)
+        if why is not None:
+            raise UserError.at(
+                study.source,
+                key,
+                f"{why}, which worker processes cannot import; set {', '.join(settings)}"
+                " to train in this process, or give it as 'file.py:function' or"
+                " 'module:function'",
+            )
 
 
 def resolve(
