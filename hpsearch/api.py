@@ -122,7 +122,9 @@ def run(
         )
     checked = read(study, overrides, base_dir=base_dir)
     _check_script_guard(checked, caller)
-    with RunDisplay(checked, quiet=quiet) as display:
+    with RunDisplay(checked, quiet=quiet) as display, warnings.catch_warnings():
+        # tqdm's advice to install ipywidgets, in a notebook, when a library imports it.
+        warnings.filterwarnings("ignore", message="IProgress not found")
         outcome = run_study(checked, on_trial=display.trial_done, on_start=display.start)
     leaderboard = leaderboard_of_result(outcome)
     if not quiet:
