@@ -4,6 +4,7 @@ name; and the one-line errors where a function cannot reach worker processes."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -154,6 +155,14 @@ def test_load_results_of_a_study_the_store_lacks(workdir):
             " set search.grid_backend: workers, search.trials_per_process: 0 to train",
         ),
         (
+            {
+                "data.loader": "digits",
+                "model.builder": functools.partial(lambda meta, units: None, units=3),
+                "search.trials_per_process": 1,
+            },
+            "<study>: model.builder: functools:partial (it cannot be pickled: ",
+        ),
+        (
             {"model.builder": 3},
             "<study>: model.builder: Input should be a valid string or, from Python, a"
             " function (got 3)",
@@ -179,6 +188,22 @@ def test_a_dict_study_is_checked_as_a_study_file_is(keys, message):
     with pytest.raises(hpsearch.UserError) as raised:
         hpsearch.load_study(study)
     assert str(raised.value).startswith(message)
+
+
+def test_what_worker_processes_can_import_is_accepted_for_them():
+    from hpsearch.models.builders import build_dense
+
+    for builder in (build_dense, functools.partial(build_dense, layers=1)):
+        study = hpsearch.load_study(
+            {
+                "name": "importable",
+                "task": "classification",
+                "data": {"loader": "digits"},
+                "model": {"builder": builder},
+                "search": {"n_jobs": 2, "space": {"units": [3, 6]}},
+            }
+        )
+        assert study.model.builder is builder
 
 
 def test_a_dict_finds_its_files_in_base_dir(tmp_path, monkeypatch):

@@ -29,7 +29,9 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import pickle
 import sys
+import types
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -138,6 +140,21 @@ def _why_not_importable(function: Any) -> str | None:
     return None
 
 
+def _why_not_sent(value: Any) -> str | None:
+    """Why ``value`` cannot reach another process as the study is sent there (None: it
+    can): a function goes by its module and name, any other callable (a
+    ``functools.partial``, an object with ``__call__``) as pickle writes it."""
+    if isinstance(value, types.FunctionType):
+        return _why_not_importable(value)
+    if type(value).__module__ == "__main__":
+        return f"an object of {type(value).__qualname__!r}, a class defined in __main__"
+    try:
+        pickle.dumps(value)
+    except Exception as error:  # pickle raises several kinds
+        return f"{reference_text(value)} (it cannot be pickled: {str(error)[:100]})"
+    return None
+
+
 def functions_in(value: Any, key: str = "") -> Iterator[tuple[str, Callable[..., Any]]]:
     """Every function given from Python in a study or a part of it, with its dotted key
     (``("model.builder", build)``)."""
@@ -165,7 +182,7 @@ def settings_that_train_elsewhere(study) -> list[str]:
         settings.append("search.grid_backend: workers")
     if search.trials_per_process > 0 or dask:
         settings.append("search.trials_per_process: 0")
-    if search.backend == "grid" and search.n_jobs > 1:
+    if search.n_jobs > 1:  # a grid's joblib workers; Optuna's parallel trials need workers
         settings.append("search.n_jobs: 1")
     return settings
 
@@ -177,7 +194,7 @@ def check_functions_reach_workers(study) -> None:
     if not settings:
         return
     for key, function in functions_in(study):
-        why = _why_not_importable(function)
+        why = _why_not_sent(function)
         if why is not None:
             raise UserError.at(
                 study.source,
