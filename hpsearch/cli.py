@@ -2,8 +2,8 @@
 
 Exit codes (SPEC): 0 success; 2 a user error, printed as one line naming the file and key;
 130 interrupted (143 on SIGTERM) after the state was saved; 1 a ``run`` or ``worker`` that
-ends with no complete trial in the study (its errors printed, its trials kept), or anything
-else.
+ends with no complete trial in the study (its errors printed, its trials kept), a ``rerun``
+whose fold scores differ from the record, a ``delete`` answered no, or anything else.
 
 TensorFlow's start-up lines (absl, oneDNN, CUDA) stay off the terminal unless ``--verbose``
 (hpsearch.models.tensorflow_import): in this process and in those it starts.
@@ -21,6 +21,8 @@ from hpsearch import __version__
 from hpsearch.errors import UserError
 
 EXIT_NOTHING_COMPLETED = 1
+EXIT_RERUN_DIFFERS = 1  # a fold trained again to another score than the recorded one
+EXIT_NOT_CONFIRMED = 1  # delete: the question was answered no
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -86,10 +88,43 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     report.add_argument("--top", type=int, default=20, help="rows of the table (default 20)")
 
-    export = commands.add_parser("export", help="write the best model for deployment")
+    export = commands.add_parser(
+        "export", help="write the best model (or a trial's) for deployment"
+    )
     export.add_argument("study", help="study name or study file")
     export.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
+    which = export.add_mutually_exclusive_group()
+    which.add_argument(
+        "--trial", type=int, help="a complete trial of that number instead of the best (refitted)"
+    )
+    which.add_argument("--run-id", help="the complete trial of that MLflow run instead of the best")
+    export.add_argument(
+        "--alias",
+        help="registered model alias for the exported version (default: champion for the best,"
+        " none for --trial/--run-id)",
+    )
     export.add_argument("--tracking-uri")
+
+    studies = commands.add_parser("list", help="the studies in the tracking store")
+    studies.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    studies.add_argument("--tracking-uri")
+
+    rerun = commands.add_parser(
+        "rerun", help="train one trial again from its MLflow record and compare its fold scores"
+    )
+    rerun.add_argument("run_id", help="the MLflow run id of a complete trial")
+    rerun.add_argument("--tracking-uri")
+
+    delete = commands.add_parser("delete", help="remove a study from the MLflow and Optuna stores")
+    delete.add_argument("study", help="study name or study file")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.add_argument(
+        "--models", action="store_true", help="delete its registered model versions too"
+    )
+    delete.add_argument("--tracking-uri")
+    delete.add_argument(
+        "--storage", help="Optuna storage URL (default: the one the study recorded)"
+    )
 
     predict = commands.add_parser(
         "predict", help="batch predictions of an exported model (CSV rows or text lines)"
@@ -157,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         "schema": _schema,
         "report": _report,
         "export": _export,
+        "list": _list,
+        "rerun": _rerun,
+        "delete": _delete,
         "predict": _predict,
         "ui": _ui,
     }[arguments.command]
@@ -297,19 +335,68 @@ def _report(arguments) -> int:
 
 
 def _export(arguments) -> int:
-    from hpsearch.deploy.export import export_best
+    from hpsearch.deploy.export import export_model
 
     name, uri = _study_name_and_uri(arguments.study, arguments.tracking_uri)
-    result = export_best(name, uri, arguments.out)
+    result = export_model(
+        name,
+        uri,
+        arguments.out,
+        number=arguments.trial,
+        run_id=arguments.run_id,
+        alias=arguments.alias,
+    )
     card = result.card
     print(
         f"exported {name} (trial {card['trial']}, {card['metric']} {card['cv_score']:.4f})"
         f" to {result.out_dir}"
     )
+    alias = card["registered_model"]["alias"]
     print(
         f"registered model {result.model_name!r} version {result.model_version}"
-        f" (alias {card['registered_model']['alias']})"
+        f" ({f'alias {alias}' if alias else 'no alias'})"
     )
+    return 0
+
+
+def _list(arguments) -> int:
+    from hpsearch.console import print_study_list
+    from hpsearch.results.studies import list_studies
+    from hpsearch.study import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(arguments.tracking_uri)
+    print_study_list(list_studies(uri), fmt=arguments.format, tracking_uri=uri)
+    return 0
+
+
+def _rerun(arguments) -> int:
+    from hpsearch.console import print_rerun
+    from hpsearch.results.rerun import rerun_trial
+    from hpsearch.study import resolve_tracking_uri
+
+    if sys.stdout.isatty():
+        print(f"{arguments.run_id}: training the trial again…", flush=True)
+    result = rerun_trial(arguments.run_id, resolve_tracking_uri(arguments.tracking_uri))
+    print_rerun(result)
+    return 0 if result.matches else EXIT_RERUN_DIFFERS
+
+
+def _delete(arguments) -> int:
+    from hpsearch.console import ask_on_terminal, print_deletion
+    from hpsearch.results.deletion import delete_study
+
+    name, uri = _study_name_and_uri(arguments.study, arguments.tracking_uri)
+    deletion = delete_study(
+        name,
+        uri,
+        storage=arguments.storage,
+        models=arguments.models,
+        confirm=None if arguments.yes else ask_on_terminal,
+    )
+    if deletion is None:
+        print(f"{name}: nothing deleted", file=sys.stderr)
+        return EXIT_NOT_CONFIRMED
+    print_deletion(deletion)
     return 0
 
 

@@ -137,6 +137,7 @@ def print_result(result, leaderboard) -> None:
         _console.print(
             f"Pareto front ({objectives}): trials {', '.join(map(str, json.loads(pareto)))}"
         )
+    print_savings(result.study_metrics)
     _console.print(f"results: {redact_text(result.tracking_uri)} (browse: python -m hpsearch ui)")
 
 
@@ -409,3 +410,164 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no NaN
     return value
+
+
+def print_savings(metrics: dict[str, float]) -> None:
+    """What the search saved (``hpsearch.results.savings``), from the parent run's metrics:
+
+    saved: 12 of 24 epochs not trained (pruning, early stopping, shared epochs),
+    about 3s at 0.25s an epoch; 14 of 16 fits reused a built model
+    """
+    if "epochs_trained" not in metrics:
+        return
+    trained = int(metrics["epochs_trained"])
+    without = int(metrics["epochs_without_savings"])
+    text = f"saved: {without - trained} of {without} epochs not trained"
+    text += " (pruning, early stopping, shared epochs)"
+    pace = metrics.get("seconds_per_epoch")
+    if pace is not None and without > trained:
+        text += f", about {(without - trained) * pace:.0f}s at {pace:.2g}s an epoch"
+    if metrics.get("fits"):
+        text += f"; {int(metrics['fits_reused'])} of {int(metrics['fits'])} fits reused a built"
+        text += " model (no build, no trace)"
+    _console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def print_study_list(studies, *, fmt: str = "table", tracking_uri: str = "") -> None:
+    """``hpsearch list``: one study a row (``hpsearch.results.studies``)."""
+    rows = [study.as_row() for study in studies]
+    if fmt == "json":
+        rows = [{key: _json_value(value) for key, value in row.items()} for row in rows]
+        json.dump(rows, sys.stdout, indent=2, default=str)
+        print()
+        return
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(
+            ["name", "backend", "trials", "best_trial", "best_score", "metric", "last_activity"]
+        )
+        for row in rows:
+            writer.writerow(
+                [
+                    row["name"],
+                    row["backend"],
+                    _counts(row["trials"]),
+                    row["best_trial"],
+                    row["best_score"],
+                    row["metric"],
+                    row["last_activity"],
+                ]
+            )
+        return
+    if not rows:
+        _console.print(f"no studies in {redact_text(tracking_uri)}")
+        return
+    table = Table(title=f"studies in {redact_text(tracking_uri)}")
+    for column in ("study", "backend", "trials", "best", "metric", "last activity (UTC)"):
+        table.add_column(column, justify="right" if column == "best" else "left")
+    for row in rows:
+        best = "-" if row["best_trial"] is None else f"{_number(row['best_score'])}"
+        best += "" if row["best_trial"] is None else f" (trial {row['best_trial']})"
+        last = (row["last_activity"] or "-").replace("T", " ").removesuffix("+00:00")
+        table.add_row(
+            row["name"],
+            row["backend"] or "-",
+            _counts(row["trials"]) or "none",
+            best,
+            f"{row['metric']} ({row['direction'][:3]})",
+            last,
+        )
+    _console.print(table)
+
+
+def _counts(trials: dict[str, int]) -> str:
+    return ", ".join(f"{n} {state.lower()}" for state, n in sorted(trials.items()))
+
+
+def print_rerun(result) -> None:
+    """``hpsearch rerun``: the data and versions against the record, then each fold's score
+    beside the recorded one."""
+    trial = result.trial
+    print(
+        f"{result.study_name}: trial {trial.number} (run {trial.run_id}) trained again,"
+        f" seed {result.seed}: {json.dumps(trial.params)}"
+    )
+    if trial.shared_from is not None:
+        print(
+            f"  (scored from trial {trial.shared_from}'s states when recorded; trained here"
+            f" for its own {trial.params.get('epochs')} epochs)"
+        )
+    if result.data_same is None:
+        print(f"data: sha256 {result.data_sha256[:12]}…; the record has no hash to compare")
+    elif result.data_same:
+        print(f"data: as recorded (sha256 {result.data_sha256[:12]}…)")
+    else:
+        print(
+            f"data: DIFFERS from the record (sha256 {result.data_sha256[:12]}…, recorded"
+            f" {result.recorded_data_sha256[:12]}…): the loader returns other rows now"
+        )
+    if result.version_changes:
+        changes = ", ".join(
+            f"{name} {recorded or 'not recorded'} -> {here or 'not installed'}"
+            for name, recorded, here in result.version_changes
+        )
+        print(f"versions: DIFFER from the record: {changes}")
+    else:
+        print("versions: as recorded")
+    for fold in result.folds:
+        recorded = "-" if fold.recorded is None else f"{fold.recorded:.10f}"
+        verdict = "same" if fold.matches else "DIFFERENT"
+        if fold.recorded is not None and not fold.matches:
+            verdict += f" (by {fold.rerun - fold.recorded:+.3g})"
+        print(
+            f"fold {fold.fold}: {result.metric} recorded {recorded}  rerun {fold.rerun:.10f}"
+            f"  {verdict}"
+        )
+    if result.error:
+        print(f"the rerun failed: {result.error}")
+    elif len(result.folds) != len(trial.fold_scores):
+        print(
+            f"the record has {len(trial.fold_scores)} fold scores, the study's splits"
+            f" {len(result.folds)}"
+        )
+    print(
+        "reproduced: every fold's score is the recorded one"
+        if result.matches
+        else "NOT reproduced: a fold's score differs from the record"
+    )
+
+
+def ask_on_terminal(question: str) -> bool:
+    """``question? [y/N]`` on a terminal; without one, nobody can say yes."""
+    from hpsearch.errors import UserError
+
+    if not sys.stdin.isatty():
+        raise UserError(f"{question}: no terminal to confirm on; add --yes (nothing was done)")
+    answer = input(f"{question}? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def print_deletion(deletion) -> None:
+    """What ``hpsearch delete`` removed (``hpsearch.results.deletion``) and what it kept."""
+    where = redact_text(deletion.tracking_uri)
+    runs = f"{len(deletion.run_ids)} runs"
+    if deletion.removed_for_good:
+        print(f"deleted study {deletion.name!r}: its experiment and {runs} from {where}")
+    else:
+        print(
+            f"deleted study {deletion.name!r}: its experiment and {runs} renamed and marked"
+            f" deleted on {where} (the server's `mlflow gc` removes them for good)"
+        )
+    if deletion.optuna_storage is not None:
+        storage = redact_text(deletion.optuna_storage)
+        done = "deleted" if deletion.optuna_deleted else "none found"
+        print(f"Optuna study {deletion.name!r} in {storage}: {done}")
+    if deletion.kept_versions:
+        versions = ", ".join(deletion.kept_versions)
+        print(
+            f"kept: registered model {deletion.name!r} versions {versions}, with their files"
+            " (--models deletes them)"
+        )
+    elif deletion.versions:
+        versions = ", ".join(version for version, _ in deletion.versions)
+        print(f"deleted: registered model {deletion.name!r} versions {versions}")

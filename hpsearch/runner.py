@@ -20,10 +20,14 @@ from hpsearch.study import Study, redact_text
 from hpsearch.tracking.lock import StudyLock
 from hpsearch.tracking.names import (
     BASELINE_TAG,
+    DATA_SHA_TAG,
     DATA_TAG,
     DIRECTION_TAG,
     METRIC_TAG,
     PARETO_TAG,
+    SEED_TAG,
+    STORAGE_TAG,
+    STUDY_DIR_TAG,
     WORKER_TAG,
 )
 from hpsearch.tracking.tracker import StudyTracker, TrialRecord
@@ -135,7 +139,9 @@ def _held(mutex):
 def _search_and_refit(
     study, dataset, builder_params, tracker, records_dir, *, exclusive, mutex, on_trial, on_start
 ):
+    from hpsearch.deploy.refit import refit_trial
     from hpsearch.models.routing import builder_reference
+    from hpsearch.results.savings import log_savings
     from hpsearch.search import backend_class
     from hpsearch.search.baseline import baseline_metrics
     from hpsearch.search.evaluation import CrossValidation
@@ -167,10 +173,11 @@ def _search_and_refit(
                     best = tracker.best_trial(study.direction)
                     test_score = None
                     if best is not None:
-                        test_metrics = _refit_best(study, tracker, trainer, best)
+                        test_metrics = refit_trial(study, tracker, trainer, best, best=True)
                         test_score = test_metrics.get("test_score")
                         tracker.record_best(best, test_metrics)
                     _log_leaderboard(tracker)
+                    log_savings(study, tracker)
                     if study.multi_objective:
                         _log_pareto_front(study, tracker)
                 finally:
@@ -186,47 +193,6 @@ def _search_and_refit(
             tracker.finish("FAILED")
         raise
     return best, test_score
-
-
-def _refit_best(study: Study, tracker: StudyTracker, trainer, best: TrialRecord):
-    """Fit the best candidate on all training data; keep it for export; score the test set.
-
-    Returns the test metrics (``test_score`` and the data kind's extras). Skipped when the
-    parent run already holds the model of this very trial (a resumed study whose best did
-    not change).
-    """
-    if tracker.model_trial_run_id() == best.run_id:
-        logged = tracker.parent_run().data.metrics
-        return {name: value for name, value in logged.items() if name.startswith("test_")}
-    with tempfile.TemporaryDirectory(prefix="hpsearch-model-") as folder:
-        folder = Path(folder)
-        refitted = trainer.refit(best.params, folder)
-        facts = {
-            "trial_run_id": best.run_id,
-            "trial": best.number,
-            "params": best.params,
-            **refitted.facts,
-            "task": study.task,
-        }
-        _save_json(folder / "estimator.json", facts)
-        tracker.log_model(folder, best)
-    if refitted.forecast is not None:
-        _log_forecast(study, tracker, refitted.forecast)
-    return refitted.test_metrics
-
-
-def _log_forecast(study: Study, tracker: StudyTracker, table: dict[str, list]) -> None:
-    """The test period predicted day by day: a CSV and a plot on the parent run."""
-    import pandas as pd
-
-    from hpsearch.results.forecast_plot import forecast_plot
-
-    with tempfile.TemporaryDirectory(prefix="hpsearch-forecast-") as folder:
-        csv_path = Path(folder) / "forecast_test.csv"
-        pd.DataFrame(table).to_csv(csv_path, index=False)
-        tracker.log_study_artifact(csv_path)
-        title = f"{study.name}: test period, best model refitted on all training data"
-        tracker.log_study_artifact(forecast_plot(table, title, Path(folder) / "forecast_test.png"))
 
 
 def _log_leaderboard(tracker: StudyTracker) -> None:
@@ -327,13 +293,16 @@ def _save_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def _run_tags(study: Study, dataset) -> dict[str, str]:
-    """The parent run's own tags: the data, its baseline, the metric."""
+    """The parent run's own tags: the data (and its content's hash), its baseline, the
+    metric; where the study file's references resolve and the Optuna storage (for
+    ``rerun``, ``export --trial`` and ``delete``)."""
     import json
 
+    from hpsearch.data.fingerprint import data_sha256
     from hpsearch.search.baseline import baseline_description
-
     from hpsearch.study.references import reference_text
 
+    optuna = study.search.backend == "optuna"
     loader = reference_text(study.data.loader)
     data = {"loader": loader, "params": study.data.params, "shape": dataset.describe()}
     return {
@@ -341,15 +310,20 @@ def _run_tags(study: Study, dataset) -> dict[str, str]:
         DATA_TAG: redact_text(json.dumps(data, default=str))[:5000],
         METRIC_TAG: study.metric.name,
         DIRECTION_TAG: study.direction,
+        DATA_SHA_TAG: data_sha256(dataset.X, dataset.y),
+        STUDY_DIR_TAG: str(study.base_dir.resolve()),
+        **({STORAGE_TAG: redact_text(study.optuna_storage())} if optuna else {}),
     }
 
 
 def _trial_tags(study: Study) -> dict[str, str]:
-    """Tags of the parent and of every trial: how it was searched, with which code."""
+    """Tags of the parent and of every trial: how it was searched (and seeded), with which
+    code."""
     from hpsearch.search import backend_class
     from hpsearch.tracking.provenance import provenance_tags
 
     return {
         **backend_class(study.search.backend).search_tags(study),
         **provenance_tags(study.source.resolve().parent),
+        SEED_TAG: str(study.seed),
     }

@@ -8,9 +8,11 @@ Writes into the output folder (SPEC "Export"):
   and ``hpsearch predict``, answering with class labels and probabilities (or values);
 - ``model_card.json``: study, metric, scores, parameters, run ids, data and versions.
 
-The model is the one ``run`` refitted on all training data; export trains nothing. The
-MLflow model is also logged on the best trial's run and registered under the study's name,
-with the alias ``champion`` on that version.
+The best trial's model is the one ``run`` refitted on all training data: exporting it
+trains nothing. Another complete trial (``--trial N``) is refitted the same way first
+(``hpsearch.deploy.refit``) and kept on its run, so that it trains once. The MLflow model
+is also logged on the trial's run and registered under the study's name: the best one's
+version with the alias ``champion``, another's with the alias asked for, if any.
 """
 
 from __future__ import annotations
@@ -49,21 +51,93 @@ class ExportResult:
     card: dict[str, Any]
 
 
-def export_best(study_name: str, tracking_uri: str, out_dir: Path) -> ExportResult:
-    import keras
-    import numpy as np
+def export_model(
+    study_name: str,
+    tracking_uri: str,
+    out_dir: Path,
+    *,
+    number: int | None = None,
+    run_id: str | None = None,
+    alias: str | None = None,
+) -> ExportResult:
+    """``hpsearch export``: the best trial's model (alias ``champion`` unless another is
+    given), or with ``number`` or ``run_id`` that trial's (no alias unless given)."""
+    if number is None and run_id is None:
+        return export_best(study_name, tracking_uri, out_dir, alias=alias or CHAMPION_ALIAS)
+    return export_trial(
+        study_name, tracking_uri, out_dir, number=number, run_id=run_id, alias=alias
+    )
 
+
+def export_best(
+    study_name: str, tracking_uri: str, out_dir: Path, *, alias: str | None = CHAMPION_ALIAS
+) -> ExportResult:
+    """The model ``run`` refitted for the study's best trial; its version gets ``alias``."""
     tracker = StudyTracker.find(study_name, tracking_uri)
     parent = tracker.parent_run()
     best_run_id = parent.data.tags.get(BEST_RUN_TAG)
     if not best_run_id or tracker.model_trial_run_id() is None:
         raise UserError(f"{study_name}: no completed trial to export yet (run the study first)")
+    _check_out_dir(out_dir)
+    test_metrics = {k: v for k, v in parent.data.metrics.items() if k.startswith("test_")}
+    return _export(tracker, best_run_id, tracker.download_model, out_dir, alias, test_metrics)
+
+
+def export_trial(
+    study_name: str,
+    tracking_uri: str,
+    out_dir: Path,
+    *,
+    number: int | None = None,
+    run_id: str | None = None,
+    alias: str | None = None,
+) -> ExportResult:
+    """Any complete trial (by ``number`` or ``run_id``), refitted on all training data as
+    ``run`` refits the best (``hpsearch.deploy.refit``), written as ``export_best`` writes
+    and registered as a version of its own; ``alias`` (none by default: the champion stays
+    where it is) goes to that version."""
+    from hpsearch.deploy.refit import download_refitted, refit_trial, refitted_test_metrics
+    from hpsearch.tracking.study_record import find_trial
+
+    tracker = StudyTracker.find(study_name, tracking_uri)
+    trial = find_trial(tracker, number=number, run_id=run_id)
+    _check_out_dir(out_dir)
+    test_metrics = refitted_test_metrics(tracker, trial)
+    if test_metrics is None:
+        from hpsearch.search.replay import study_trainer
+        from hpsearch.tracking.study_record import recorded_study
+
+        study = recorded_study(tracker, trial, tracking_uri)
+        with study_trainer(study) as (_, trainer):
+            test_metrics = refit_trial(study, tracker, trainer, trial, best=False)
+
+    def download(destination: Path) -> Path:
+        return download_refitted(tracker, trial, destination)
+
+    return _export(tracker, trial.run_id, download, out_dir, alias, test_metrics)
+
+
+def _check_out_dir(out_dir: Path) -> None:
     if out_dir.exists() and any(out_dir.iterdir()):
         raise UserError(f"{out_dir}: --out: the folder is not empty; choose a new one")
-    out_dir.mkdir(parents=True, exist_ok=True)
 
+
+def _export(
+    tracker: StudyTracker,
+    run_id: str,
+    download,
+    out_dir: Path,
+    alias: str | None,
+    test_metrics: dict[str, float],
+) -> ExportResult:
+    """Write the refitted model of trial run ``run_id`` (``download(folder)`` fetches its
+    folder) into ``out_dir``, register it, write its card."""
+    import keras
+    import numpy as np
+
+    out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="hpsearch-export-") as scratch:
-        downloaded = tracker.download_model(Path(scratch))
+        downloaded = download(Path(scratch))
         model = keras.saving.load_model(downloaded / "model.keras", safe_mode=True)
         example = np.load(downloaded / "input_example.npy", allow_pickle=False)
         facts = json.loads((downloaded / "estimator.json").read_text())
@@ -71,10 +145,12 @@ def export_best(study_name: str, tracking_uri: str, out_dir: Path) -> ExportResu
         model.export(str(out_dir / "saved_model"), format="tf_saved_model", verbose=False)
         _save_mlflow_model(model, facts, example, out_dir, Path(scratch))
 
-    version = _register(tracker, study_name, best_run_id, out_dir / "mlflow_model")
-    card = _model_card(study_name, tracker, parent, best_run_id, facts, version)
+    name = tracker.study_name
+    version = _register(tracker, name, run_id, out_dir / "mlflow_model", alias)
+    parent = tracker.parent_run()
+    card = _model_card(name, tracker, parent, run_id, facts, version, alias, test_metrics)
     (out_dir / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
-    return ExportResult(out_dir, study_name, version, card)
+    return ExportResult(out_dir, name, version, card)
 
 
 def _save_mlflow_model(model, facts: dict, example, out_dir: Path, scratch: Path) -> None:
@@ -116,8 +192,10 @@ def _save_mlflow_model(model, facts: dict, example, out_dir: Path, scratch: Path
     )
 
 
-def _register(tracker: StudyTracker, name: str, run_id: str, mlflow_model_dir: Path) -> str:
-    """Log the MLflow model on the best trial's run, register it once, alias it champion.
+def _register(
+    tracker: StudyTracker, name: str, run_id: str, mlflow_model_dir: Path, alias: str | None
+) -> str:
+    """Log the MLflow model on the trial's run, register it once, give it ``alias``.
 
     Only ``MlflowClient`` calls: ``mlflow.set_tracking_uri`` would change the process's
     (and its children's) default store.
@@ -139,33 +217,39 @@ def _register(tracker: StudyTracker, name: str, run_id: str, mlflow_model_dir: P
         version = client.create_model_version(
             name, source, run_id=run_id, tags={STUDY_TAG: name}
         ).version
-    client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
+    if alias:
+        client.set_registered_model_alias(name, alias, version)
     return str(version)
 
 
-def _model_card(study_name, tracker, parent, best_run_id, facts, version) -> dict[str, Any]:
+def _model_card(
+    study_name, tracker, parent, run_id, facts, version, alias, test_metrics
+) -> dict[str, Any]:
     tags, metrics = parent.data.tags, parent.data.metrics
-    best = tracker.client.get_run(best_run_id)
+    trial = tracker.client.get_run(run_id)
     return {
         "study": study_name,
         "task": facts.get("task"),
         "metric": tags.get(METRIC_TAG),
         "direction": tags.get(DIRECTION_TAG),
-        "cv_score": best.data.metrics.get("cv_score"),
-        "cv_score_std": best.data.metrics.get("cv_score_std"),
-        "test_score": metrics.get("test_score"),
+        "cv_score": trial.data.metrics.get("cv_score"),
+        "cv_score_std": trial.data.metrics.get("cv_score_std"),
+        "test_score": test_metrics.get("test_score"),
         # The trivial baseline (see hpsearch.search.baseline) and the data kind's extras.
         "baseline": tags.get(BASELINE_TAG),
-        "study_metrics": {
-            name: value
-            for name, value in sorted(metrics.items())
-            if name.startswith(("test_", "baseline_"))
-        },
+        "study_metrics": dict(
+            sorted(
+                {
+                    **{k: v for k, v in metrics.items() if k.startswith("baseline_")},
+                    **test_metrics,
+                }.items()
+            )
+        ),
         "parameters": facts.get("params"),
         "trial": facts.get("trial"),
-        "run_id": best_run_id,
+        "run_id": run_id,
         "parent_run_id": parent.info.run_id,
-        "registered_model": {"name": study_name, "version": version, "alias": CHAMPION_ALIAS},
+        "registered_model": {"name": study_name, "version": version, "alias": alias},
         "data": {
             **json.loads(tags.get(DATA_TAG, "{}")),
             "input_shape": facts.get("input_shape"),

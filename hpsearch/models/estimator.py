@@ -402,6 +402,7 @@ class _HpsearchEstimator(WrapperHooks):
                 model=self._model_facts(fold),
                 trained_epochs=0 if self._took_epochs else len(self.history_.get("loss", [])),
                 epoch_seconds=self._epoch_log.seconds,
+                reused=getattr(self, "_reused_model", None),
             )
         return self
 
@@ -513,10 +514,12 @@ class _HpsearchEstimator(WrapperHooks):
         # SciKeras reads the metadata of a new, unfitted encoder (``feature_encoder`` is a
         # property): the fitted one's (kind, statistics, text as token ids) is added here.
         vars(self).update(self.feature_encoder_.get_metadata())
+        self._reused_model = False  # recorded with the fold (the study's savings)
         if not BUILT_MODELS.active:
             return super().build_keras_model()
         key = architecture_key(self.get_params(), self.metadata())
         model = BUILT_MODELS.get(key, getattr(self, "learning_rate", None))
+        self._reused_model = model is not None
         if model is None:
             release_keras_memory()  # the kept models stay usable
             model = super().build_keras_model()

@@ -99,10 +99,12 @@ class FoldPlan:
         model: dict[str, Any] | None = None,
         trained_epochs: int | None = None,
         epoch_seconds: list[float] | None = None,
+        reused: bool | None = None,
     ) -> None:
         """Leave one fold's per-epoch history, its error, (``model``) what the model is:
         ``n_params`` and the ``summary`` text, how many epochs the fit trained (0 when
-        it took the state of a longer fit of the fold) and the seconds each took."""
+        it took the state of a longer fit of the fold), the seconds each took, and whether
+        the fit took a built model instead of building one (``hpsearch.models.reuse``)."""
         payload = {
             "fold": fold,
             "history": {k: [float(v) for v in values] for k, values in dict(history).items()},
@@ -110,6 +112,7 @@ class FoldPlan:
             "model": model,
             "trained_epochs": trained_epochs,
             "epoch_seconds": [float(t) for t in epoch_seconds or []],
+            "reused": reused,
         }
         target = Path(self.records_dir) / f"{self.key(parameters)}.{fold}.json"
         # A Dask worker on another machine may not have the folder: it writes there, and

@@ -39,6 +39,8 @@ class TrialOutcome:
     # The trial whose fits this one's shorter ``epochs`` were scored from (Optuna's
     # ``search.share_epochs``); such a trial trains nothing and is outside the budget.
     shared_from: int | None = None
+    # Fits that took a built model instead of building one (``hpsearch.models.reuse``).
+    fits_reused: int | None = None
 
     @property
     def score(self) -> float:
@@ -63,6 +65,12 @@ class FoldResult:
 
 def _sum_or_none(values: list[int | None]) -> int | None:
     return None if not values or None in values else int(sum(values))
+
+
+def _count_or_none(values: list[bool | None]) -> int | None:
+    """How many are true; None when nothing was recorded."""
+    known = [value for value in values if value is not None]
+    return sum(map(bool, known)) if known else None
 
 
 def make_splitter(study: Study):
@@ -198,6 +206,7 @@ class CrossValidation:
             predict_ms=predict_ms,
             epoch_times=mean_curves([{"t": r["epoch_seconds"]} for r in timed]).get("t", []),
             train_time=float(sum(sum(r["epoch_seconds"]) for r in timed)) if records else None,
+            fits_reused=_count_or_none([r.get("reused") for r in records]),
         )
 
     def objective_values(self, outcome: TrialOutcome) -> list[float]:

@@ -6,7 +6,8 @@ counts when it produced a result of its own (a score, a prune, or its own error)
 cut short by Ctrl-C, SIGTERM or a dead process do not. A process killed outright leaves its
 trial RUNNING: Optuna's heartbeat marks it FAIL once the grace period has passed, and the
 next run closes its MLflow run as KILLED.
-Starts listed in ``search.enqueue`` (known-good candidates) are evaluated first.
+Starts listed in ``search.enqueue`` (known-good candidates), then the best candidates of
+another study (``search.warm_start``), are evaluated first.
 Pruning is epoch by epoch on a trial's first fold (``hpsearch.search.pruning``): a
 candidate clearly worse than the others at the same epoch stops there, before its other
 folds. With ``epochs`` searched (a list; a range when asked), a completed trial that
@@ -17,6 +18,7 @@ count.
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 import zlib
@@ -42,6 +44,7 @@ from hpsearch.search.optuna_trials import (
 )
 from hpsearch.search.pruning import EpochReports, make_pruner
 from hpsearch.search.trainer import describe_error
+from hpsearch.search.warm_start import warm_starts
 from hpsearch.tracking.names import (
     BACKEND_TAG,
     COMPLETE,
@@ -136,7 +139,10 @@ class OptunaBackend(EpochSharing, SearchBackend):
         )
         if remaining <= 0:
             return
-        for start in self.study.search.enqueue:
+        starts, notes = warm_starts(self.study, self.tracker.tracking_uri)
+        for note in notes:
+            print(note, file=sys.stderr, flush=True)
+        for start in [*self.study.search.enqueue, *starts]:
             # Runs first; a start already tried (a resumed study) is not queued again.
             optuna_study.enqueue_trial(optuna_names(start, self.study), skip_if_exists=True)
         if self.mutex is not None:

@@ -46,6 +46,7 @@ def _check_across_sections(study: Study, source: Path) -> None:
             "startup_trials",
             "retries",
             "share_epochs",
+            "warm_start",
         )
         for key in optuna_only:
             if getattr(search, key) is not None:
@@ -82,6 +83,10 @@ def _check_across_sections(study: Study, source: Path) -> None:
             " n_jobs: 1 only",
         )
     _check_enqueue(search, source)
+    if search.warm_start is not None and search.warm_start.study == study.name:
+        raise UserError.at(
+            source, "search.warm_start.study", "names this study itself; name another study"
+        )
     for name, key, value in _located_dimensions(search.space):
         if name in study.model.params:
             raise UserError.at(source, key, "also set in model.params; set it in one place")
@@ -195,22 +200,28 @@ def _check_enqueue(search: SearchSection, source: Path) -> None:
     for index, start in enumerate(search.enqueue):
         if not start:
             raise UserError.at(source, f"search.enqueue.{index}", "an empty start; name values")
-        reachable = dict(search.space)  # the top level, and the branches this start takes
-        for name, value in start.items():
-            dimension = search.space.get(name)
-            if isinstance(dimension, Branches) and value in dimension.choices:
-                reachable.update(dimension.choices[value])
-        for name, value in start.items():
-            key = f"search.enqueue.{index}.{name}"
-            if name not in reachable:
-                raise UserError.at(
-                    source,
-                    key,
-                    f"{name!r} is not in search.space (nor in a branch this start chooses)",
-                )
-            problem = _outside(reachable[name], value)
-            if problem:
-                raise UserError.at(source, key, problem)
+        for name, problem in start_problems(search.space, start).items():
+            raise UserError.at(source, f"search.enqueue.{index}.{name}", problem)
+
+
+def start_problems(space: dict[str, Any], start: dict[str, Any]) -> dict[str, str]:
+    """Why each value of a start (``search.enqueue``, ``search.warm_start``) is not one the
+    space can produce, by name: a name neither at the top of the space nor in a branch
+    the start chooses, or a value outside its dimension. Empty when the start fits."""
+    reachable = dict(space)  # the top level, and the branches this start takes
+    for name, value in start.items():
+        dimension = space.get(name)
+        if isinstance(dimension, Branches) and value in dimension.choices:
+            reachable.update(dimension.choices[value])
+    problems = {}
+    for name, value in start.items():
+        if name not in reachable:
+            problems[name] = f"{name!r} is not in search.space (nor in a branch this start chooses)"
+            continue
+        problem = _outside(reachable[name], value)
+        if problem:
+            problems[name] = problem
+    return problems
 
 
 def _outside(dimension: Any, value: Any) -> str | None:

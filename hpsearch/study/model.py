@@ -105,6 +105,14 @@ class TimeSeriesCV(_Section):
     timeseries: StrictInt = Field(ge=2)
 
 
+class WarmStart(_Section):
+    """``search.warm_start``: the best ``top`` parameter sets of another study in the same
+    MLflow store, queued first (Optuna only)."""
+
+    study: StrictStr = Field(min_length=1)
+    top: StrictInt = Field(default=5, ge=1)
+
+
 def _cv_kind(value: Any) -> str | None:
     if isinstance(value, Mapping):
         if "timeseries" in value:
@@ -169,6 +177,8 @@ class SearchSection(_Section):
     space: dict[str, Dimension] = {}
     # Known-good starting points, evaluated first (optuna); each names some searched values.
     enqueue: list[dict[str, Scalar]] = []
+    # Another study's best parameter sets (in this study's space), queued after enqueue.
+    warm_start: WarmStart | None = None
     storage: StrictStr | None = None
     # Where a grid's fits run: worker processes of ours, or a Dask cluster (joblib's Dask
     # backend); dask_scheduler is its address, none for a LocalCluster of n_jobs workers.

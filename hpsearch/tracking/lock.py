@@ -28,24 +28,27 @@ def _local_folder(*uris: str) -> Path | None:
     return None
 
 
-class StudyLock:
-    """``with StudyLock(study):`` holds the study's lock, if its stores are local."""
+def lock_path(study_name: str, *uris: str) -> Path | None:
+    """The lock file of a study whose stores are ``uris`` (the Optuna storage first, for an
+    optuna study); None when none of them is local."""
+    folder = _local_folder(*uris)
+    return folder / ".locks" / f"{study_name}.lock" if folder else None
 
-    def __init__(self, study, tracking_uri: str, *, shared: bool = False):
-        self.study = study
-        uris = [tracking_uri]
-        if study.search.backend == "optuna":
-            uris.insert(0, study.optuna_storage())
-        # A worker (``shared``) expects company: its storage coordinates, not a file lock.
-        folder = None if shared else _local_folder(*uris)
-        self.path = folder / ".locks" / f"{study.name}.lock" if folder else None
+
+class StoreLock:
+    """``with StoreLock(path, name, source):`` holds the lock file ``path`` (None: nothing to
+    hold); refused with a line naming ``source`` and the study ``name``."""
+
+    def __init__(self, path: Path | None, name: str, source: object):
+        self.path = path
+        self.name, self.source = name, source
         self._handle = None
 
     @property
     def held(self) -> bool:
         return self._handle is not None
 
-    def __enter__(self) -> StudyLock:
+    def __enter__(self) -> StoreLock:
         if self.path is None:
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +60,7 @@ class StudyLock:
             owner = handle.read().strip() or "another process"
             handle.close()
             raise UserError(
-                f"{self.study.source}: name: the study {self.study.name!r} is already running"
+                f"{self.source}: name: the study {self.name!r} is already running"
                 f" (process {owner}) on this store; wait for it, or give this one another name"
             ) from None
         handle.seek(0)
@@ -72,3 +75,15 @@ class StudyLock:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+
+class StudyLock(StoreLock):
+    """``with StudyLock(study):`` holds the study's lock, if its stores are local."""
+
+    def __init__(self, study, tracking_uri: str, *, shared: bool = False):
+        uris = [tracking_uri]
+        if study.search.backend == "optuna":
+            uris.insert(0, study.optuna_storage())
+        # A worker (``shared``) expects company: its storage coordinates, not a file lock.
+        path = None if shared else lock_path(study.name, *uris)
+        super().__init__(path, study.name, study.source)

@@ -41,6 +41,13 @@ BEST_RUN_TAG = "hpsearch.best_run_id"
 BEST_PARAMS_TAG = "hpsearch.best_params"
 MODEL_TRIAL_TAG = "hpsearch.model_trial_run_id"
 PARETO_TAG = "hpsearch.pareto_front"  # trial numbers, as JSON (multi-objective studies)
+# What a trial needs to be trained again from its record alone (``hpsearch rerun``).
+SEED_TAG = "hpsearch.seed"  # the study's seed (the parent's and every trial's)
+DATA_SHA_TAG = "hpsearch.data_sha256"  # the training data's content (X and y), on the parent
+STUDY_DIR_TAG = "hpsearch.study_dir"  # where the study file's own references resolve
+STORAGE_TAG = "hpsearch.storage"  # the Optuna storage, any password as *** (optuna studies)
+# On a trial's run: its candidate refitted on all training data (``export --trial``).
+REFIT_TAG = "hpsearch.refitted"
 
 
 def spends_budget(state: str, *, own_result: bool, shared: bool) -> bool:

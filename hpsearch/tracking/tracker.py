@@ -134,6 +134,7 @@ class TrialRecord:
     metrics: dict[str, float] = field(default_factory=dict)  # every scalar MLflow has
     shared_from: int | None = None  # see SHARED_FROM_TAG
     worker: str | None = None  # see WORKER_TAG
+    last_activity_ms: int | None = None  # the run's end (or start) time, as MLflow keeps it
 
     @property
     def counted(self) -> bool:
@@ -301,6 +302,7 @@ class StudyTracker:
                     metrics=dict(metrics),
                     shared_from=_int_or_none(tags.get(SHARED_FROM_TAG)),
                     worker=tags.get(WORKER_TAG),
+                    last_activity_ms=run.info.end_time or run.info.start_time,
                 )
             )
         return sorted(records, key=lambda record: (record.number, record.run_id))
@@ -453,7 +455,7 @@ class TrialRun:
             }
             scalars.update({f"cv_score_fold_{k}": s for k, s in enumerate(outcome.fold_scores)})
             metrics += [Metric(k, float(v), now, 0) for k, v in scalars.items() if math.isfinite(v)]
-        for name in ("n_params", "trained_epochs", "predict_ms", "train_time"):
+        for name in ("n_params", "trained_epochs", "predict_ms", "train_time", "fits_reused"):
             value = getattr(outcome, name)
             if value is not None:
                 metrics.append(Metric(name, float(value), now, 0))
