@@ -426,7 +426,9 @@ def print_savings(metrics: dict[str, float]) -> None:
     text += " (pruning, early stopping, shared epochs)"
     pace = metrics.get("seconds_per_epoch")
     if pace is not None and without > trained:
-        text += f", about {(without - trained) * pace:.0f}s at {pace:.2g}s an epoch"
+        seconds = (without - trained) * pace
+        shown = f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
+        text += f", about {shown}s at {pace:.2g}s an epoch"
     if metrics.get("fits"):
         text += f"; {int(metrics['fits_reused'])} of {int(metrics['fits'])} fits reused a built"
         text += " model (no build, no trace)"

@@ -138,6 +138,29 @@ def test_published_system_metrics_turns_true_with_the_first_batch(mlflow_store):
     assert any(key.startswith("system/") for key in client.get_run(run.info.run_id).data.metrics)
 
 
+def test_hard_delete_frees_a_deleted_experiment_s_name(mlflow_store):
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from hpsearch.compat.mlflow import can_hard_delete, hard_delete
+
+    uri, _ = mlflow_store
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("deleted-for-good")
+    run = client.create_run(experiment)
+    client.log_metric(run.info.run_id, "score", 0.5)
+    client.delete_experiment(experiment)
+    with pytest.raises(MlflowException):  # only marked deleted: the name is still taken
+        client.create_experiment("deleted-for-good")
+    assert can_hard_delete(client)
+    hard_delete(client, [run.info.run_id], experiment)
+    with pytest.raises(MlflowException):
+        client.get_run(run.info.run_id)
+    again = client.create_experiment("deleted-for-good")  # SQLite may give it the same id
+    assert client.search_runs([again]) == []
+    assert can_hard_delete(MlflowClient("http://127.0.0.1:9")) is False  # a server's REST store
+
+
 # --- multiprocessing ------------------------------------------------------------------------
 
 
