@@ -17,6 +17,10 @@ import pytest
 from conftest import TINY_GRID, mlflow_client, study_runs, write_study
 from hpsearch.cli import main
 
+# Slow as a whole: its tests share one study, and rerun starts a process (slow tests are
+# run first: marking one test alone would set the study up twice).
+pytestmark = pytest.mark.slow
+
 # log_loss: a continuous score, so that "the same score" says something.
 GRID = TINY_GRID.replace("name: tiny-grid", "name: after-grid").replace(
     "  cv: 2\n", "  cv: 2\n  metric: log_loss\n"

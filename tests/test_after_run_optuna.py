@@ -15,6 +15,10 @@ import pytest
 from conftest import SHARING, UNLEARNING_BUILDER, study_runs, write_study
 from hpsearch.cli import main
 
+# Slow as a whole: its tests share one study, and rerun starts a process (slow tests are
+# run first: marking one test alone would set the study up twice).
+pytestmark = pytest.mark.slow
+
 # One trial trains 3 epochs; its 1-epoch sibling scores better and is recorded from the
 # states its folds passed through (hpsearch.shared_from).
 STUDY = SHARING.format(name="after-optuna", n_trials=1, share="true", epochs=3).replace(
