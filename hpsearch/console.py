@@ -310,6 +310,12 @@ def print_resolved_study(study: Study) -> None:
             )
         for start in search.enqueue:
             lines.append(f"  first: {json.dumps(start)}")
+        if search.warm_start is not None:
+            warm = search.warm_start
+            lines.append(
+                f"  then: the best {warm.top} parameter sets of study {warm.study!r} that fit"
+                " this space (search.warm_start)"
+            )
     else:
         lines.append(
             f"grid: {study.grid_size()} candidates x {study.n_folds} folds"
