@@ -79,6 +79,8 @@ def _format_location(location: tuple[Any, ...]) -> str:
     # Tagged unions add their tag ("<range>", "<choices>"...) to the location: drop it.
     parts = [str(part) for part in location if not str(part).startswith("<")]
     parts = [p for p in parts if not p.startswith(("function-", "literal[", "constrained-"))]
+    # A key is shown as the file spells it, but on one line: the error is one line.
+    parts = [repr(p) if not p.isprintable() or not p.strip() else p for p in parts]
     return ".".join(parts) or "(top level)"
 
 
