@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hpsearch.study import MODEL_SETTINGS, Branches, Range, Study, redact_text
+from hpsearch.study.references import reference_text
 from hpsearch.tracking.names import COMPLETE, PARETO_TAG, PRUNED, RUNNING
 
 # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
@@ -133,7 +134,7 @@ def print_result(result, leaderboard) -> None:
     print_leaderboard(leaderboard, fmt="table", top=10)
     pareto = result.study_tags.get(PARETO_TAG)
     if study.multi_objective and pareto:
-        objectives = ", ".join(study.objectives)
+        objectives = ", ".join(study.objective_names)
         _console.print(
             f"Pareto front ({objectives}): trials {', '.join(map(str, json.loads(pareto)))}"
         )
@@ -291,6 +292,9 @@ def print_resolved_study(study: Study) -> None:
         + (f", timeout {search.timeout}s" if search.timeout else ""),
         "training: " + _describe_training(study),
     ]
+    fits = _describe_fits(study)
+    if fits:
+        lines.append("each fit: " + fits)
     if search.backend == "optuna":
         lines.append(
             f"optuna: {study.n_trials} trials, sampler {study.sampler}"
@@ -374,17 +378,36 @@ def _describe_training(study) -> str:
     if search.n_jobs > 1 and search.trials_per_process:
         where = f"{search.n_jobs} worker processes, each replaced every"
         where += f" {search.trials_per_process} trials"
-    models = (
-        ", one built model per architecture, epochs shared"
-        if search.reuse_models
-        else ", fresh models"
-    )
+    models = ", one built model per architecture" if search.reuse_models else ", fresh models"
+    training = study.training
+    if search.reuse_models and not (training.early_stopping or training.callbacks):
+        models += ", epochs shared"
     return where + models
+
+
+def _describe_fits(study) -> str:
+    """The training section: ``early stopping on val_loss (patience 3...), class weights...``."""
+    training = study.training
+    parts = []
+    stopping = training.early_stopping
+    if stopping is not None:
+        restored = ", best epoch's weights kept" if stopping.restore_best_weights else ""
+        parts.append(
+            f"early stopping on {stopping.monitor} (patience {stopping.patience},"
+            f" min_delta {stopping.min_delta}{restored}); the refit trains the folds'"
+            " median best epoch"
+        )
+    if training.class_weight is not None:
+        parts.append(f"class weights {json.dumps(training.class_weight)}")
+    if training.callbacks:
+        names = ", ".join(reference_text(value) for value in training.callbacks)
+        parts.append(f"callbacks {names} (one new each fit)")
+    return "; ".join(parts)
 
 
 def _describe_objectives(study) -> str:
     pairs = ", ".join(
-        f"{name} ({direction})"
+        f"{reference_text(name)} ({direction})"
         for name, direction in zip(study.objectives, study.directions, strict=True)
     )
     return f"objectives {pairs}" if study.multi_objective else f"metric {pairs}"

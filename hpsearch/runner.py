@@ -228,12 +228,12 @@ def _log_pareto_front(study: Study, tracker: StudyTracker) -> None:
             rows.append(
                 {
                     "trial": record.number,
-                    **dict(zip(study.objectives, values, strict=True)),
+                    **dict(zip(study.objective_names, values, strict=True)),
                     **record.params,
                     "run_id": record.run_id,
                 }
             )
-    rows.sort(key=lambda row: row[study.objectives[0]], reverse=study.direction == "maximize")
+    rows.sort(key=lambda row: row[study.objective_names[0]], reverse=study.direction == "maximize")
     tracker.log_study_metrics({}, tags={PARETO_TAG: json.dumps([row["trial"] for row in rows])})
     with tempfile.TemporaryDirectory(prefix="hpsearch-pareto-") as folder:
         path = Path(folder) / "pareto_front.csv"
@@ -271,14 +271,14 @@ def _log_plots(study: Study, tracker: StudyTracker, backend) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="hpsearch-plots-") as folder:
             plotted = as_optuna_study(study, tracker.trials(), backend.reported_values())
-            objectives = ", ".join(study.objectives)
+            objectives = ", ".join(study.objective_names)
             title = f"{study.name}: {study.search.backend} search, {objectives}"
             files = write_plots(
                 plotted,
                 Path(folder),
                 metric=study.metric.name,
                 title=title,
-                objectives=study.objectives,
+                objectives=study.objective_names,
             )
             if files.html is not None:
                 tracker.log_study_artifacts(Path(folder), "plots")

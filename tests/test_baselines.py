@@ -9,9 +9,9 @@ import pytest
 from sklearn.dummy import DummyClassifier
 
 from hpsearch.data import Dataset
+from hpsearch.models.scoring import neg_log_loss, perplexity
 from hpsearch.search.baseline import LastValueRegressor, baseline_description, baseline_estimator
-from hpsearch.search.evaluation import neg_log_loss
-from hpsearch.search.held_out_metrics import directional_accuracy, extra_test_metrics, perplexity
+from hpsearch.search.held_out_metrics import directional_accuracy, extra_test_metrics
 
 
 def test_last_value_regressor_repeats_the_windows_last_value_of_its_feature():

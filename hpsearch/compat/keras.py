@@ -50,7 +50,7 @@ def build_training_state(model, data_batch) -> bool:
     return True
 
 
-def validation_results(model, y, y_pred) -> dict:
+def validation_results(model, y, y_pred, sample_weight=None) -> dict:
     """The loss and compiled metrics of ``y_pred`` as Keras's test step computes them
     (``Model._compute_loss`` with the model's regularization, into ``Model._loss_tracker``),
     from a prediction already made.
@@ -60,9 +60,9 @@ def validation_results(model, y, y_pred) -> dict:
     False).
     """
     model.reset_metrics()
-    loss = model._compute_loss(y=y, y_pred=y_pred, training=False)
+    loss = model._compute_loss(y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
     model._loss_tracker.update_state(loss)
-    return model.compute_metrics(None, y, y_pred)
+    return model.compute_metrics(None, y, y_pred, sample_weight=sample_weight)
 
 
 def loss_needs_only_prediction(model) -> bool:

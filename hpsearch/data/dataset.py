@@ -38,6 +38,9 @@ class Dataset:
       counts, codes and pixel values are integers as often as token ids are. The study's
       ``data.inputs`` overrides it. ``inputs_decided`` says how it was decided, once
       ``load_dataset`` has.
+    - ``sample_weight``: a weight per training row (>= 0), sliced with each fold: the fits
+      train with them and the folds are scored with them (a metric of the user's own gets
+      them where its function takes ``sample_weight``).
 
     Raw text is a 1-D array of strings; hpsearch hands it to Keras as shape (n, 1).
     """
@@ -52,6 +55,7 @@ class Dataset:
     test_labels: list[str] | None = None
     inputs: str | None = None
     inputs_decided: str | None = None
+    sample_weight: Any = None
 
     @property
     def has_test(self) -> bool:
@@ -122,6 +126,7 @@ def load_dataset(study) -> Dataset:
                 f" the training set {np.shape(X)[1:]}"
             )
     _check_description(described, X, study, where)
+    sample_weight = _checked_weights(described.sample_weight, len(y), where)
     inputs, decided = _input_kind(described, X, X_test, study, where)
     return replace(
         described,
@@ -132,7 +137,28 @@ def load_dataset(study) -> Dataset:
         facts={**_facts(X, X_test, described, inputs), **described.facts},
         inputs=inputs,
         inputs_decided=decided,
+        sample_weight=sample_weight,
     )
+
+
+def _checked_weights(weights, n_rows: int, where: str) -> np.ndarray | None:
+    """The loader's sample weights as floats, one per training row, finite and >= 0."""
+    if weights is None:
+        return None
+    try:
+        values = np.asarray(weights, dtype="float64")
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: sample_weight must be numbers, one per training row") from None
+    if values.ndim != 1 or len(values) != n_rows:
+        raise UserError(
+            f"{where}: sample_weight has shape {values.shape}; one weight per training row"
+            f" ({n_rows}) is needed"
+        )
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise UserError(f"{where}: sample_weight must be finite and >= 0")
+    if not np.any(values > 0):
+        raise UserError(f"{where}: sample_weight is 0 for every row")
+    return values
 
 
 def _input_kind(dataset: Dataset, X, X_test, study, where: str) -> tuple[str, str]:

@@ -36,13 +36,14 @@ def refit_trial(
     kept = None if best else refitted_test_metrics(tracker, trial)
     if kept is not None:
         return kept
+    params = refit_params(trial)
     with tempfile.TemporaryDirectory(prefix="hpsearch-model-") as folder:
         folder = Path(folder)
-        refitted = trainer.refit(trial.params, folder)
+        refitted = trainer.refit(params, folder)
         facts = {
             "trial_run_id": trial.run_id,
             "trial": trial.number,
-            "params": trial.params,
+            "params": params,
             **refitted.facts,
             "task": study.task,
         }
@@ -57,6 +58,16 @@ def refit_trial(
     else:
         _log_on_trial(tracker, trial.run_id, refitted.test_metrics)
     return refitted.test_metrics
+
+
+def refit_params(trial: TrialRecord) -> dict:
+    """The trial's parameters for a fit on all training rows: under early stopping, with
+    the epochs its folds chose (``refit_epochs``: no held-out rows stop the refit)."""
+    params = dict(trial.params)
+    refit_epochs = trial.metrics.get("refit_epochs")
+    if refit_epochs is not None:
+        params["epochs"] = int(refit_epochs)
+    return params
 
 
 def refitted_test_metrics(tracker: StudyTracker, trial: TrialRecord) -> dict[str, float] | None:

@@ -93,8 +93,8 @@ def build_model(
     """
     from hpsearch.models.routing import resolve_builder_reference
 
-    for encoder_setting in ("inputs", "standardize"):
-        hyperparameters.pop(encoder_setting, None)
+    for own_setting in ("inputs", "standardize", "early_stopping", "training_callbacks"):
+        hyperparameters.pop(own_setting, None)  # the estimator's, not the builder's
     builder = resolve_builder_reference(hyperparameters.pop("builder"))
     learning_rate = hyperparameters.pop("learning_rate", None)
     momentum = hyperparameters.pop("momentum", None)
@@ -232,9 +232,10 @@ class _FoldValidation(keras.callbacks.Callback):
     ``val_`` entries.
     """
 
-    def __init__(self, X, y, batch_size: int):
+    def __init__(self, X, y, batch_size: int, sample_weight=None):
         super().__init__()
         self.X, self.y, self.batch_size = X, y, batch_size
+        self.sample_weight = sample_weight
         self.prediction = None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -246,13 +247,82 @@ class _FoldValidation(keras.callbacks.Callback):
         if keras_seam.loss_needs_only_prediction(model):
             # The metrics are reset first: the epoch's training results are in ``logs``.
             y_pred = keras.tree.map_structure(keras.ops.convert_to_tensor, self.prediction)
-            results = keras_seam.validation_results(model, self.y, y_pred)
+            weights = None
+            if self.sample_weight is not None:
+                weights = keras.ops.convert_to_tensor(self.sample_weight, dtype="float32")
+            results = keras_seam.validation_results(model, self.y, y_pred, weights)
         else:
             results = model.evaluate(
-                self.X, self.y, batch_size=self.batch_size, verbose=0, return_dict=True
+                self.X,
+                self.y,
+                sample_weight=self.sample_weight,
+                batch_size=self.batch_size,
+                verbose=0,
+                return_dict=True,
             )
         if logs is not None:
             logs.update({f"val_{name}": float(value) for name, value in results.items()})
+
+
+class _MonitorMetric(keras.callbacks.Callback):
+    """The study's metric on the fold's held-out rows after every epoch, as ``val_<name>``
+    in the logs, for ``EarlyStopping`` to watch; scored from the prediction
+    ``_FoldValidation`` made (placed right after it), so it costs no second pass."""
+
+    def __init__(self, estimator, metric, X_val, y_val, sample_weight=None):
+        super().__init__()
+        from hpsearch.models.scoring import make_scorer
+
+        self.estimator, self.metric = estimator, metric
+        self.X_val, self.y_val, self.sample_weight = X_val, y_val, sample_weight
+        self.scorer = make_scorer(metric, y_val)
+        self.key = f"val_{metric.name}"
+
+    def on_epoch_end(self, epoch, logs=None):
+        from hpsearch.models.scoring import natural
+
+        score = self.estimator.epoch_score(
+            self.scorer, self.X_val, self.y_val, sample_weight=self.sample_weight
+        )
+        if logs is not None:
+            logs[self.key] = natural(self.metric, float(score))
+
+
+def make_early_stopping(settings: dict[str, Any]):
+    """Keras's ``EarlyStopping`` from ``training.early_stopping`` (and the metric it
+    watches, when not ``val_loss``): the direction is the metric's, never guessed from
+    its name."""
+    metric = settings.get("metric")
+    monitor = "val_loss" if metric is None else f"val_{metric.name}"
+    mode = "min" if metric is None or not metric.greater_is_better else "max"
+    return keras.callbacks.EarlyStopping(
+        monitor=monitor,
+        patience=int(settings.get("patience", 3)),
+        min_delta=float(settings.get("min_delta", 0.0)),
+        mode=mode,
+        restore_best_weights=bool(settings.get("restore_best_weights", True)),
+        verbose=0,
+    )
+
+
+def user_callbacks(references) -> list:
+    """One new callback from each of the user's factories (called once per fit, so that no
+    state passes from one fit to the next)."""
+    from hpsearch.study.references import reference_text, resolve_reference
+
+    made = []
+    for reference in references or ():
+        factory = resolve_reference(
+            reference, {}, kind="callback factory", where="training.callbacks"
+        )
+        callback = factory()
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise TypeError(
+                f"training.callbacks: {reference_text(reference)} returned"
+                f" {type(callback).__name__}, not a keras.callbacks.Callback"
+            )
+        made.append(callback)
+    return made
 
 
 class _EpochLog(keras.callbacks.Callback):
@@ -274,6 +344,16 @@ class _EpochLog(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._started)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
+
+
+# Made anew for every fit (and by the user's factories): never carried to the next fit.
+_PER_FIT_CALLBACKS = (
+    _FoldValidation,
+    _MonitorMetric,
+    _EpochLog,
+    _KeepEpochs,
+    keras.callbacks.EarlyStopping,
+)
 
 
 def describe_model(model) -> dict[str, Any] | None:
@@ -307,6 +387,8 @@ class _HpsearchEstimator(WrapperHooks):
         standardize: bool = True,
         jit_compile: bool | None = None,
         steps_per_execution: int | None = None,
+        early_stopping: dict | None = None,
+        training_callbacks: tuple = (),
         build_fn=None,
         warm_start: bool = False,
         random_state=None,
@@ -344,6 +426,8 @@ class _HpsearchEstimator(WrapperHooks):
             standardize=standardize,
             jit_compile=jit_compile,
             steps_per_execution=steps_per_execution,
+            early_stopping=early_stopping,
+            training_callbacks=training_callbacks,
             **params,
         )
 
@@ -370,6 +454,8 @@ class _HpsearchEstimator(WrapperHooks):
             )
         fold = fold_plan.fold_of(row_index) if fold_plan is not None else None
         self._validation_rows = fold_plan.validation_rows(fold) if fold is not None else None
+        self._validation_weights = fold_plan.validation_weights(fold) if fold is not None else None
+        self._early_stopper = None
         # Which fold of which cross-validation this fit is: fits of the same fold may
         # share epochs (hpsearch.models.reuse).
         self._fold = None if fold is None else (fold_plan.records_dir, fold)
@@ -390,10 +476,9 @@ class _HpsearchEstimator(WrapperHooks):
             raise
         finally:
             # The fitted estimator keeps no reference to the held-out rows.
-            self._validation_rows = self._fold_validation = None
-            self.fit_callbacks = [
-                c for c in self.fit_callbacks if not isinstance(c, _FoldValidation)
-            ]
+            self._validation_rows = self._fold_validation = self._validation_weights = None
+            self.fit_callbacks = self._without_per_fit(self.fit_callbacks)
+            self._users_made = []
         if fold is not None:
             fold_plan.record(
                 self.get_params(),
@@ -403,8 +488,24 @@ class _HpsearchEstimator(WrapperHooks):
                 trained_epochs=0 if self._took_epochs else len(self.history_.get("loss", [])),
                 epoch_seconds=self._epoch_log.seconds,
                 reused=getattr(self, "_reused_model", None),
+                best_epoch=self._best_epoch(),
             )
+        self._early_stopper = None
         return self
+
+    def _best_epoch(self) -> int | None:
+        """The epoch (from 1) early stopping found best on the fold; None without it."""
+        stopper = getattr(self, "_early_stopper", None)
+        if stopper is None or stopper.best_weights is None:
+            return None
+        return int(stopper.best_epoch) + 1
+
+    @property
+    def fitted_fold(self) -> int | None:
+        """The cross-validation fold (of its ``FoldPlan``) the latest fit trained on; None
+        for a fit on other rows (a refit)."""
+        fold = getattr(self, "_fold", None)
+        return None if fold is None else fold[1]
 
     def _model_facts(self, fold: int) -> dict[str, Any] | None:
         """The first fold describes the model for the trial (the others train the same)."""
@@ -412,13 +513,23 @@ class _HpsearchEstimator(WrapperHooks):
 
     def train_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kw):
         self._fold_validation = None
+        watching: list = []  # what the fold's held-out rows drive: early stopping
         if getattr(self, "_validation_rows", None) is not None:
-            X_val, y_val = self.validate_arrays(*self._validation_rows)
+            X_raw, y_raw = self._validation_rows
+            weights = getattr(self, "_validation_weights", None)
+            X_val, y_val = self.validate_arrays(X_raw, y_raw)
             self._fold_validation = _FoldValidation(
                 self.feature_encoder_.transform(X_val),
                 self.target_encoder_.transform(y_val),
                 batch_size=self.validation_batch_size or self._evaluation_batch_size(X),
+                sample_weight=None if weights is None else np.asarray(weights, "float32"),
             )
+            if self.early_stopping:
+                metric = self.early_stopping.get("metric")
+                if metric is not None:
+                    watching.append(_MonitorMetric(self, metric, X_raw, y_raw, weights))
+                self._early_stopper = make_early_stopping(self.early_stopping)
+                watching.append(self._early_stopper)
         self._took_epochs = False
         group = self._epochs_group(warm_start, initial_epoch)
         BUILT_MODELS.fitting(group)
@@ -435,8 +546,11 @@ class _HpsearchEstimator(WrapperHooks):
         callbacks = self.fit_callbacks
         if not any(isinstance(c, _StopOnNonFiniteLoss) for c in callbacks):
             callbacks = [*callbacks, _StopOnNonFiniteLoss()]
-        ours = (_FoldValidation, _EpochLog, _KeepEpochs)
-        others = [c for c in callbacks if not isinstance(c, ours)]
+        others = self._without_per_fit(callbacks)
+        # The user's, new for this fit, after ours (they see the val_ entries) and before
+        # the search's (the pruner's reporter).
+        self._users_made = user_callbacks(self.training_callbacks)
+        others = [*watching, *self._users_made, *others]
         if self._fold_validation is not None:
             others.insert(0, self._fold_validation)
         if getattr(self, "_epoch_log", None) is not None:
@@ -461,14 +575,25 @@ class _HpsearchEstimator(WrapperHooks):
         finally:
             self.fit_seed = seed
 
-    def epoch_score(self, scorer, X_val, y_val) -> float:
+    def _without_per_fit(self, callbacks: list) -> list:
+        """``callbacks`` without those made for one fit: ours and the user's factories'."""
+        made = getattr(self, "_users_made", None) or []
+        return [
+            c
+            for c in callbacks
+            if not isinstance(c, _PER_FIT_CALLBACKS) and all(c is not m for m in made)
+        ]
+
+    def epoch_score(self, scorer, X_val, y_val, sample_weight=None) -> float:
         """``scorer(self, X_val, y_val)`` from inside the fit, after an epoch: the scorer's
         predictions are the ones that epoch's validation made (``X_val`` must be the fold's
         held-out rows), so the pruner's score costs no second pass over them."""
         validation = getattr(self, "_fold_validation", None)
         self._epoch_prediction = None if validation is None else validation.prediction
         try:
-            return scorer(self, X_val, y_val)
+            if sample_weight is None:
+                return scorer(self, X_val, y_val)
+            return scorer(self, X_val, y_val, sample_weight=sample_weight)
         finally:
             self._epoch_prediction = None
 
@@ -504,6 +629,8 @@ class _HpsearchEstimator(WrapperHooks):
         """The group of fits this one may share epochs with; None if it may not."""
         if warm_start or initial_epoch or getattr(self, "_fold", None) is None:
             return None
+        if self.early_stopping or self.training_callbacks:
+            return None  # a fit's epochs then depend on more than their number
         if not (BUILT_MODELS.active and BUILT_MODELS.holds(self.model_)):
             return None
         return epochs_group_key(self.get_params(), self.metadata(), self._fold[0])
@@ -593,8 +720,8 @@ class _HpsearchEstimator(WrapperHooks):
 class HpsearchClassifier(ClassifierMixin, _HpsearchEstimator):
     """A Keras classifier: labels of any type in, labels and class probabilities out.
 
-    ``class_weight`` (``"balanced"`` or ``{label: weight}``) multiplies each row's sample
-    weight, as scikit-learn's classifiers do.
+    ``class_weight`` (``"balanced"``, ``{label: weight}``, or None / ``"none"``) multiplies
+    each row's sample weight, as scikit-learn's classifiers do.
     """
 
     handled_fit_keywords = ("class_weight",)  # turned into sample weights in ``fit``
@@ -618,7 +745,8 @@ class HpsearchClassifier(ClassifierMixin, _HpsearchEstimator):
         return super().initialize(X, y)
 
     def _weighted(self, y, sample_weight):
-        if self.class_weight is None or y is None:
+        # "none" is how a search space names no weights (a choice: [none, balanced]).
+        if self.class_weight in (None, "none") or y is None:
             return sample_weight
         weights = compute_sample_weight(class_weight=self.class_weight, y=y)
         if sample_weight is None:
@@ -820,6 +948,8 @@ def make_estimator(
     standardize: bool = True,
     jit_compile: bool | None = None,
     steps_per_execution: int | None = None,
+    early_stopping: dict[str, Any] | None = None,
+    training_callbacks: tuple = (),
 ):
     """An unfitted estimator for ``task`` whose parameters are the study's names.
 
@@ -827,6 +957,9 @@ def make_estimator(
     the estimator pickles to other processes without pickling functions. ``inputs`` is the
     kind of X (``numbers``, ``tokens``, ``text``; None: strings are text, anything else
     numbers); ``standardize`` scales numbers with each fit's training rows.
+    ``early_stopping`` (``CrossValidation.early_stopping_settings``) stops fits that
+    validate on a fold's held-out rows; ``training_callbacks`` are references to the
+    user's callback factories, each called once per fit.
     """
     estimator_type = estimator_class(task, parameters)
     return estimator_type(
@@ -839,6 +972,8 @@ def make_estimator(
         standardize=standardize,
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
+        early_stopping=early_stopping,
+        training_callbacks=tuple(training_callbacks),
         **parameters,
     )
 

@@ -48,9 +48,11 @@ class FoldPlan:
         splits: Sequence[tuple[np.ndarray, np.ndarray]],
         names: Iterable[str],
         records_dir: str | os.PathLike[str],
+        sample_weight: Any = None,
     ) -> None:
         self.X = X
         self.y = y
+        self.sample_weight = None if sample_weight is None else np.asarray(sample_weight)
         self.splits = [(np.asarray(train), np.asarray(test)) for train, test in splits]
         self.names = sorted(names)
         self.records_dir = str(records_dir)
@@ -58,7 +60,11 @@ class FoldPlan:
         self._fold_by_train = {_rows_digest(train): k for k, (train, _) in enumerate(self.splits)}
 
     def fit_params(self) -> dict[str, Any]:
-        return {"row_index": np.arange(len(self.y)), "fold_plan": self}
+        """What every fit of the search is given (scikit-learn slices the arrays per fold)."""
+        params = {"row_index": np.arange(len(self.y)), "fold_plan": self}
+        if self.sample_weight is not None:
+            params["sample_weight"] = self.sample_weight
+        return params
 
     def fold_of(self, row_index: np.ndarray | None) -> int | None:
         """The fold whose training rows these are; None for a fit on other rows (a refit)."""
@@ -69,6 +75,12 @@ class FoldPlan:
     def validation_rows(self, fold: int):
         test = self.splits[fold][1]
         return _take(self.X, test), _take(self.y, test)
+
+    def validation_weights(self, fold: int) -> np.ndarray | None:
+        """The sample weights of the fold's held-out rows (None: unweighted)."""
+        if self.sample_weight is None:
+            return None
+        return self.sample_weight[self.splits[fold][1]]
 
     def for_trial(self, trial: int | None) -> FoldPlan:
         """This plan, its fits' records named after ``trial`` too: two Optuna trials that
@@ -100,11 +112,13 @@ class FoldPlan:
         trained_epochs: int | None = None,
         epoch_seconds: list[float] | None = None,
         reused: bool | None = None,
+        best_epoch: int | None = None,
     ) -> None:
         """Leave one fold's per-epoch history, its error, (``model``) what the model is:
         ``n_params`` and the ``summary`` text, how many epochs the fit trained (0 when
         it took the state of a longer fit of the fold), the seconds each took, and whether
-        the fit took a built model instead of building one (``hpsearch.models.reuse``)."""
+        the fit took a built model instead of building one (``hpsearch.models.reuse``),
+        and the epoch early stopping found best (None without early stopping)."""
         payload = {
             "fold": fold,
             "history": {k: [float(v) for v in values] for k, values in dict(history).items()},
@@ -113,6 +127,7 @@ class FoldPlan:
             "trained_epochs": trained_epochs,
             "epoch_seconds": [float(t) for t in epoch_seconds or []],
             "reused": reused,
+            "best_epoch": best_epoch,
         }
         target = Path(self.records_dir) / f"{self.key(parameters)}.{fold}.json"
         # A Dask worker on another machine may not have the folder: it writes there, and

@@ -13,6 +13,7 @@ from hpsearch.study import (
     Branches,
     Study,
 )
+from hpsearch.study.checks import check_functions
 from hpsearch.study.references import (
     accepted_parameters,
     check_parameters,
@@ -45,10 +46,14 @@ WRAPPER_PARAMETERS = frozenset(
 )
 # Taken by hpsearch's estimators for their feature encoder (from the study's data section).
 ESTIMATOR_INPUT_SETTINGS = frozenset({"inputs", "standardize"})
+# Taken by hpsearch's estimators from the study's training section (class_weight is
+# SciKeras's, and a searchable training name).
+ESTIMATOR_TRAINING_SETTINGS = frozenset({"early_stopping", "training_callbacks"})
 RESERVED_NAMES = (
     (WRAPPER_PARAMETERS - set(TRAINING_PARAMETERS))
     | {"builder", "meta", "compile_kwargs", "params"}
     | ESTIMATOR_INPUT_SETTINGS  # the estimator's own: how it prepares X
+    | ESTIMATOR_TRAINING_SETTINGS  # the estimator's own: how it trains
     | set(MODEL_SETTINGS)  # a parameter so named would be taken for the setting
 )
 
@@ -125,6 +130,7 @@ def check_model(study: Study, facts: dict[str, Any] | None = None) -> dict[str, 
             )
     check_parameters(builder, names, kind="builder", reference=reference_text(study.model.builder))
     _check_optimizers(study)
+    check_functions(study)  # the user's metric and callback factories
     fixed = dict(study.model.params)
     searched = study.dimensions()
     accepted = accepted_parameters(builder)

@@ -11,8 +11,9 @@ import numpy as np
 
 from hpsearch.data import Dataset
 from hpsearch.models.folds import FoldPlan
+from hpsearch.models.scoring import make_scorer, natural
 from hpsearch.study import Study
-from hpsearch.study.metrics import Metric
+from hpsearch.study.references import portable_reference
 from hpsearch.tracking.names import COMPLETE, FAIL
 
 
@@ -41,6 +42,18 @@ class TrialOutcome:
     shared_from: int | None = None
     # Fits that took a built model instead of building one (``hpsearch.models.reuse``).
     fits_reused: int | None = None
+    # Early stopping: per fold, the epochs trained (where it stopped, or the ceiling) and
+    # the best epoch, whose weights the fold's score is of.
+    stopped_epochs: list[int] = field(default_factory=list)
+    best_epochs: list[int] = field(default_factory=list)
+
+    @property
+    def refit_epochs(self) -> int | None:
+        """The epochs a refit on all training rows trains, which no held-out rows can stop:
+        the median of the folds' best epochs (rounded half up); None without them."""
+        if not self.best_epochs:
+            return None
+        return int(math.floor(float(np.median(self.best_epochs)) + 0.5))
 
     @property
     def score(self) -> float:
@@ -94,31 +107,23 @@ def make_splitter(study: Study):
     return TimeSeriesSplit(n_splits=cv.timeseries)
 
 
-def neg_log_loss(estimator, X, y) -> float:
-    """scikit-learn's ``neg_log_loss``, but over the estimator's classes: a fold may lack some."""
-    from hpsearch.search.held_out_metrics import mean_log_loss
+class FoldWeightedScorer:
+    """A scorer that weights a fold's held-out rows with their sample weights.
 
-    return -mean_log_loss(estimator, X, y)
+    GridSearchCV passes ``sample_weight`` to ``fit`` (sliced per fold) but not to the
+    scorer unless scikit-learn's metadata routing is switched on for the whole process;
+    the fitted estimator knows its fold (``fitted_fold``), and the plan its rows' weights.
+    """
 
+    def __init__(self, scorer, fold_plan: FoldPlan):
+        self.scorer, self.fold_plan = scorer, fold_plan
 
-def neg_perplexity(estimator, X, y) -> float:
-    from hpsearch.search.held_out_metrics import perplexity
-
-    return -perplexity(estimator, X, y)
-
-
-_OWN_SCORERS = {"neg_log_loss": neg_log_loss, "neg_perplexity": neg_perplexity}
-
-
-def make_scorer(metric: Metric, y) -> Any:
-    from sklearn.metrics import get_scorer
-
-    name = metric.scorer
-    if name in _OWN_SCORERS:
-        return _OWN_SCORERS[name]
-    if name == "roc_auc" and len(np.unique(y)) > 2:
-        name = "roc_auc_ovr"
-    return get_scorer(name)
+    def __call__(self, estimator, X, y) -> float:
+        fold = getattr(estimator, "fitted_fold", None)
+        weights = None if fold is None else self.fold_plan.validation_weights(fold)
+        if weights is None or len(weights) != len(y):
+            raise ValueError("the held-out rows' sample weights are unknown for this fit")
+        return self.scorer(estimator, X, y, sample_weight=weights)
 
 
 def mean_curves(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
@@ -147,27 +152,55 @@ class CrossValidation:
         self.scorer = make_scorer(self.metric, dataset.y)
         self.splits = list(make_splitter(study).split(dataset.X, dataset.y))
         self.fold_plan = FoldPlan(
-            dataset.X, dataset.y, self.splits, names=study.dimensions(), records_dir=records_dir
+            dataset.X,
+            dataset.y,
+            self.splits,
+            names=study.dimensions(),
+            records_dir=records_dir,
+            sample_weight=dataset.sample_weight,
         )
 
     def estimator(self, params: dict[str, Any]):
         from hpsearch.models.estimator import make_estimator  # TensorFlow: workers only
 
+        training = self.study.training
+        parameters = {**self.builder_params, **params}
+        if training.class_weight is not None:
+            parameters.setdefault("class_weight", training.class_weight)
         return make_estimator(
             self.study.task,
             self.builder,
-            {**self.builder_params, **params},
+            parameters,
             loss=self.study.model.loss,
             inputs=self.dataset.inputs,
             standardize=self.study.data.standardize,
             jit_compile=self.study.model.jit_compile,
             steps_per_execution=self.study.model.steps_per_execution,
             seed=self.study.seed,
+            early_stopping=self.early_stopping_settings(),
+            training_callbacks=tuple(
+                portable_reference(value, self.study.base_dir) for value in training.callbacks
+            ),
         )
+
+    def early_stopping_settings(self) -> dict[str, Any] | None:
+        """``training.early_stopping`` as the estimator takes it, with the metric it watches."""
+        early_stopping = self.study.training.early_stopping
+        if early_stopping is None:
+            return None
+        return {
+            **early_stopping.model_dump(exclude={"monitor"}),
+            "metric": self.study.monitored_metric(),
+        }
+
+    def weights(self, rows) -> np.ndarray | None:
+        """The dataset's sample weights of ``rows`` (None: unweighted)."""
+        weights = self.dataset.sample_weight
+        return None if weights is None else weights[rows]
 
     def natural(self, score: float) -> float:
         """A scikit-learn score in the metric's natural sign (an RMSE is positive)."""
-        return -score if self.metric.negated else score
+        return natural(self.metric, score)
 
     def outcome(
         self,
@@ -192,6 +225,7 @@ class CrossValidation:
         state = state or (FAIL if failed else COMPLETE)
         model = next((r["model"] for r in records if r.get("model")), None) or {}
         timed = [r for r in records if r.get("epoch_seconds")]
+        stopped = [r for r in records if r.get("best_epoch") is not None]
         return TrialOutcome(
             number=number,
             params=params,
@@ -207,6 +241,8 @@ class CrossValidation:
             epoch_times=mean_curves([{"t": r["epoch_seconds"]} for r in timed]).get("t", []),
             train_time=float(sum(sum(r["epoch_seconds"]) for r in timed)) if records else None,
             fits_reused=_count_or_none([r.get("reused") for r in records]),
+            stopped_epochs=[len(r["history"].get("loss", [])) for r in stopped],
+            best_epochs=[int(r["best_epoch"]) for r in stopped],
         )
 
     def objective_values(self, outcome: TrialOutcome) -> list[float]:
@@ -238,16 +274,19 @@ class CrossValidation:
 
             reporter = report_epochs_callback(
                 open_trial(reports, self.study),
-                lambda: self.natural(float(estimator.epoch_score(self.scorer, X_val, y_val))),
+                lambda: self.natural(
+                    float(estimator.epoch_score(self.scorer, X_val, y_val, self.weights(test)))
+                ),
             )
             estimator.set_params(callbacks=[reporter])
         estimator.fit(
             self.dataset.X[train],
             self.dataset.y[train],
+            sample_weight=self.weights(train),
             row_index=train,
             fold_plan=self.fold_plan.for_trial(trial),
         )
-        score = float(self.scorer(estimator, X_val, y_val))
+        score = float(self.score(estimator, X_val, y_val, self.weights(test)))
         seconds = time.perf_counter() - started
         predict_ms = None
         if fold == 0 and "predict_ms" in self.study.objectives:
@@ -257,9 +296,24 @@ class CrossValidation:
         pruned_at = None if reporter is None else reporter.pruned_at
         return FoldResult(score, seconds, pruned_at, predict_ms)
 
+    def score(self, estimator, X, y, sample_weight=None) -> float:
+        """The scorer's value, weighted where the rows have weights."""
+        if sample_weight is None:
+            return self.scorer(estimator, X, y)
+        return self.scorer(estimator, X, y, sample_weight=sample_weight)
+
+    def grid_scorer(self):
+        """The scorer GridSearchCV calls with a fold's held-out rows: weighted by the
+        fold's sample weights, found from the fold the estimator was fitted on."""
+        if self.dataset.sample_weight is None:
+            return self.scorer
+        return FoldWeightedScorer(self.scorer, self.fold_plan)
+
     def refit(self, params: dict[str, Any]):
         """The candidate fitted on all training data (no validation fold)."""
-        return self.estimator(params).fit(self.dataset.X, self.dataset.y)
+        return self.estimator(params).fit(
+            self.dataset.X, self.dataset.y, sample_weight=self.dataset.sample_weight
+        )
 
     def test_score(self, estimator) -> float | None:
         if not self.dataset.has_test:

@@ -7,22 +7,10 @@ the mean negative log-likelihood of the actual next word).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from hpsearch.data import Dataset
-
-
-def mean_log_loss(estimator, X, y) -> float:
-    """Mean negative log-likelihood, over the classes the estimator knows (folds may lack some)."""
-    from sklearn.metrics import log_loss
-
-    return float(log_loss(y, estimator.predict_proba(X), labels=estimator.classes_))
-
-
-def perplexity(estimator, X, y) -> float:
-    return math.exp(mean_log_loss(estimator, X, y))
+from hpsearch.models.scoring import perplexity
 
 
 def directional_accuracy(last, actual, predicted) -> float:

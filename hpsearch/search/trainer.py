@@ -371,7 +371,7 @@ def grid_results(cross_validation, candidates: list[dict[str, Any]], n_jobs: int
     search = GridSearchCV(
         cross_validation.estimator(candidates[0]),
         [{name: [value] for name, value in candidate.items()} for candidate in candidates],
-        scoring=cross_validation.scorer,
+        scoring=cross_validation.grid_scorer(),
         cv=cross_validation.splits,
         n_jobs=n_jobs,
         error_score=float("nan"),

@@ -4,6 +4,7 @@ against the backend and sampler, objectives, branches, enqueued candidates, epoc
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from hpsearch.errors import UserError
 from hpsearch.study.metrics import METRICS, SECONDARY_OBJECTIVES
 from hpsearch.study.model import STARTUP_SAMPLERS, SearchSection, Study, _epochs_sharing_problem
+from hpsearch.study.references import reference_text, resolve_reference
 from hpsearch.study.space import Branches, Range
 
 
@@ -24,6 +26,7 @@ def _check_share_epochs(study: Study, source: Path) -> None:
 def _check_across_sections(study: Study, source: Path) -> None:
     search = study.search
     _check_objectives(study, source)
+    _check_training(study, source)
     if search.multivariate is not None and study.sampler != "tpe":
         raise UserError.at(
             source,
@@ -139,20 +142,30 @@ def _check_objectives(study: Study, source: Path) -> None:
     if not objectives or len(set(objectives)) != len(objectives):
         raise UserError.at(source, "search.metric", "a list of different objectives, metric first")
     metric_name = objectives[0]
-    if metric_name not in METRICS:
+    if is_user_metric(metric_name):
+        _check_user_metric(study, source)
+    elif metric_name not in METRICS:
         known = ", ".join(name for name, m in METRICS.items() if m.task == study.task)
-        raise UserError.at(
-            source, "search.metric", f"unknown metric {metric_name!r} (known: {known})"
-        )
-    metric = METRICS[metric_name]
-    if metric.task != study.task:
         raise UserError.at(
             source,
             "search.metric",
-            f"{metric_name!r} is a {metric.task} metric, but task is {study.task}",
+            f"unknown metric {metric_name!r} (known: {known}; or your own as"
+            " 'file.py:function' with search.direction)",
+        )
+    elif METRICS[metric_name].task != study.task:
+        raise UserError.at(
+            source,
+            "search.metric",
+            f"{metric_name!r} is a {METRICS[metric_name].task} metric, but task is {study.task}",
+        )
+    elif search.metric_input != "predict":
+        raise UserError.at(
+            source,
+            "search.metric_input",
+            "applies to a metric of your own only (a built-in metric knows what it needs)",
         )
     for name in objectives[1:]:
-        if name not in SECONDARY_OBJECTIVES:
+        if not isinstance(name, str) or name not in SECONDARY_OBJECTIVES:
             raise UserError.at(
                 source,
                 "search.metric",
@@ -171,7 +184,9 @@ def _check_objectives(study: Study, source: Path) -> None:
         for name, wanted, direction in zip(objectives, study.directions, given, strict=True):
             if direction != wanted:
                 raise UserError.at(
-                    source, "search.direction", f"{name} is to {wanted}, not to {direction}"
+                    source,
+                    "search.direction",
+                    f"{reference_text(name)} is to {wanted}, not to {direction}",
                 )
     if not study.multi_objective:
         return
@@ -189,6 +204,105 @@ def _check_objectives(study: Study, source: Path) -> None:
             "search.sampler",
             "cmaes optimises one objective; use nsga2, tpe, random or qmc",
         )
+
+
+def is_user_metric(value: Any) -> bool:
+    """A metric of the user's own: a reference (``file.py:fn``, ``module:fn``) or a function."""
+    return callable(value) or (isinstance(value, str) and ":" in value)
+
+
+def _check_user_metric(study: Study, source: Path) -> None:
+    """The user's metric resolves to a function of (y_true, y_pred), with its direction."""
+    search = study.search
+    if search.direction is None:
+        raise UserError.at(
+            source,
+            "search.direction",
+            "a metric of your own needs its direction: maximize or minimize",
+        )
+    if search.metric_input == "predict_proba" and study.task != "classification":
+        raise UserError.at(
+            source, "search.metric_input", "predict_proba applies to classification only"
+        )
+
+
+def _check_training(study: Study, source: Path) -> None:
+    """Early stopping's monitor, class weights and callbacks against the rest of the study."""
+    training = study.training
+    early_stopping = training.early_stopping
+    if early_stopping is not None and early_stopping.monitor != "val_loss":
+        monitor = early_stopping.monitor
+        own = study.metric
+        own_names = {own.name, reference_text(study.objectives[0])}
+        builtin = METRICS.get(monitor)
+        if monitor not in own_names and (builtin is None or builtin.task != study.task):
+            known = ", ".join(
+                ["val_loss", *(name for name, m in METRICS.items() if m.task == study.task)]
+            )
+            raise UserError.at(
+                source,
+                "training.early_stopping.monitor",
+                f"unknown {monitor!r} (known: {known}, or the study's metric)",
+            )
+    searched_weights = "class_weight" in study.dimensions()
+    if study.task != "classification" and (training.class_weight is not None or searched_weights):
+        key = "training.class_weight" if training.class_weight is not None else "search.space"
+        raise UserError.at(source, key, "class weights apply to classification only")
+    if searched_weights and training.class_weight is not None:
+        raise UserError.at(
+            source,
+            "search.space.class_weight",
+            "also set in training.class_weight; set it in one place",
+        )
+
+
+def check_functions(study: Study) -> None:
+    """The user's metric and callback factories resolve, and take what hpsearch passes.
+
+    Apart from the file's own checks (``load_study``): resolving imports the user's files,
+    which ``validate`` and ``run`` do, as they do for the builder.
+    """
+    source = study.source
+    if is_user_metric(study.objectives[0]):
+        function = resolve_reference(
+            study.objectives[0],
+            {},
+            kind="metric",
+            where=f"{source}: search.metric",
+            base_dir=study.base_dir,
+        )
+        if not _takes(function, 2):
+            raise UserError.at(
+                source,
+                "search.metric",
+                f"{reference_text(study.objectives[0])} must take (y_true, y_pred)",
+            )
+    for index, value in enumerate(study.training.callbacks):
+        function = resolve_reference(
+            value,
+            {},
+            kind="callback factory",
+            where=f"{source}: training.callbacks.{index}",
+            base_dir=study.base_dir,
+        )
+        if not _takes(function, 0):
+            raise UserError.at(
+                source,
+                f"training.callbacks.{index}",
+                f"{reference_text(value)} must be callable with no arguments (it is called"
+                " once per fit and returns a keras.callbacks.Callback)",
+            )
+
+
+def _takes(function: Any, count: int) -> bool:
+    """Whether ``function`` can be called with ``count`` positional arguments."""
+    try:
+        inspect.signature(function).bind(*([None] * count))
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read (a builtin): it is called as it is
+        return True
+    return True
 
 
 def _check_enqueue(search: SearchSection, source: Path) -> None:

@@ -8,6 +8,9 @@ Scores are reported in the metric's natural sign (an RMSE is positive); scikit-l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+USER_SCORER = "<user>"  # ``Metric.scorer`` of a metric the user's own function computes
 
 
 @dataclass(frozen=True)
@@ -15,7 +18,11 @@ class Metric:
     name: str
     task: str  # "classification" | "regression"
     greater_is_better: bool
-    scorer: str  # scikit-learn scorer name
+    scorer: str  # scikit-learn scorer name, or USER_SCORER
+    # The user's function ``(y_true, y_pred) -> float``: a reference any process resolves
+    # (or, trained in this process, the function), and the estimator's method giving y_pred.
+    function: Any = None
+    response: str = "predict"
 
     @property
     def direction(self) -> str:
@@ -23,8 +30,21 @@ class Metric:
 
     @property
     def negated(self) -> bool:
-        """True when the scikit-learn scorer returns the negative of the metric."""
+        """True when the scikit-learn scorer returns the negative of the metric (scikit-learn's
+        ``make_scorer`` negates a user's metric that is to be minimised)."""
+        if self.scorer == USER_SCORER:
+            return not self.greater_is_better
         return self.scorer.startswith("neg_")
+
+
+def user_metric(function: Any, *, task: str, greater_is_better: bool, response: str) -> Metric:
+    """The user's own metric, named after its function (``my_metrics.py:macro_recall`` is
+    ``macro_recall``: the name its scores carry in MLflow and the leaderboard)."""
+    text = function if isinstance(function, str) else getattr(function, "__name__", "metric")
+    name = text.rpartition(":")[2] or "metric"
+    if name == "<lambda>":
+        name = "metric"
+    return Metric(name, task, greater_is_better, USER_SCORER, function, response)
 
 
 def _metrics(*rows: tuple[str, str, bool, str]) -> dict[str, Metric]:

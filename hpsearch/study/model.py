@@ -24,8 +24,8 @@ from pydantic import (
     field_validator,
 )
 
-from hpsearch.study.metrics import DEFAULT_METRIC, METRICS
-from hpsearch.study.references import ReferenceOrFunction
+from hpsearch.study.metrics import DEFAULT_METRIC, METRICS, Metric, user_metric
+from hpsearch.study.references import ReferenceOrFunction, portable_reference
 from hpsearch.study.space import (
     Branches,
     Dimension,
@@ -36,8 +36,16 @@ from hpsearch.study.space import (
 )
 
 # Names every Keras user knows that configure training rather than the architecture;
-# every other searched name goes to the builder.
-TRAINING_PARAMETERS = ("optimizer", "learning_rate", "momentum", "batch_size", "epochs")
+# every other searched name goes to the builder. ``class_weight`` (classification):
+# ``balanced``, ``none``, as ``training.class_weight`` says.
+TRAINING_PARAMETERS = (
+    "optimizer",
+    "learning_rate",
+    "momentum",
+    "batch_size",
+    "epochs",
+    "class_weight",
+)
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")  # the Keras optimizers that take ``momentum``
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
@@ -171,9 +179,15 @@ class SearchSection(_Section):
     share_epochs: StrictBool | None = None
     cv: CrossValidation = 3
     # One metric, or a list for a multi-objective study: the metric first, then model
-    # facts to minimise (``[accuracy, n_params]``, ``[accuracy, predict_ms]``).
-    metric: StrictStr | list[StrictStr] | None = None
+    # facts to minimise (``[accuracy, n_params]``, ``[accuracy, predict_ms]``). A metric of
+    # the user's own is a reference (``my_metrics.py:macro_recall``, a function
+    # ``(y_true, y_pred) -> float``; from Python the function itself) with a direction.
+    metric: ReferenceOrFunction | list[ReferenceOrFunction] | None = None
     direction: Direction | list[Direction] | None = None
+    # What the user's own metric receives as y_pred: the estimator's ``predict`` (labels
+    # for a classifier, values for a regressor) or its ``predict_proba`` (probabilities
+    # of the positive class for two classes, one column per class for more).
+    metric_input: Literal["predict", "predict_proba"] = "predict"
     space: dict[str, Dimension] = {}
     # Known-good starting points, evaluated first (optuna); each names some searched values.
     enqueue: list[dict[str, Scalar]] = []
@@ -201,6 +215,45 @@ class TrackingSection(_Section):
     plots: StrictBool = True
 
 
+class EarlyStopping(_Section):
+    """``training.early_stopping``: each cross-validation fit stops when its held-out rows
+    stop improving (Keras's ``EarlyStopping``); ``epochs`` becomes the ceiling."""
+
+    # ``val_loss``, or a metric's name (the study's own metric, or a built-in one of the
+    # task), scored on the fold's held-out rows after every epoch.
+    monitor: StrictStr = "val_loss"
+    patience: StrictInt = Field(default=3, ge=0)
+    min_delta: StrictInt | StrictFloat = Field(default=0.0, ge=0)
+    # The fit ends with the weights of its best epoch, which the fold's score is then of.
+    restore_best_weights: StrictBool = True
+
+
+ClassWeight = Literal["balanced"] | dict[StrictStr | StrictInt, StrictInt | StrictFloat]
+
+
+class TrainingSection(_Section):
+    """How each fit trains: early stopping, class weights, the user's own callbacks."""
+
+    early_stopping: EarlyStopping | None = None
+    # Classification: "balanced" (n_samples / (n_classes * count of the class)) or a
+    # weight per label, multiplying each row's sample weight in training.
+    class_weight: ClassWeight | None = None
+    # Factories of Keras callbacks ("my_callbacks.py:make_reduce_lr"), each called with no
+    # arguments once per fit, so that no state passes from one fold to the next.
+    callbacks: list[ReferenceOrFunction] = []
+
+    @field_validator("class_weight")
+    @classmethod
+    def _check_class_weight(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            if not value:
+                raise ValueError("a weight per label ({label: weight}), or balanced")
+            for label, weight in value.items():
+                if weight < 0:
+                    raise ValueError(f"the weight of {label!r} must be >= 0 (got {weight})")
+        return value
+
+
 class Study(_Section):
     name: StrictStr = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
     task: Literal["classification", "regression"]
@@ -208,6 +261,7 @@ class Study(_Section):
     data: DataSection
     model: ModelSection
     search: SearchSection = SearchSection()
+    training: TrainingSection = TrainingSection()
     tracking: TrackingSection = TrackingSection()
 
     # Set by load_study: where the file is, so "file.py:function" resolves next to it. A
@@ -220,19 +274,46 @@ class Study(_Section):
         return self.source.parent
 
     @property
-    def objectives(self) -> list[str]:
-        """The metric, then the secondary objectives of a multi-objective study."""
+    def objectives(self) -> list[Any]:
+        """The metric, then the secondary objectives of a multi-objective study (a name, a
+        reference to the user's metric, or from Python the function)."""
         metric = self.search.metric or DEFAULT_METRIC[self.task]
         return list(metric) if isinstance(metric, list) else [metric]
+
+    @property
+    def objective_names(self) -> list[str]:
+        """The objectives as scores are named: the metric's name (a function's own name for
+        the user's), then the secondary objectives."""
+        return [self.metric.name, *self.objectives[1:]]
 
     @property
     def multi_objective(self) -> bool:
         return len(self.objectives) > 1
 
     @property
-    def metric(self):
+    def metric(self) -> Metric:
         """The metric that scores trials (the first objective)."""
-        return METRICS[self.objectives[0]]
+        first = self.objectives[0]
+        if isinstance(first, str) and first in METRICS:
+            return METRICS[first]
+        direction = self.search.direction
+        direction = direction[0] if isinstance(direction, list) else direction
+        return user_metric(
+            portable_reference(first, self.base_dir),
+            task=self.task,
+            greater_is_better=direction != "minimize",
+            response=self.search.metric_input,
+        )
+
+    def monitored_metric(self) -> Metric | None:
+        """The metric early stopping watches; None for ``val_loss`` or no early stopping."""
+        early_stopping = self.training.early_stopping
+        if early_stopping is None or early_stopping.monitor == "val_loss":
+            return None
+        monitor = early_stopping.monitor
+        if monitor in METRICS:
+            return METRICS[monitor]
+        return self.metric  # the study's own metric, by its name or reference
 
     @property
     def direction(self) -> str:
@@ -381,6 +462,16 @@ def _epochs_sharing_problem(study: Study) -> str | None:
         return "does not apply to the grid sampler (its trials are fixed in advance)"
     if not search.reuse_models:
         return "needs search.reuse_models (the shorter fits take the kept states)"
+    if study.training.early_stopping is not None:
+        return (
+            "does not combine with training.early_stopping (each fit stops on its own, so a"
+            " longer fit's states are not what a shorter fit would have trained)"
+        )
+    if study.training.callbacks:
+        return (
+            "does not combine with training.callbacks (a callback may act on the number of"
+            " epochs, so a longer fit's states are not what a shorter fit would have trained)"
+        )
     if not isinstance(epochs, list) and not (isinstance(epochs, Range) and epochs.is_int):
         return (
             "needs epochs searched at the top of search.space, as a list ([4, 8, 12])"

@@ -227,10 +227,10 @@ def resolve(
         return _import_function(reference, where=where, kind=kind)
     close = difflib.get_close_matches(reference, list(builtins), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    known = ", ".join(sorted(builtins))
+    known = f"built-in: {', '.join(sorted(builtins))}; or " if builtins else ""
     raise UserError(
-        f"{where}: unknown {kind} {reference!r}{hint} (built-in: {known};"
-        " or 'package.module:function' or 'file.py:function')"
+        f"{where}: unknown {kind} {reference!r}{hint} ({known}"
+        "'package.module:function' or 'file.py:function')"
     )
 
 

@@ -455,10 +455,22 @@ class TrialRun:
             }
             scalars.update({f"cv_score_fold_{k}": s for k, s in enumerate(outcome.fold_scores)})
             metrics += [Metric(k, float(v), now, 0) for k, v in scalars.items() if math.isfinite(v)]
-        for name in ("n_params", "trained_epochs", "predict_ms", "train_time", "fits_reused"):
+        for name in (
+            "n_params",
+            "trained_epochs",
+            "predict_ms",
+            "train_time",
+            "fits_reused",
+            "refit_epochs",
+        ):
             value = getattr(outcome, name)
             if value is not None:
                 metrics.append(Metric(name, float(value), now, 0))
+        for name, values in (
+            ("stopped_epoch", outcome.stopped_epochs),
+            ("best_epoch", outcome.best_epochs),
+        ):
+            metrics += [Metric(f"{name}_fold_{k}", float(v), now, 0) for k, v in enumerate(values)]
         metrics += [
             Metric("epoch_time", float(t), now, epoch)
             for epoch, t in enumerate(outcome.epoch_times, start=1)
