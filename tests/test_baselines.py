@@ -61,3 +61,15 @@ def test_forecast_metrics_and_the_baselines_per_kind():
     assert baseline_description(plain, "classification") == "majority class"
     assert baseline_description(plain, "regression") == "training mean"
     assert extra_test_metrics(plain, last_value) == {}
+
+
+def test_a_classifier_reports_balanced_accuracy_and_macro_f1_beside_accuracy():
+    from sklearn.dummy import DummyClassifier
+
+    y = np.array(["common"] * 6 + ["rare"] * 2)
+    imbalanced = Dataset(X=np.zeros((8, 1)), y=y, X_test=np.zeros((8, 1)), y_test=y)
+    majority = DummyClassifier(strategy="most_frequent").fit(imbalanced.X, imbalanced.y)
+    metrics = extra_test_metrics(imbalanced, majority)
+    assert metrics["accuracy"] == pytest.approx(0.75)
+    assert metrics["balanced_accuracy"] == pytest.approx(0.5)
+    assert metrics["f1_macro"] == pytest.approx((6 / 7 + 0) / 2)

@@ -231,7 +231,7 @@ model: {{builder: dense}}
 search:
   backend: grid
   cv: 2
-  trials_per_process: 0
+  trials_per_process: {per_process}
   metric: "my_metrics.py:{metric}"
   direction: {direction}
 {extra}
@@ -252,7 +252,7 @@ search:
 def test_a_user_metric_is_scored_in_its_own_direction(workdir, metric, direction, classes, extra):
     (workdir / "my_metrics.py").write_text(METRICS_FILE)
     text = USER_METRIC.format(
-        name=metric, metric=metric, direction=direction, classes=classes, extra=extra
+        name=metric, metric=metric, direction=direction, classes=classes, extra=extra, per_process=0
     )
     write_study(workdir, text, plots=False)
     assert main(["run", "study.yaml", "--quiet"]) == 0
@@ -268,8 +268,13 @@ def test_a_user_metric_is_scored_in_its_own_direction(workdir, metric, direction
 
 def test_a_maximised_user_metric_picks_the_highest(workdir):
     (workdir / "my_metrics.py").write_text(METRICS_FILE)
-    text = USER_METRIC.format(
-        name="rate-up", metric="error_rate", direction="maximize", classes=3, extra=""
+    text = USER_METRIC.format(  # in a worker process: the metric goes as its reference
+        name="rate-up",
+        metric="error_rate",
+        direction="maximize",
+        classes=3,
+        extra="",
+        per_process=5,
     )
     write_study(workdir, text, plots=False)
     assert main(["run", "study.yaml", "--quiet"]) == 0
@@ -294,6 +299,7 @@ def load():
 
 
 def test_sample_weights_weight_training_and_scoring_alike_in_both_backends(workdir):
+    from sklearn.dummy import DummyClassifier
     from sklearn.metrics import accuracy_score
 
     from hpsearch.data import load_dataset
@@ -310,8 +316,13 @@ def test_sample_weights_weight_training_and_scoring_alike_in_both_backends(workd
         seed: 5
         data: {loader: "weighted.py:load"}
         model: {builder: dense}
-        search: {backend: grid, cv: 2, space: {units: 4, epochs: 2, batch_size: 16}}
+        search:
+          backend: grid
+          cv: 2
+          trials_per_process: 0
+          space: {units: 4, epochs: 2, batch_size: 16}
         """,
+        plots=False,
     )
     study = load_study(path)
     dataset = load_dataset(study)
@@ -330,6 +341,18 @@ def test_sample_weights_weight_training_and_scoring_alike_in_both_backends(workd
     weighted = accuracy_score(dataset.y[test], predicted, sample_weight=dataset.sample_weight[test])
     assert optuna_way[0] == pytest.approx(weighted)
     assert weighted != pytest.approx(accuracy_score(dataset.y[test], predicted))
+
+    # The study runs, its baseline weighted as its trials are.
+    assert main(["run", "study.yaml", "--quiet"]) == 0
+    parent, (trial,) = study_runs("weighted")
+    assert trial.data.metrics["cv_score"] == pytest.approx(np.mean(optuna_way))
+    majority = []
+    for train, test in cv.splits:
+        dummy = DummyClassifier().fit(
+            dataset.X[train], dataset.y[train], sample_weight=dataset.sample_weight[train]
+        )
+        majority.append(dummy.score(dataset.X[test], dataset.y[test], dataset.sample_weight[test]))
+    assert parent.data.metrics["baseline_score"] == pytest.approx(np.mean(majority))
 
 
 @pytest.mark.parametrize(

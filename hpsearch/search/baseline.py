@@ -21,7 +21,8 @@ class LastValueRegressor(RegressorMixin, BaseEstimator):
     def __init__(self, feature: int = 0):
         self.feature = feature
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
+        """Nothing to learn (the weights change nothing): the last value is the forecast."""
         self.n_features_in_ = np.shape(X)[-1]
         return self
 
@@ -47,6 +48,7 @@ def baseline_description(dataset: Dataset, task: str) -> str:
 
 def baseline_metrics(cross_validation) -> dict[str, float]:
     """``baseline_score`` on the study's folds, and on the test set with its extra metrics."""
+    from sklearn.base import clone
     from sklearn.model_selection import cross_val_score
 
     from hpsearch.search.held_out_metrics import extra_test_metrics
@@ -54,9 +56,25 @@ def baseline_metrics(cross_validation) -> dict[str, float]:
     dataset = cross_validation.dataset
     task = cross_validation.study.task
     estimator = baseline_estimator(dataset, task)
-    fold_scores = cross_val_score(
-        estimator, dataset.X, dataset.y, cv=cross_validation.splits, scoring=cross_validation.scorer
-    )
+    if dataset.sample_weight is None:
+        fold_scores = cross_val_score(
+            estimator,
+            dataset.X,
+            dataset.y,
+            cv=cross_validation.splits,
+            scoring=cross_validation.scorer,
+        )
+    else:  # fitted and scored with the rows' weights, as the trials are
+        fold_scores = []
+        for train, test in cross_validation.splits:
+            fitted = clone(estimator).fit(
+                dataset.X[train], dataset.y[train], sample_weight=cross_validation.weights(train)
+            )
+            fold_scores.append(
+                cross_validation.score(
+                    fitted, dataset.X[test], dataset.y[test], cross_validation.weights(test)
+                )
+            )
     metrics = {"baseline_score": cross_validation.natural(float(np.mean(fold_scores)))}
     if dataset.has_test:
         fitted = estimator.fit(dataset.X, dataset.y)
