@@ -441,3 +441,44 @@ def test_early_stopping_switches_off_shared_epochs_with_its_reason(workdir, caps
     )
     assert main(["validate", "study.yaml"]) == 2
     assert "does not combine with training.early_stopping" in capsys.readouterr().err
+
+
+def test_early_stopping_composes_with_pruning_in_an_optuna_study(workdir):
+    (workdir / "unlearning.py").write_text(UNLEARNING_BUILDER)
+    write_study(
+        workdir,
+        """
+        name: stop-and-prune
+        task: classification
+        seed: 7
+        data: {loader: digits, params: {n_samples: 120, classes: 3}}
+        model: {builder: "unlearning.py:build"}
+        search:
+          backend: optuna
+          n_trials: 4
+          sampler: random
+          pruner: hyperband
+          cv: 2
+          trials_per_process: 0
+          space:
+            units: [8, 16]
+            epochs: 6
+            batch_size: 8
+        training:
+          early_stopping: {patience: 1, monitor: accuracy}
+        """,
+        plots=False,
+    )
+    assert main(["run", "study.yaml", "--quiet"]) == 0
+    _, trials = study_runs("stop-and-prune")
+    complete = [run for run in trials if run.data.tags["hpsearch.state"] == "COMPLETE"]
+    assert complete
+    for run in complete:  # each fold stopped, one epoch after its best
+        metrics = run.data.metrics
+        stopped = _fold_values(metrics, "stopped_epoch")
+        best = _fold_values(metrics, "best_epoch")
+        assert len(stopped) == 2 and all(s == b + 1 < 6 for s, b in zip(stopped, best, strict=True))
+        assert metrics["trained_epochs"] == sum(stopped)
+    for run in trials:
+        if run.data.tags["hpsearch.state"] == "PRUNED":  # stopped at once, its folds untrained
+            assert "best_epoch_fold_1" not in run.data.metrics

@@ -288,14 +288,19 @@ class _MonitorMetric(keras.callbacks.Callback):
             logs[self.key] = natural(self.metric, float(score))
 
 
+class _FoldEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's ``EarlyStopping`` as ``training.early_stopping`` makes it for one fit (a
+    class of its own: an ``EarlyStopping`` the user passes as ``callbacks`` stays theirs)."""
+
+
 def make_early_stopping(settings: dict[str, Any]):
-    """Keras's ``EarlyStopping`` from ``training.early_stopping`` (and the metric it
+    """The fit's ``EarlyStopping`` from ``training.early_stopping`` (and the metric it
     watches, when not ``val_loss``): the direction is the metric's, never guessed from
     its name."""
     metric = settings.get("metric")
     monitor = "val_loss" if metric is None else f"val_{metric.name}"
     mode = "min" if metric is None or not metric.greater_is_better else "max"
-    return keras.callbacks.EarlyStopping(
+    return _FoldEarlyStopping(
         monitor=monitor,
         patience=int(settings.get("patience", 3)),
         min_delta=float(settings.get("min_delta", 0.0)),
@@ -352,7 +357,7 @@ _PER_FIT_CALLBACKS = (
     _MonitorMetric,
     _EpochLog,
     _KeepEpochs,
-    keras.callbacks.EarlyStopping,
+    _FoldEarlyStopping,
 )
 
 

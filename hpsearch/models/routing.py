@@ -57,6 +57,12 @@ RESERVED_NAMES = (
     | set(MODEL_SETTINGS)  # a parameter so named would be taken for the setting
 )
 
+# What Keras users pass to ``fit`` that the study's training section holds.
+TRAINING_SECTION_NAMES = {
+    "callbacks": "training.callbacks (factories, each called once per fit)",
+    "early_stopping": "training.early_stopping",
+}
+
 # Keras 3's optimizers by the names keras.optimizers.get accepts.
 OPTIMIZERS = frozenset(
     {
@@ -121,13 +127,20 @@ def check_model(study: Study, facts: dict[str, Any] | None = None) -> dict[str, 
             raise UserError(f"{key}: {name!r} is a fixed setting of the study: set model.{name}")
         if name in ESTIMATOR_INPUT_SETTINGS:
             raise UserError(f"{key}: {name!r} is a setting of the data: set data.{name}")
+        if name in TRAINING_SECTION_NAMES:
+            raise UserError(
+                f"{key}: {name!r} belongs in the training section: {TRAINING_SECTION_NAMES[name]}"
+            )
         if name in RESERVED_NAMES:
             raise UserError(f"{key}: {name!r} is reserved by hpsearch/SciKeras; rename it")
     for name in TRAINING_PARAMETERS:
         if name in study.model.params:
-            raise UserError(
-                f"{source}: model.params.{name}: a training setting; put it in search.space"
+            where = (
+                "training.class_weight or search.space"
+                if name == "class_weight"
+                else ("search.space")
             )
+            raise UserError(f"{source}: model.params.{name}: a training setting; put it in {where}")
     check_parameters(builder, names, kind="builder", reference=reference_text(study.model.builder))
     _check_optimizers(study)
     check_functions(study)  # the user's metric and callback factories
