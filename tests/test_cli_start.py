@@ -388,6 +388,7 @@ def test_schema_is_a_json_schema_without_internal_fields(schema):
         "data",
         "model",
         "search",
+        "training",
         "tracking",
     }
 

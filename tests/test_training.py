@@ -160,7 +160,7 @@ class Note(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.fits += 1
-        with open(os.environ["NOTES"], "a") as notes:
+        with open("notes.txt", "a") as notes:  # workers run in the study's folder
             notes.write(f"{os.getpid()}-{self.number} {self.fits}\\n")
 
     def on_epoch_end(self, epoch, logs=None):
@@ -172,10 +172,9 @@ def make_note():
 """
 
 
-def test_a_user_callback_is_made_once_per_fit_in_worker_processes(workdir, monkeypatch):
+def test_a_user_callback_is_made_once_per_fit_in_worker_processes(workdir):
     (workdir / "my_callbacks.py").write_text(CALLBACKS)
     notes = workdir / "notes.txt"
-    monkeypatch.setenv("NOTES", str(notes))
     write_study(
         workdir,
         """
@@ -368,6 +367,11 @@ def test_sample_weights_weight_training_and_scoring_alike_in_both_backends(workd
         ("training: {early_stopping: {patience: -1}}", "", "training.early_stopping.patience"),
         ("training: {class_weight: {}}", "", "training.class_weight"),
         (
+            "",
+            "space: {units: 4, callbacks: [a]}",
+            "search.space.callbacks: 'callbacks' belongs in the training section",
+        ),
+        (
             "training: {callbacks: [my_callbacks.py:needs_arguments]}",
             "",
             "training.callbacks.0: my_callbacks.py:needs_arguments must be callable with no",
@@ -397,9 +401,10 @@ def test_training_mistakes_are_one_line_errors(workdir, capsys, training, search
         model: {builder: dense}
         search:
           backend: grid
-          space: {units: 4}
         """
     )
+    if "space:" not in search:
+        text = text.rstrip("\n") + "\n  space: {units: 4}\n"
     if search:
         text = text.rstrip("\n") + "\n  " + search + "\n"
     write_study(workdir, text + training + "\n")
