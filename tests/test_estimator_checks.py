@@ -1,5 +1,12 @@
 """scikit-learn's own estimator checks, on a dense and a recurrent builder of each task.
 
+Every check runs on the dense builder of each task: the classes under test are the
+estimators, whatever model they build. The recurrent builder runs the checks that never
+fit and those where the model's kind matters (training on 2-D data turned into
+sequences, dtypes, a seeded fit twice, pickling, one sample, predictions independent of
+the batch): the others exercise the same wrapper code again, at about three times a
+dense model's cost.
+
 ``parametrize_with_checks`` is what scikit-learn asks of every compatible estimator. The
 few checks a Keras estimator cannot honestly pass are declared, each with its reason, in
 ``hpsearch.models.estimator.EXPECTED_FAILED_CHECKS``: a check declared there that passes
@@ -55,17 +62,34 @@ WITHOUT_FITTING = {
 }
 
 
+# The checks that fit a model that the recurrent builder runs too (see the module).
+RECURRENT_CHECKS = {
+    "check_classifiers_train",
+    "check_regressors_train",
+    "check_estimators_dtypes",
+    "check_fit_idempotent",
+    "check_estimators_pickle",
+    "check_fit2d_1sample",
+    "check_fit_check_is_fitted",
+    "check_methods_subset_invariance",
+}
+
+
 ParameterSet = type(pytest.param(None))  # what pytest.param makes
 
 
 def _with_tiers(parametrized):
-    """scikit-learn's parametrization, each check that fits a model marked ``slow``."""
+    """scikit-learn's parametrization, each check that fits a model marked ``slow``, the
+    recurrent builder's limited to ``RECURRENT_CHECKS`` among those."""
     argnames, cases = parametrized.mark.args
     tiered = []
     for case in cases:
         case = case if isinstance(case, ParameterSet) else pytest.param(*case)
-        check = case.values[1]
+        estimator, check = case.values
         name = getattr(check, "func", check).__name__
+        recurrent = estimator.get_params()["builder"] != "dense"
+        if recurrent and name not in WITHOUT_FITTING | RECURRENT_CHECKS:
+            continue
         marks = [*case.marks] + ([] if name in WITHOUT_FITTING else [pytest.mark.slow])
         tiered.append(pytest.param(*case.values, marks=marks, id=case.id))
     return pytest.mark.parametrize(argnames, tiered, **parametrized.mark.kwargs)
