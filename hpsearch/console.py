@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from hpsearch.models.cudnn import choices_leaving_cudnn, describe_leaving
 from hpsearch.study import MODEL_SETTINGS, Branches, Range, Study, redact_text
 from hpsearch.study.references import reference_text
 from hpsearch.tracking.names import COMPLETE, PARETO_TAG, PRUNED, RUNNING
@@ -295,6 +296,9 @@ def print_resolved_study(study: Study) -> None:
     fits = _describe_fits(study)
     if fits:
         lines.append("each fit: " + fits)
+    leaving = choices_leaving_cudnn(study)
+    if leaving:
+        lines.append(describe_leaving(leaving))
     if search.backend == "optuna":
         lines.append(
             f"optuna: {study.n_trials} trials, sampler {study.sampler}"

@@ -51,6 +51,7 @@ from hpsearch.compat.scikeras import WrapperHooks
 from hpsearch.data.inputs import is_text
 from hpsearch.errors import TrialFailed
 from hpsearch.models.builders import adapt_preprocessing
+from hpsearch.models.cudnn import cudnn_eligible
 from hpsearch.models.folds import FoldPlan
 from hpsearch.models.heads import default_loss, default_metrics
 from hpsearch.models.inputs import InputEncoder, model_for_raw_inputs
@@ -362,12 +363,17 @@ _PER_FIT_CALLBACKS = (
 
 
 def describe_model(model) -> dict[str, Any] | None:
-    """``n_params`` and the ``summary`` text of a built model (None before it is built)."""
+    """``n_params``, the ``summary`` text of a built model and whether its LSTM/GRU layers
+    can run on cuDNN (``hpsearch.models.cudnn``); None before it is built."""
     if model is None or not model.built:
         return None
     lines: list[str] = []
     model.summary(print_fn=lambda text, **_: lines.append(text))
-    return {"n_params": int(model.count_params()), "summary": "\n".join(lines)}
+    return {
+        "n_params": int(model.count_params()),
+        "summary": "\n".join(lines),
+        "cudnn": cudnn_eligible(model),
+    }
 
 
 def _with_parameters(signature: inspect.Signature, added) -> inspect.Signature:

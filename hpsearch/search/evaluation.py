@@ -46,6 +46,8 @@ class TrialOutcome:
     # the best epoch, whose weights the fold's score is of.
     stopped_epochs: list[int] = field(default_factory=list)
     best_epochs: list[int] = field(default_factory=list)
+    # Whether the model's LSTM/GRU layers can run cuDNN's kernel (None: it has none).
+    cudnn: bool | None = None
 
     @property
     def refit_epochs(self) -> int | None:
@@ -236,6 +238,7 @@ class CrossValidation:
             error=None if state == COMPLETE else error,
             n_params=model.get("n_params"),
             model_summary=model.get("summary"),
+            cudnn=model.get("cudnn"),
             trained_epochs=_sum_or_none([r.get("trained_epochs") for r in records]),
             predict_ms=predict_ms,
             epoch_times=mean_curves([{"t": r["epoch_seconds"]} for r in timed]).get("t", []),

@@ -34,6 +34,7 @@ from hpsearch.errors import TrialFailed
 from hpsearch.models.reuse import BUILT_MODELS, freeze_long_lived_objects, release_keras_memory
 from hpsearch.models.tensorflow_import import hide_tensorflow_start_up
 from hpsearch.search.evaluation import FoldResult
+from hpsearch.search.gpus import worker_gpu_environment
 
 # Imported by the fork server once, so that every worker starts with TensorFlow loaded
 # and frozen (the estimator module imports Keras; the study's own process never does).
@@ -145,12 +146,20 @@ class WorkerTrainer(Trainer):
     """Trains in one worker process at a time, replaced after ``trials_per_process`` trials."""
 
     def __init__(
-        self, cross_validation, *, trials_per_process: int, threads: int | None = None
+        self,
+        cross_validation,
+        *,
+        trials_per_process: int,
+        threads: int | None = None,
+        slot: int = 0,
     ) -> None:
         super().__init__(cross_validation)
         self.trials_per_process = trials_per_process
         # TensorFlow's intra-op threads in the worker (None: one per core, TF's default).
         self.threads = threads
+        # Which parallel job this is: with several GPUs, job k trains on GPU k mod their
+        # number (hpsearch.search.gpus).
+        self.slot = slot
         self._executor: ProcessPoolExecutor | None = None
         self._trials_in_worker = 0
 
@@ -188,7 +197,12 @@ class WorkerTrainer(Trainer):
                 max_workers=1,
                 mp_context=_forkserver_context(),
                 initializer=_start_worker,
-                initargs=(self.cross_validation, os.getcwd(), self.threads),
+                initargs=(
+                    self.cross_validation,
+                    os.getcwd(),
+                    self.threads,
+                    worker_gpu_environment(self.slot),
+                ),
             )
         try:
             return self._executor.submit(function, *args).result()
@@ -252,14 +266,15 @@ class ParallelTrainer(Trainer):
             raise KeyboardInterrupt
         trainer = getattr(self._local, "trainer", None)
         if trainer is None:
-            trainer = WorkerTrainer(
-                self.cross_validation,
-                trials_per_process=self.trials_per_process,
-                threads=self.threads,
-            )
-            self._local.trainer = trainer
             with self._lock:
+                trainer = WorkerTrainer(
+                    self.cross_validation,
+                    trials_per_process=self.trials_per_process,
+                    threads=self.threads,
+                    slot=len(self._trainers),
+                )
                 self._trainers.append(trainer)
+            self._local.trainer = trainer
         return trainer
 
     def evaluate_fold(self, params, fold, reports=None, trial=None):
@@ -418,11 +433,16 @@ def _threads_per_job(n_jobs: int):
 
 def tf_thread_environment(n_jobs: int) -> dict[str, str]:
     """The variables TensorFlow reads at start-up to size its pools for one of ``n_jobs``
-    processes sharing the cores (for processes started by others: joblib, Dask)."""
-    return {
+    processes sharing the cores (for processes started by others: joblib, Dask), and on a
+    machine with GPUs memory taken as it grows, so that they can share one."""
+    environment = {
         "TF_NUM_INTRAOP_THREADS": str(threads_per_job(n_jobs)),
         "TF_NUM_INTEROP_THREADS": "1",
     }
+    environment.update(
+        {k: v for k, v in worker_gpu_environment(0).items() if k != "CUDA_VISIBLE_DEVICES"}
+    )
+    return environment
 
 
 def refit_and_save(cross_validation, params: dict[str, Any], model_dir: Path) -> RefitResult:
@@ -469,9 +489,14 @@ def refit_and_save(cross_validation, params: dict[str, Any], model_dir: Path) ->
 _cross_validation = None
 
 
-def _start_worker(cross_validation, working_dir: str, threads: int | None) -> None:
+def _start_worker(
+    cross_validation, working_dir: str, threads: int | None, gpu_environment: dict[str, str]
+) -> None:
     global _cross_validation
     _cross_validation = cross_validation
+    # Before TensorFlow first touches a device (the fork server imported it, never
+    # initialised one): this worker's GPU, and memory taken as it grows.
+    os.environ.update(gpu_environment)
     # Forked from the fork server, which kept the folder it started in: use the study's.
     os.chdir(working_dir)
     if threads is not None:

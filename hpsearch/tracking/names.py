@@ -31,6 +31,9 @@ ERROR_TAG = "hpsearch.error"
 # On a trial scored from the states of a longer trial's fits: that trial's number.
 SHARED_FROM_TAG = "hpsearch.shared_from"
 WORKER_TAG = "hpsearch.worker"  # host:pid of the worker that ran a trial (hpsearch worker)
+# "true"/"false": whether the trial's LSTM/GRU layers can run cuDNN's fast kernel on a GPU
+# (absent for a model without any: hpsearch.models.cudnn).
+CUDNN_TAG = "hpsearch.cudnn"
 RETRY_OF_TAG = "hpsearch.retry_of"  # the trial a retry (search.retries) runs again
 # Tags of the parent run.
 DATA_TAG = "hpsearch.data"  # the loader, its parameters and the data's shape, as JSON

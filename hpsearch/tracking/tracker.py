@@ -26,6 +26,7 @@ from hpsearch.study import redact_text, sqlite_path
 from hpsearch.tracking.names import (
     BEST_PARAMS_TAG,
     BEST_RUN_TAG,
+    CUDNN_TAG,
     ERROR_TAG,
     FAIL,
     KILLED_STATUS,
@@ -482,6 +483,8 @@ class TrialRun:
                 if math.isfinite(v)
             ]
         tags = [RunTag(STATE_TAG, outcome.state)]
+        if outcome.cudnn is not None:
+            tags.append(RunTag(CUDNN_TAG, "true" if outcome.cudnn else "false"))
         if outcome.error:
             tags.append(RunTag(ERROR_TAG, _truncate(outcome.error)))
         self._stop_system_metrics()
