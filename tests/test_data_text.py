@@ -321,3 +321,17 @@ def test_a_study_with_a_wrong_data_dir_is_a_user_error(tmp_path):
 def test_labels_are_numpy_arrays(imdb, gop, corpus):
     for dataset in (imdb, gop, corpus):
         assert isinstance(dataset.y, np.ndarray) and isinstance(dataset.y_test, np.ndarray)
+
+
+def test_the_whole_imdb_holds_the_quarter_as_its_rows_of_id_below_3125():
+    import pandas as pd
+
+    from hpsearch.data.files import data_file
+
+    full = load_imdb(full=True, maxlen=50)
+    assert len(full.y) == len(full.y_test) == 25_000
+    assert Counter(full.y) == Counter(full.y_test) == {"positive": 12_500, "negative": 12_500}
+    ids = pd.read_csv(data_file("imdb", "imdb_train.csv.gz"), usecols=["id"])["id"].to_numpy()
+    quarter = load_imdb(maxlen=50)
+    assert list(full.X[ids < 3125]) == list(quarter.X)
+    assert list(full.y[ids < 3125]) == list(quarter.y)

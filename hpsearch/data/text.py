@@ -36,14 +36,16 @@ def load_imdb(
     maxlen: int = 200,
     num_words: int = 10000,
     form: str = "text",
+    full: bool = False,
     data_dir: str | None = None,
 ) -> Dataset:
-    """IMDB movie reviews (a balanced quarter of the Stanford set): review text -> sentiment.
+    """IMDB movie reviews (the Stanford set, or a balanced quarter of it): review text ->
+    sentiment.
 
     Args:
         n_train: keep the first n training reviews (the file alternates positive and
-            negative, so any prefix is balanced); None keeps all 6,250.
-        n_test: the same for the 6,250 test reviews.
+            negative, so any prefix is balanced); None keeps all (6,250, or 25,000 full).
+        n_test: the same for the test reviews.
         maxlen: words kept from the start of each review, and the sequence length the
             model's TextVectorization pads or cuts to (cutting here saves its time).
         num_words: the size of the model's vocabulary (padding and unknown tokens included).
@@ -51,6 +53,8 @@ def load_imdb(
             of ``keras.datasets.imdb``: word ids by frequency in the training reviews (0
             padding, 1 start, 2 a word outside the ``num_words`` kept, 3 the most frequent
             word), ``maxlen`` ids per review, padded at the end.
+        full: all 25,000 + 25,000 reviews (what ``keras.datasets.imdb`` is built from)
+            instead of the quarter (every review with id < 3125), the quick option.
         data_dir: folder holding ``imdb/``; defaults to ``$HPSEARCH_DATA_DIR`` or ``data/``.
 
     y holds the strings ``negative`` and ``positive``.
@@ -58,8 +62,13 @@ def load_imdb(
     _check_positive(maxlen=maxlen, num_words=num_words)
     if form not in ("text", "tokens"):
         raise ValueError(f"form must be 'text' or 'tokens' (got {form!r})")
-    X, y = _read_imdb("imdb_train_subset.csv", n_train, maxlen, data_dir)
-    X_test, y_test = _read_imdb("imdb_test_subset.csv", n_test, maxlen, data_dir)
+    train, test = (
+        ("imdb_train.csv.gz", "imdb_test.csv.gz")
+        if full
+        else ("imdb_train_subset.csv", "imdb_test_subset.csv")
+    )
+    X, y = _read_imdb(train, n_train, maxlen, data_dir)
+    X_test, y_test = _read_imdb(test, n_test, maxlen, data_dir)
     if form == "tokens":
         ids = _word_ids(X, num_words)
         X, X_test = (_token_ids(texts, ids, maxlen) for texts in (X, X_test))
