@@ -135,10 +135,8 @@ def check_model(study: Study, facts: dict[str, Any] | None = None) -> dict[str, 
             raise UserError(f"{key}: {name!r} is reserved by hpsearch/SciKeras; rename it")
     for name in TRAINING_PARAMETERS:
         if name in study.model.params:
-            where = (
-                "training.class_weight or search.space"
-                if name == "class_weight"
-                else ("search.space")
+            where = {"class_weight": "training.class_weight or search.space"}.get(
+                name, "search.space"
             )
             raise UserError(f"{source}: model.params.{name}: a training setting; put it in {where}")
     check_parameters(builder, names, kind="builder", reference=reference_text(study.model.builder))
