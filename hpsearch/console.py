@@ -14,6 +14,7 @@ from rich.table import Table
 
 from hpsearch.models.cudnn import choices_leaving_cudnn, describe_leaving
 from hpsearch.study import MODEL_SETTINGS, Branches, Range, Study, redact_text
+from hpsearch.study.model import training_stops_epoch_sharing
 from hpsearch.study.references import reference_text
 from hpsearch.tracking.names import COMPLETE, PARETO_TAG, PRUNED, RUNNING
 
@@ -383,8 +384,7 @@ def _describe_training(study) -> str:
         where = f"{search.n_jobs} worker processes, each replaced every"
         where += f" {search.trials_per_process} trials"
     models = ", one built model per architecture" if search.reuse_models else ", fresh models"
-    training = study.training
-    if search.reuse_models and not (training.early_stopping or training.callbacks):
+    if search.reuse_models and training_stops_epoch_sharing(study) is None:
         models += ", epochs shared"
     return where + models
 

@@ -15,18 +15,12 @@ import pytest
 import hpsearch
 from conftest import UNLEARNING_BUILDER, mlflow_client, study_runs, write_study
 from hpsearch.cli import main
+from hpsearch.tracking.tracker import fold_values
 
 
 def _trial_metrics(name: str) -> dict[int, dict[str, float]]:
     _, trials = study_runs(name)
     return {int(run.data.tags["hpsearch.trial"]): run.data.metrics for run in trials}
-
-
-def _fold_values(metrics: dict[str, float], name: str) -> list[float]:
-    values = []
-    while f"{name}_fold_{len(values)}" in metrics:
-        values.append(metrics[f"{name}_fold_{len(values)}"])
-    return values
 
 
 EARLY_STOPPING = """
@@ -60,8 +54,8 @@ def test_early_stopping_stops_a_fit_that_unlearns_and_scores_its_best_epoch(work
     )
     assert main(["run", "stop.yaml", "--quiet"]) == 0
     (metrics,) = _trial_metrics("stop").values()
-    best = _fold_values(metrics, "best_epoch")
-    stopped = _fold_values(metrics, "stopped_epoch")
+    best = fold_values(metrics, "best_epoch")
+    stopped = fold_values(metrics, "stopped_epoch")
     assert len(best) == len(stopped) == 2
     assert all(s == b + 2 for s, b in zip(stopped, best, strict=True))  # patience 2
     assert max(stopped) < 10 and metrics["trained_epochs"] == sum(stopped)
@@ -78,7 +72,7 @@ def test_early_stopping_stops_a_fit_that_unlearns_and_scores_its_best_epoch(work
     )
     assert main(["run", "plain.yaml", "--quiet"]) == 0
     (plain,) = _trial_metrics("plain").values()
-    assert _fold_values(metrics, "cv_score") == pytest.approx(_fold_values(plain, "cv_score"))
+    assert fold_values(metrics, "cv_score") == pytest.approx(fold_values(plain, "cv_score"))
     assert "best_epoch_fold_0" not in plain
 
     # Without early stopping, all 10 epochs: worse than the best epoch.
@@ -480,8 +474,8 @@ def test_early_stopping_composes_with_pruning_in_an_optuna_study(workdir):
     assert complete
     for run in complete:  # each fold stopped, one epoch after its best
         metrics = run.data.metrics
-        stopped = _fold_values(metrics, "stopped_epoch")
-        best = _fold_values(metrics, "best_epoch")
+        stopped = fold_values(metrics, "stopped_epoch")
+        best = fold_values(metrics, "best_epoch")
         assert len(stopped) == 2 and all(s == b + 1 < 6 for s, b in zip(stopped, best, strict=True))
         assert metrics["trained_epochs"] == sum(stopped)
     for run in trials:

@@ -63,6 +63,7 @@ from hpsearch.models.reuse import (
     epochs_group_key,
     release_keras_memory,
 )
+from hpsearch.models.scoring import make_scorer, natural
 from hpsearch.models.seeding import keeps_kernels_safely, seeded_fit
 
 # Rows per batch for validation and scoring, where the rows are small (see
@@ -272,16 +273,12 @@ class _MonitorMetric(keras.callbacks.Callback):
 
     def __init__(self, estimator, metric, X_val, y_val, sample_weight=None):
         super().__init__()
-        from hpsearch.models.scoring import make_scorer
-
         self.estimator, self.metric = estimator, metric
         self.X_val, self.y_val, self.sample_weight = X_val, y_val, sample_weight
         self.scorer = make_scorer(metric, y_val)
         self.key = f"val_{metric.name}"
 
     def on_epoch_end(self, epoch, logs=None):
-        from hpsearch.models.scoring import natural
-
         score = self.estimator.epoch_score(
             self.scorer, self.X_val, self.y_val, sample_weight=self.sample_weight
         )
@@ -298,15 +295,15 @@ def make_early_stopping(settings: dict[str, Any]):
     """The fit's ``EarlyStopping`` from ``training.early_stopping`` (and the metric it
     watches, when not ``val_loss``): the direction is the metric's, never guessed from
     its name."""
-    metric = settings.get("metric")
+    metric = settings["metric"]
     monitor = "val_loss" if metric is None else f"val_{metric.name}"
     mode = "min" if metric is None or not metric.greater_is_better else "max"
     return _FoldEarlyStopping(
         monitor=monitor,
-        patience=int(settings.get("patience", 3)),
-        min_delta=float(settings.get("min_delta", 0.0)),
+        patience=int(settings["patience"]),
+        min_delta=float(settings["min_delta"]),
         mode=mode,
-        restore_best_weights=bool(settings.get("restore_best_weights", True)),
+        restore_best_weights=bool(settings["restore_best_weights"]),
         verbose=0,
     )
 
@@ -536,7 +533,7 @@ class _HpsearchEstimator(WrapperHooks):
                 sample_weight=None if weights is None else np.asarray(weights, "float32"),
             )
             if self.early_stopping:
-                metric = self.early_stopping.get("metric")
+                metric = self.early_stopping["metric"]
                 if metric is not None:
                     watching.append(_MonitorMetric(self, metric, X_raw, y_raw, weights))
                 self._early_stopper = make_early_stopping(self.early_stopping)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from hpsearch.study.metrics import USER_SCORER, Metric
+from hpsearch.study.references import reference_text, resolve_reference
 
 
 def mean_log_loss(estimator, X, y, sample_weight=None) -> float:
@@ -45,31 +46,17 @@ _OWN_SCORERS = {"neg_log_loss": neg_log_loss, "neg_perplexity": neg_perplexity}
 
 
 class UserMetric:
-    """The user's ``(y_true, y_pred) -> float``, pickled as its reference and resolved once
-    per process: a function from a file (``my_metrics.py:fn``) has no module pickle could
-    import it from. Sample weights reach it when it takes a ``sample_weight`` parameter."""
+    """The user's ``(y_true, y_pred) -> float``, pickled as its reference and resolved where
+    it is called (a file's module is loaded once per process): a function from a file
+    (``my_metrics.py:fn``) has no module pickle could import it from. Sample weights reach
+    it when it takes a ``sample_weight`` parameter."""
 
     def __init__(self, reference: Any):
-        from hpsearch.study.references import reference_text
-
         self.reference = reference
         self.__name__ = reference_text(reference)  # how scikit-learn shows a scorer
-        self._function = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**vars(self), "_function": None}
-
-    def function(self):
-        if self._function is None:
-            from hpsearch.study.references import resolve_reference
-
-            self._function = resolve_reference(
-                self.reference, {}, kind="metric", where="search.metric"
-            )
-        return self._function
 
     def __call__(self, y_true, y_pred, sample_weight=None) -> float:
-        function = self.function()
+        function = resolve_reference(self.reference, {}, kind="metric", where="search.metric")
         if sample_weight is not None and _takes_sample_weight(function):
             return float(function(y_true, y_pred, sample_weight=sample_weight))
         return float(function(y_true, y_pred))

@@ -49,32 +49,22 @@ def baseline_description(dataset: Dataset, task: str) -> str:
 def baseline_metrics(cross_validation) -> dict[str, float]:
     """``baseline_score`` on the study's folds, and on the test set with its extra metrics."""
     from sklearn.base import clone
-    from sklearn.model_selection import cross_val_score
 
     from hpsearch.search.held_out_metrics import extra_test_metrics
 
     dataset = cross_validation.dataset
     task = cross_validation.study.task
     estimator = baseline_estimator(dataset, task)
-    if dataset.sample_weight is None:
-        fold_scores = cross_val_score(
-            estimator,
-            dataset.X,
-            dataset.y,
-            cv=cross_validation.splits,
-            scoring=cross_validation.scorer,
+    fold_scores = []  # fitted and scored with the rows' weights (if any), as the trials are
+    for train, test in cross_validation.splits:
+        fitted = clone(estimator).fit(
+            dataset.X[train], dataset.y[train], sample_weight=cross_validation.weights(train)
         )
-    else:  # fitted and scored with the rows' weights, as the trials are
-        fold_scores = []
-        for train, test in cross_validation.splits:
-            fitted = clone(estimator).fit(
-                dataset.X[train], dataset.y[train], sample_weight=cross_validation.weights(train)
+        fold_scores.append(
+            cross_validation.score(
+                fitted, dataset.X[test], dataset.y[test], cross_validation.weights(test)
             )
-            fold_scores.append(
-                cross_validation.score(
-                    fitted, dataset.X[test], dataset.y[test], cross_validation.weights(test)
-                )
-            )
+        )
     metrics = {"baseline_score": cross_validation.natural(float(np.mean(fold_scores)))}
     if dataset.has_test:
         fitted = estimator.fit(dataset.X, dataset.y)

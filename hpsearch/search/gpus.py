@@ -58,12 +58,16 @@ def _gpus_nvidia_smi_lists() -> tuple[str, ...]:
     return tuple(line.strip() for line in listed.splitlines() if line.strip().isdigit())
 
 
+# TensorFlow's memory growth, read when it creates its GPU devices.
+MEMORY_GROWTH = {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+
+
 def worker_gpu_environment(slot: int, gpus: list[str] | None = None) -> dict[str, str]:
     """The environment worker ``slot`` (0, 1, ... : one per parallel job) starts with."""
     gpus = visible_gpus() if gpus is None else gpus
     if not gpus:
         return {}
-    environment = {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+    environment = dict(MEMORY_GROWTH)
     if len(gpus) > 1:
         environment["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
     return environment

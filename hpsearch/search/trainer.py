@@ -34,7 +34,7 @@ from hpsearch.errors import TrialFailed
 from hpsearch.models.reuse import BUILT_MODELS, freeze_long_lived_objects, release_keras_memory
 from hpsearch.models.tensorflow_import import hide_tensorflow_start_up
 from hpsearch.search.evaluation import FoldResult
-from hpsearch.search.gpus import worker_gpu_environment
+from hpsearch.search.gpus import MEMORY_GROWTH, visible_gpus, worker_gpu_environment
 
 # Imported by the fork server once, so that every worker starts with TensorFlow loaded
 # and frozen (the estimator module imports Keras; the study's own process never does).
@@ -439,9 +439,8 @@ def tf_thread_environment(n_jobs: int) -> dict[str, str]:
         "TF_NUM_INTRAOP_THREADS": str(threads_per_job(n_jobs)),
         "TF_NUM_INTEROP_THREADS": "1",
     }
-    environment.update(
-        {k: v for k, v in worker_gpu_environment(0).items() if k != "CUDA_VISIBLE_DEVICES"}
-    )
+    if visible_gpus():  # the workers share the GPUs as they come: memory growth only
+        environment.update(MEMORY_GROWTH)
     return environment
 
 

@@ -262,47 +262,32 @@ def check_functions(study: Study) -> None:
     Apart from the file's own checks (``load_study``): resolving imports the user's files,
     which ``validate`` and ``run`` do, as they do for the builder.
     """
-    source = study.source
-    if is_user_metric(study.objectives[0]):
-        function = resolve_reference(
-            study.objectives[0],
-            {},
-            kind="metric",
-            where=f"{source}: search.metric",
-            base_dir=study.base_dir,
-        )
-        if not _takes(function, 2):
-            raise UserError.at(
-                source,
-                "search.metric",
-                f"{reference_text(study.objectives[0])} must take (y_true, y_pred)",
-            )
+    metric = study.objectives[0]
+    if is_user_metric(metric):
+        _check_function(study, metric, "search.metric", "metric", 2, "must take (y_true, y_pred)")
     for index, value in enumerate(study.training.callbacks):
-        function = resolve_reference(
+        _check_function(
+            study,
             value,
-            {},
-            kind="callback factory",
-            where=f"{source}: training.callbacks.{index}",
-            base_dir=study.base_dir,
+            f"training.callbacks.{index}",
+            "callback factory",
+            0,
+            "must be callable with no arguments (it is called once per fit and returns a"
+            " keras.callbacks.Callback)",
         )
-        if not _takes(function, 0):
-            raise UserError.at(
-                source,
-                f"training.callbacks.{index}",
-                f"{reference_text(value)} must be callable with no arguments (it is called"
-                " once per fit and returns a keras.callbacks.Callback)",
-            )
 
 
-def _takes(function: Any, count: int) -> bool:
-    """Whether ``function`` can be called with ``count`` positional arguments."""
+def _check_function(study: Study, value: Any, key: str, kind: str, count: int, problem: str):
+    """``value`` resolves to a function that takes ``count`` positional arguments."""
+    function = resolve_reference(
+        value, {}, kind=kind, where=f"{study.source}: {key}", base_dir=study.base_dir
+    )
     try:
         inspect.signature(function).bind(*([None] * count))
     except TypeError:
-        return False
+        raise UserError.at(study.source, key, f"{reference_text(value)} {problem}") from None
     except ValueError:  # no signature to read (a builtin): it is called as it is
-        return True
-    return True
+        pass
 
 
 def _check_enqueue(search: SearchSection, source: Path) -> None:

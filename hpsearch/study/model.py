@@ -454,14 +454,9 @@ def resolve_tracking_uri(uri: str | None) -> str:
     return absolute_sqlite(uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
 
 
-def _epochs_sharing_problem(study: Study) -> str | None:
-    """Why an Optuna study's trials could not share epochs (None: they can)."""
-    search = study.search
-    epochs = search.space.get("epochs")
-    if study.sampler == "grid":
-        return "does not apply to the grid sampler (its trials are fixed in advance)"
-    if not search.reuse_models:
-        return "needs search.reuse_models (the shorter fits take the kept states)"
+def training_stops_epoch_sharing(study: Study) -> str | None:
+    """Why the training section rules out shorter fits taking a longer fit's states, in
+    either backend (None: it does not)."""
     if study.training.early_stopping is not None:
         return (
             "does not combine with training.early_stopping (each fit stops on its own, so a"
@@ -472,6 +467,20 @@ def _epochs_sharing_problem(study: Study) -> str | None:
             "does not combine with training.callbacks (a callback may act on the number of"
             " epochs, so a longer fit's states are not what a shorter fit would have trained)"
         )
+    return None
+
+
+def _epochs_sharing_problem(study: Study) -> str | None:
+    """Why an Optuna study's trials could not share epochs (None: they can)."""
+    search = study.search
+    epochs = search.space.get("epochs")
+    if study.sampler == "grid":
+        return "does not apply to the grid sampler (its trials are fixed in advance)"
+    if not search.reuse_models:
+        return "needs search.reuse_models (the shorter fits take the kept states)"
+    training_problem = training_stops_epoch_sharing(study)
+    if training_problem is not None:
+        return training_problem
     if not isinstance(epochs, list) and not (isinstance(epochs, Range) and epochs.is_int):
         return (
             "needs epochs searched at the top of search.space, as a list ([4, 8, 12])"

@@ -299,7 +299,7 @@ class StudyTracker:
                     score_std=metrics.get("cv_score_std", math.nan),
                     params=json.loads(tags.get(PARAMS_TAG, "{}")),
                     error=tags.get(ERROR_TAG),
-                    fold_scores=_fold_scores(metrics),
+                    fold_scores=fold_values(metrics, "cv_score"),
                     metrics=dict(metrics),
                     shared_from=_int_or_none(tags.get(SHARED_FROM_TAG)),
                     worker=tags.get(WORKER_TAG),
@@ -535,11 +535,11 @@ def _start_system_metrics(run_id: str, tracking_uri: str, interval: float):
     return monitor
 
 
-def _fold_scores(metrics: dict[str, float]) -> list[float]:
-    """``cv_score_fold_0``, ``cv_score_fold_1``, ... in fold order."""
+def fold_values(metrics: dict[str, float], name: str) -> list[float]:
+    """``{name}_fold_0``, ``{name}_fold_1``, ... of a trial's metrics, in fold order."""
     folds = []
-    while f"cv_score_fold_{len(folds)}" in metrics:
-        folds.append(metrics[f"cv_score_fold_{len(folds)}"])
+    while f"{name}_fold_{len(folds)}" in metrics:
+        folds.append(metrics[f"{name}_fold_{len(folds)}"])
     return folds
 
 
