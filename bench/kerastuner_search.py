@@ -3,15 +3,16 @@
     python bench/kerastuner_search.py STUDY.yaml --tuner random|bayesian|hyperband
         [--trials N] [--max-epochs 12]
 
-The model is the one hpsearch's ``lstm`` builder makes for the digits (LSTM(units) and a
-softmax layer), compiled with the searched optimizer and learning rate; the space is the
-study's: units 8-64 (log), learning rate 1e-4 to 3e-2 (log), optimizer adam | rmsprop,
-epochs 2-12 (Hyperband manages epochs itself, up to ``--max-epochs``), batch size 32. It
-trains on the rows the study's holdout trains on and validates on its validation rows
-(``digits_split.validation_split``), then refits the best candidate on all training rows
-and scores the test rows, as ``hpsearch run`` does. Prints one JSON line: wall time, best
-validation accuracy (KerasTuner's score: the best epoch's; and the last epoch's), epochs
-trained, trials, the process's memory (PSS) after every fit, and the test accuracy.
+The model is the one hpsearch's ``lstm`` builder makes for the study's workload
+(``workloads.py``: LSTM(units) and a softmax layer), compiled with the searched optimizer
+and learning rate; the space is the study's: units 8-64 (log), learning rate 1e-4 to 3e-2
+(log), optimizer adam | rmsprop, epochs 2-12 (Hyperband manages epochs itself, up to
+``--max-epochs``), batch size 32. It trains on the rows the study's holdout trains on and
+validates on its validation rows (``workloads.validation_split``), then refits the best
+candidate on all training rows and scores the test rows, as ``hpsearch run`` does. Prints
+one JSON line: wall time, best validation accuracy (KerasTuner's score: the best epoch's;
+and the last epoch's), epochs trained, trials, the process's memory (PSS) after every fit,
+and the test accuracy.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def main() -> None:
     import keras
     import keras_tuner
     import numpy as np
-    from digits_split import validation_split
+    from workloads import validation_split
 
     (X_train, y_train), (X_val, y_val), (X_all, y_all), (X_test, y_test) = validation_split(
         arguments.study
@@ -74,7 +75,7 @@ def main() -> None:
                 [
                     keras.Input(shape=X_train.shape[1:]),
                     keras.layers.LSTM(units),
-                    keras.layers.Dense(10, activation="softmax"),
+                    keras.layers.Dense(int(y_all.max()) + 1, activation="softmax"),
                 ]
             )
             optimizers = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}

@@ -2,7 +2,7 @@
 
     python bench/search_efficiency.py [--trials 48] [--startup-trials 10] [--seed 42]
 
-The space: an LSTM reading the digits row by row (``digits_split.py``, 1,437 training rows,
+The space: an LSTM reading the digits row by row (``workloads.py``, 1,437 training rows,
 3 stratified folds), units [8, 16, 32, 64] x learning rate [0.001, 0.003, 0.01, 0.03] x
 optimizer [adam, rmsprop] x epochs [4, 8, 12], batch size 32: 96 candidates. Both are
 ``python -m hpsearch run`` in a fresh store, same seed: once ``backend: grid`` (which trains
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import argparse
 
-from digits_split import LOADER
 from harness import fresh_study, timed_run, trial_runs
+from workloads import loader
 
 STUDY_NAME = "search-efficiency"
 STUDY = """
@@ -56,7 +56,7 @@ def run(backend: str, trials: int = 0, startup_trials: int = 10, seed: int = 42)
         if trials
         else ""
     )
-    text = STUDY.format(loader=LOADER, backend=backend, optuna=optuna, seed=seed)
+    text = STUDY.format(loader=loader("digits"), backend=backend, optuna=optuna, seed=seed)
     with fresh_study(text) as folder:
         wall = timed_run(folder)
         runs = trial_runs(folder, STUDY_NAME)

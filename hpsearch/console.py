@@ -312,6 +312,11 @@ def print_resolved_study(study: Study) -> None:
             + ","
             f" pruner {study.pruner}, storage {redact_text(study.optuna_storage())}"
         )
+        if study.epochs_budget is not None:
+            lines.append(
+                f"  epochs: the pruner's budget, not drawn: each trial may train up to"
+                f" {study.epochs_budget}, and the pruner stops the weaker ones sooner"
+            )
         if study.shared_epochs:
             lines.append(
                 f"  epochs shared: a complete trial is scored after each of {study.shared_epochs}"

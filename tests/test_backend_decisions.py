@@ -327,6 +327,23 @@ def test_a_better_shorter_fit_is_recorded_as_a_trial_that_does_not_count(workdir
     assert len(trials_of(resumed)) == 1
 
 
+def test_with_a_pruner_that_shares_out_epochs_every_trial_may_train_the_top(workdir):
+    """``pruner: hyperband``: epochs are its budget, not drawn. Every trial is fitted with
+    the top of the range (the pruner may stop it sooner) and recorded with it, a start's
+    own epochs are dropped, and no shorter sibling is scored: an unlearning model's
+    1-epoch fit would win, and its refit would train 1 epoch on all rows."""
+    text = SHARING_STUDY.replace("  cv: 2\n", "  cv: 2\n  pruner: hyperband\n").replace(
+        "epochs: 3}]", "epochs: 1}]"
+    )
+    trainer = session(text, by_epochs, kept=unlearning, n_trials=3)
+    assert {params["epochs"] for params, _, _ in trainer.fits} == {3}
+    assert trainer.kept_asked == []
+    trials = optuna_trials()
+    assert len(trials) == 3 and all("epochs" not in t.params for t in trials)
+    assert trials[0].params == {"units": 16}  # the start, its epochs dropped
+    assert {r.params["epochs"] for r in records()} == {3}
+
+
 def test_no_shorter_fit_is_recorded_unless_it_beats_the_trial(workdir):
     trainer = session(SHARING_STUDY, by_epochs, kept=lambda params, epochs: 0.1, n_trials=1)
     assert trainer.kept_asked == [[1, 2]]

@@ -60,13 +60,35 @@ def test_the_spec_example_parses(tmp_path):
 
 def test_epochs_are_shared_from_a_list_and_from_a_range_only_when_asked(tmp_path):
     """``search.share_epochs``: the shorter epochs a completed Optuna trial scores."""
-    assert load_study(write_study(tmp_path, SPEC_EXAMPLE)).shared_epochs == []  # a range
-    text = SPEC_EXAMPLE.replace("n_jobs: 1", "n_jobs: 1\n  share_epochs: true")
+    unpruned = SPEC_EXAMPLE.replace("pruner: hyperband", "pruner: median")
+    assert load_study(write_study(tmp_path, unpruned)).shared_epochs == []  # a range
+    text = unpruned.replace("n_jobs: 1", "n_jobs: 1\n  share_epochs: true")
     assert load_study(write_study(tmp_path, text)).shared_epochs == [1, 2, 3, 4, 5]
-    text = SPEC_EXAMPLE.replace("epochs: {low: 1, high: 5}", "epochs: [12, 4, 8]")
+    text = unpruned.replace("epochs: {low: 1, high: 5}", "epochs: [12, 4, 8]")
     assert load_study(write_study(tmp_path, text)).shared_epochs == [4, 8, 12]
     text = text.replace("n_jobs: 1", "n_jobs: 1\n  share_epochs: false")
     assert load_study(write_study(tmp_path, text)).shared_epochs == []
+
+
+def test_a_pruner_that_shares_out_epochs_takes_the_top_of_the_searched_epochs(tmp_path):
+    """``Study.epochs_budget``: with hyperband or successive halving, every trial may train
+    the most epochs the space allows; otherwise the sampler draws them."""
+
+    def budget(text: str) -> int | None:
+        return load_study(write_study(tmp_path, text)).epochs_budget
+
+    assert budget(SPEC_EXAMPLE) == 5  # epochs: {low: 1, high: 5}
+    stepped = SPEC_EXAMPLE.replace("{low: 1, high: 5}", "{low: 2, high: 12, step: 3}")
+    assert budget(stepped) == 11  # 2, 5, 8, 11
+    assert budget(SPEC_EXAMPLE.replace("{low: 1, high: 5}", "[12, 4, 8]")) == 12
+    halving = SPEC_EXAMPLE.replace("pruner: hyperband", "pruner: successive_halving")
+    assert budget(halving) == 5
+    assert budget(SPEC_EXAMPLE.replace("pruner: hyperband", "pruner: median")) is None
+    assert budget(SPEC_EXAMPLE.replace("{low: 1, high: 5}", "5")) is None  # fixed
+    grid = SPEC_EXAMPLE.replace("sampler: tpe", "sampler: grid").replace(
+        "{low: 1, high: 5}", "[1, 5]"
+    )
+    assert budget(grid) is None  # the grid's candidates are fixed in advance
 
 
 def test_scientific_notation_without_a_dot_is_a_float(tmp_path):
@@ -394,6 +416,7 @@ def test_validate_prints_the_resolved_study_without_tensorflow(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "optuna: 30 trials, sampler tpe (multivariate), pruner hyperband" in result.stdout
+    assert "epochs: the pruner's budget, not drawn: each trial may train up to 5" in result.stdout
     assert "units: int in [16, 128], log" in result.stdout
     grid = write_study(tmp_path, (ROOT / "studies" / "quickstart.yaml").read_text(), "q.yaml")
     result = subprocess.run(

@@ -461,7 +461,7 @@ def test_early_stopping_composes_with_pruning_in_an_optuna_study(workdir):
           trials_per_process: 0
           space:
             units: [8, 16]
-            epochs: 6
+            epochs: {low: 2, high: 6}
             batch_size: 8
         training:
           early_stopping: {patience: 1, monitor: accuracy}
@@ -470,6 +470,8 @@ def test_early_stopping_composes_with_pruning_in_an_optuna_study(workdir):
     )
     assert main(["run", "study.yaml", "--quiet"]) == 0
     _, trials = study_runs("stop-and-prune")
+    # epochs are hyperband's budget: not drawn, every trial may train 6
+    assert {run.data.params["epochs"] for run in trials} == {"6"}
     complete = [run for run in trials if run.data.tags["hpsearch.state"] == "COMPLETE"]
     assert complete
     for run in complete:  # each fold stopped, one epoch after its best
@@ -481,3 +483,4 @@ def test_early_stopping_composes_with_pruning_in_an_optuna_study(workdir):
     for run in trials:
         if run.data.tags["hpsearch.state"] == "PRUNED":  # stopped at once, its folds untrained
             assert "best_epoch_fold_1" not in run.data.metrics
+            assert run.data.metrics["trained_epochs"] >= 2  # not pruned before the bottom

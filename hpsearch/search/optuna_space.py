@@ -61,10 +61,14 @@ def make_sampler(study, n_existing: int, salt: int = 0) -> optuna.samplers.BaseS
 
 def suggest(trial: optuna.Trial, study) -> dict[str, Any]:
     """One candidate: every searched name drawn by the trial, fixed names as they are; a
-    branching name draws its choice, then the names of that choice's sub-space."""
+    branching name draws its choice, then the names of that choice's sub-space. ``epochs``
+    is not drawn where it is the pruner's budget (``Study.epochs_budget``): the trial may
+    train them all."""
     params: dict[str, Any] = {}
     for name, dimension in study.search.space.items():
-        if isinstance(dimension, Branches):
+        if name == "epochs" and study.epochs_budget is not None:
+            params[name] = study.epochs_budget
+        elif isinstance(dimension, Branches):
             choice = trial.suggest_categorical(name, list(dimension.choices))
             params[name] = choice
             for inner, value in dimension.choices[choice].items():
@@ -98,9 +102,12 @@ def _suggest_one(trial: optuna.Trial, name: str, dimension: Any) -> Any:
 
 def optuna_names(start: dict[str, Any], study) -> dict[str, Any]:
     """A start (``search.enqueue``) with the names Optuna knows: a name inside a branch
-    carries the branch it was chosen in."""
+    carries the branch it was chosen in; ``epochs`` goes where it is the pruner's budget
+    (the trial may train them all)."""
     renamed = {}
     for name, value in start.items():
+        if name == "epochs" and study.epochs_budget is not None:
+            continue
         renamed[name] = value
         for parent, dimension in study.search.space.items():
             chosen = start.get(parent)

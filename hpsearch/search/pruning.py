@@ -69,9 +69,9 @@ def make_pruner(study) -> optuna.pruners.BasePruner:
         # step = epoch: 2 is the first step it may prune at (never after one epoch).
         return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
     if name == "hyperband":
-        return HyperbandForEveryTrial(max_epochs(study))
+        return HyperbandForEveryTrial(min_epochs(study), max_epochs(study))
     if name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_epochs(study))
     return optuna.pruners.NopPruner()
 
 
@@ -85,11 +85,24 @@ class HyperbandForEveryTrial(optuna.pruners.BasePruner):
     the study's process and prunes in workers with pruners of their own, so its sampler has
     always seen every trial; this keeps it so if both ever share a process."""
 
-    def __init__(self, max_resource: int) -> None:
-        self._hyperband = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_resource)
+    def __init__(self, min_resource: int, max_resource: int) -> None:
+        self._hyperband = optuna.pruners.HyperbandPruner(
+            min_resource=min_resource, max_resource=max_resource
+        )
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         return self._hyperband.prune(study, trial)
+
+
+def min_epochs(study) -> int:
+    """The fewest epochs a trial trains before a pruner that shares out epochs may stop it:
+    the bottom of the searched ``epochs`` (``Study.epochs_budget``), else 1. A searched
+    range says which epochs are worth a look; one epoch of a recurrent net ranks its
+    learning rates by how fast they start, not by where they end."""
+    if study.epochs_budget is None:
+        return 1
+    epochs = study.search.space["epochs"]
+    return min(int(value) for value in epochs) if isinstance(epochs, list) else int(epochs.low)
 
 
 def max_epochs(study) -> int:

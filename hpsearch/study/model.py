@@ -53,6 +53,8 @@ DEFAULT_OPTUNA_STORAGE = "sqlite:///mlruns/optuna.db"
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc", "nsga2")
 PRUNERS = ("none", "median", "hyperband", "successive_halving")
+# Pruners that share out a budget of epochs: with one, ``epochs`` is their resource.
+BUDGET_PRUNERS = ("hyperband", "successive_halving")
 STARTUP_SAMPLERS = ("tpe", "gp", "cmaes")  # those with a random start (n_startup_trials)
 
 IN_PYTHON = "<study>"  # the source's name of a study given from Python, not read from a file
@@ -349,6 +351,27 @@ class Study(_Section):
         return self.sampler == "tpe" and self.search.multivariate is not False
 
     @property
+    def epochs_budget(self) -> int | None:
+        """With a pruner that shares out epochs (hyperband, successive_halving), the top of
+        the searched ``epochs``: every trial may train that many and the pruner decides how
+        many it gets, instead of the sampler drawing a number. Drawn, a short trial
+        completes early and can win on a small hold-out, and the refit then trains too
+        few epochs on all rows. None when epochs are drawn or fixed."""
+        search = self.search
+        epochs = search.space.get("epochs")
+        if (
+            search.backend != "optuna"
+            or self.pruner not in BUDGET_PRUNERS
+            or self.sampler == "grid"  # its candidates are fixed in advance
+            or not isinstance(epochs, (list, Range))
+        ):
+            return None
+        if isinstance(epochs, list):
+            return max(int(value) for value in epochs)
+        step = int(epochs.step or 1)
+        return int(epochs.low) + (int(epochs.high) - int(epochs.low)) // step * step
+
+    @property
     def shared_epochs(self) -> list[int]:
         """The ``epochs`` of the space that a completed Optuna trial scores for its shorter
         siblings (``search.share_epochs``); empty when epochs are not shared. A range only
@@ -481,6 +504,11 @@ def _epochs_sharing_problem(study: Study) -> str | None:
     training_problem = training_stops_epoch_sharing(study)
     if training_problem is not None:
         return training_problem
+    if study.epochs_budget is not None:
+        return (
+            f"does not apply with pruner {study.pruner}: epochs is the pruner's budget (each"
+            " trial may train up to the top of the range); use pruner none or median"
+        )
     if not isinstance(epochs, list) and not (isinstance(epochs, Range) and epochs.is_int):
         return (
             "needs epochs searched at the top of search.space, as a list ([4, 8, 12])"
