@@ -8,7 +8,7 @@
 
 The space, for every tool: an LSTM reading a workload's sequences (``workloads.py``: the
 digits read row by row, 1,437 training rows and 360 test rows; or ``waves``, the frequency
-of a noisy sine wave, 900 and 300), units 8-64 (log), learning rate 1e-4 to 3e-2 (log),
+of a noisy sine wave, 600 and 300), units 8-64 (log), learning rate 1e-4 to 3e-2 (log),
 optimizer adam | rmsprop, epochs 2 to ``--max-epochs``, batch size 32, validated on the
 same 20% of the training rows. KerasTuner's Hyperband (max_epochs, factor 3) runs first and
 its number of trials is the budget of the others: KerasTuner's RandomSearch and

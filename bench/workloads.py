@@ -4,11 +4,11 @@ validation rows (hpsearch's holdout split, ``validation_split``) and the same te
 
 - ``digits``: scikit-learn's 1,797 handwritten digits read row by row (8 steps of 8
   pixels), 20% held out for the test: 1,437 training rows, 360 test rows, 10 classes.
-- ``waves``: which of four frequencies (1, 1.5, 2 or 2.5 cycles per 10 steps) a noisy sine
+- ``waves``: which of four frequencies (1, 1.5, 2 or 2.5 cycles per 8 steps) a noisy sine
   wave has, beside a channel of pure noise; random phase and amplitude, so no single step
-  tells. 900 training rows, 300 test rows, 4 balanced classes. A logistic regression on
-  the magnitudes of the wave channel's Fourier transform scores about 0.78 on the test rows;
-  on the raw steps, chance (0.25).
+  tells. 600 training rows, 300 test rows, 4 balanced classes. A logistic regression on
+  the magnitudes of the wave channel's Fourier transform scores 0.83 on the test rows; on
+  the raw steps, about chance (0.25).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def load_digits():
     return X_train, y_train, X_test, y_test
 
 
-def load_waves(n_train: int = 900, n_test: int = 300, steps: int = 10, noise: float = 0.5):
+def load_waves(n_train: int = 600, n_test: int = 300, steps: int = 8, noise: float = 0.4):
     """``(X_train, y_train, X_test, y_test)``: ``(n, steps, 2)`` float32 sequences."""
     rng = np.random.default_rng(SEED)
     n = n_train + n_test
