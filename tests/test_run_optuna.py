@@ -415,7 +415,8 @@ def test_hyperband_prunes_by_bracket_while_the_sampler_learns_from_every_trial(w
     exactly as Optuna's and lets the sampler see the whole study, in the same process too."""
     text = TINY_OPTUNA.replace("epochs: 2", "epochs: {low: 2, high: 12}")
     study = load_study(write_study(workdir, text + "  pruner: hyperband\n"))
-    fewest, most = pruning.min_epochs(study), pruning.max_epochs(study)  # 2, 12: 2 brackets
+    fewest, most = pruning.min_epochs(study), pruning.max_epochs(study)
+    assert (fewest, most) == (2, 12)  # the range's bottom and top: two brackets
 
     class SeenTrials(optuna.samplers.RandomSampler):
         """Random draws, noting how many trials the study it is given holds."""
