@@ -106,7 +106,11 @@ def min_epochs(study) -> int:
 
 
 def max_epochs(study) -> int:
-    """The most epochs a trial can train (the resource Hyperband shares out)."""
+    """The most epochs a trial can train (the resource Hyperband shares out): the pruner's
+    budget where epochs are one (``Study.epochs_budget``), else the largest ``epochs``
+    anywhere in the space."""
+    if study.epochs_budget is not None:
+        return study.epochs_budget
     most = 1
     for dimension in study.dimensions().get("epochs", []):
         if isinstance(dimension, Range):
