@@ -6,9 +6,19 @@ predicts each fold's held-out rows after every epoch (validation, pruning) and a
 score the fold, so that cost was paid hundreds of times. Here the rows go through the
 model's predict step (``model(x, training=False)``) in one ``tf.function`` per model whose
 batch dimension is left open (one trace, whatever a batch's size), in the same batches,
-with Keras's casting of floats to ``floatx``: the same answers as ``model.predict``
+with Keras's casting of floats to ``floatx``: Keras's answers within float32 rounding
 (tests/test_estimator.py). Where Keras's predict does more (its own ``predict_step``,
 eager models, callbacks that watch prediction, data it must convert), it still predicts.
+
+Every batch holds a multiple of ``ALIGNED_ROWS`` rows (the last one padded with copies of
+its last row, whose answers are dropped), so that a row's answer does not depend on its
+batchmates. TensorFlow's Eigen kernels compute element-wise functions in packets of 8 or
+16 floats and the elements left over at a tensor's end one by one, with scalar functions
+that round differently (``std::exp`` against a polynomial): without oneDNN (CPUs without
+AVX-512 VNNI, or ``TF_ENABLE_ONEDNN_OPTS=0``) the last rows of a batch came out a float32
+unit apart from the same rows elsewhere, and reordering the rows changed the
+probabilities (scikit-learn's ``check_methods_sample_order_invariance``). A tensor whose
+first dimension is a multiple of 16 has no leftover elements.
 """
 
 from __future__ import annotations
@@ -17,6 +27,8 @@ from typing import Any
 
 import keras
 import numpy as np
+
+ALIGNED_ROWS = 16
 
 PREDICT_HOOKS = (
     "on_predict_begin",
@@ -33,14 +45,19 @@ def predict_rows(model, X, batch_size: int, callbacks=()) -> Any:
     if not rows or not _predicts_plainly(model, callbacks):  # no rows: Keras's own error
         return model.predict(X, batch_size=batch_size, verbose=0, callbacks=list(callbacks))
     call = _traced_call(model, arrays)
-    parts = [
-        keras.tree.map_structure(
-            lambda tensor: tensor.numpy(),
-            call(keras.tree.map_structure(lambda a, s=start: a[s : s + batch_size], arrays)),
-        )
-        for start in range(0, rows, batch_size)
-    ]
+    batch_size = -(-max(batch_size, 1) // ALIGNED_ROWS) * ALIGNED_ROWS
+    parts = []
+    for start in range(0, rows, batch_size):
+        batch = keras.tree.map_structure(lambda a, s=start: _aligned(a[s : s + batch_size]), arrays)
+        taken = min(batch_size, rows - start)
+        parts.append(keras.tree.map_structure(lambda t, n=taken: t.numpy()[:n], call(batch)))
     return keras.tree.map_structure(lambda *pieces: np.concatenate(pieces), *parts)
+
+
+def _aligned(rows: np.ndarray) -> np.ndarray:
+    """``rows`` followed by copies of its last row up to a multiple of ``ALIGNED_ROWS``."""
+    missing = -len(rows) % ALIGNED_ROWS
+    return np.concatenate([rows, np.repeat(rows[-1:], missing, axis=0)]) if missing else rows
 
 
 def _standardized(X):
