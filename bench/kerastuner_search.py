@@ -128,6 +128,11 @@ def main() -> None:
                 "wall": time.perf_counter() - STARTED,
                 "search": search_seconds,
                 "trials": len(trials),
+                # Hyperband's promoted candidates are new trials that resume an earlier one's
+                # checkpoint (round > 0): the candidates tried are the trials of round 0.
+                "configurations": sum(
+                    t.hyperparameters.values.get("tuner/round", 0) == 0 for t in trials
+                ),
                 "epochs_trained": EPOCHS[0],
                 "best_val_accuracy": float(best.score),
                 # KerasTuner keeps only a trial's best epoch: what hpsearch scores a trial by

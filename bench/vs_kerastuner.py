@@ -115,6 +115,7 @@ def hpsearch_child(study_path: str) -> None:
         json.dumps(
             {
                 "trials": len(runs) - shared,  # those that trained: the budget
+                "configurations": len(runs) - shared,  # each trial is one candidate
                 "shared": shared,
                 "pruned": sum(r.data.tags["hpsearch.state"] == "PRUNED" for r in runs),
                 "epochs_trained": int(sum(r.data.metrics.get("trained_epochs", 0) for r in runs)),
@@ -314,10 +315,10 @@ def report(results: dict[str, list[dict]], budget: int) -> None:
     )
     print(f"\nTrial budget: {budget}. Medians over runs.\n")
     print(
-        "| tool | wall (s) | ÷ fastest KerasTuner | trials | epochs trained | best val accuracy"
-        " | test accuracy | memory growth (MiB) |"
+        "| tool | wall (s) | ÷ fastest KerasTuner | trials | candidates | epochs trained"
+        " | best val accuracy | test accuracy | memory growth (MiB) |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, records in results.items():
         wall = statistics.median(r["wall"] for r in records)
 
@@ -332,6 +333,7 @@ def report(results: dict[str, list[dict]], budget: int) -> None:
         print(
             f"| {name} | {wall:.1f} | {wall / fastest_tuner:.2f} |"
             f" {statistics.median(r['trials'] for r in records):.0f} |"
+            f" {statistics.median(r.get('configurations', math.nan) for r in records):.0f} |"
             f" {statistics.median(r['epochs_trained'] for r in records):.0f} |"
             f" {validation} | {runs('test_accuracy')} |"
             f" {statistics.median(r['growth'] for r in records):+.0f} |"
