@@ -5,20 +5,21 @@ whatever the rows (60 held-out digits: 0.12 s, of which the model is ~0.02 s). A
 predicts each fold's held-out rows after every epoch (validation, pruning) and again to
 score the fold, so that cost was paid hundreds of times. Here the rows go through the
 model's predict step (``model(x, training=False)``) in one ``tf.function`` per model whose
-batch dimension is left open (one trace, whatever a batch's size), in the same batches,
-with Keras's casting of floats to ``floatx``: Keras's answers within float32 rounding
-(tests/test_estimator.py). Where Keras's predict does more (its own ``predict_step``,
-eager models, callbacks that watch prediction, data it must convert), it still predicts.
+batch dimension is left open (one trace, whatever a batch's size), in batches of the asked
+size rounded up to a multiple of ``ALIGNED_ROWS``, with Keras's casting of floats to
+``floatx``: Keras's answers within float32 rounding (tests/test_estimator.py). Where
+Keras's predict does more (its own ``predict_step``, eager models, callbacks that watch
+prediction, data it must convert), it still predicts.
 
-Every batch holds a multiple of ``ALIGNED_ROWS`` rows (the last one padded with copies of
+Every batch holds a multiple of ``ALIGNED_ROWS`` rows (the last batch padded with copies of
 its last row, whose answers are dropped), so that a row's answer does not depend on its
-batchmates. TensorFlow's Eigen kernels compute element-wise functions in packets of 8 or
-16 floats and the elements left over at a tensor's end one by one, with scalar functions
-that round differently (``std::exp`` against a polynomial): without oneDNN (CPUs without
-AVX-512 VNNI, or ``TF_ENABLE_ONEDNN_OPTS=0``) the last rows of a batch came out a float32
-unit apart from the same rows elsewhere, and reordering the rows changed the
-probabilities (scikit-learn's ``check_methods_sample_order_invariance``). A tensor whose
-first dimension is a multiple of 16 has no leftover elements.
+batchmates. TensorFlow's Eigen kernels compute element-wise functions in packets of 8 or 16
+floats and the elements left over at a tensor's end one by one, with scalar functions that
+round differently (``std::exp`` against a polynomial): without oneDNN (on by default only
+on CPUs with AVX-512 VNNI, BF16 or AMX; off with ``TF_ENABLE_ONEDNN_OPTS=0``) the last rows
+of a batch came out a float32 unit apart from the same rows elsewhere, and reordering the
+rows changed the probabilities (scikit-learn's ``check_methods_sample_order_invariance``).
+A tensor whose first dimension is a multiple of 16 has no leftover elements.
 """
 
 from __future__ import annotations
