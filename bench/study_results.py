@@ -26,7 +26,10 @@ import yaml
 
 def run_one(study_path: Path) -> dict:
     study_path = study_path.resolve()
-    name = yaml.safe_load(study_path.read_text())["name"]
+    settings = yaml.safe_load(study_path.read_text())
+    name = settings["name"]
+    cv = (settings.get("search") or {}).get("cv")
+    holdout = isinstance(cv, dict) and "holdout" in cv  # one fold: no spread to report
     with tempfile.TemporaryDirectory(prefix="hpsearch-results-") as folder:
         started = time.perf_counter()
         finished = subprocess.run(
@@ -43,7 +46,12 @@ def run_one(study_path: Path) -> dict:
                 "wall_s": wall,
                 "error": finished.stderr[-2000:],
             }
-        return {"file": study_path.name, "wall_s": round(wall, 1), **_read_back(name, folder)}
+        return {
+            "file": study_path.name,
+            "wall_s": round(wall, 1),
+            "holdout": holdout,
+            **_read_back(name, folder),
+        }
 
 
 def _read_back(name: str, folder: str) -> dict:
@@ -75,8 +83,10 @@ def _number(value) -> str:
     return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
 
 
-def _spread(std) -> str:
-    return f" ± {_number(std)}" if std else " (hold-out)"
+def _spread(row: dict) -> str:
+    std = row.get("best_cv_std")
+    holdout = row.get("holdout", not std)  # rows written before "holdout" was recorded
+    return " (hold-out)" if holdout else f" ± {_number(std)}"
 
 
 def markdown(lines: list[dict]) -> str:
@@ -103,7 +113,7 @@ def markdown(lines: list[dict]) -> str:
         )
         out.append(
             f"| `{row['file']}` | {row['metric']} | {row['trials']} ({row['backend']})"
-            f" | {_number(metrics.get('best_score'))}{_spread(row.get('best_cv_std'))}"
+            f" | {_number(metrics.get('best_score'))}{_spread(row)}"
             f" | {_number(metrics.get('test_score'))}"
             f" | {row['baseline']}: {_number(metrics.get('baseline_score'))}"
             f" / {_number(metrics.get('baseline_test_score'))}"
