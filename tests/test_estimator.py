@@ -367,7 +367,7 @@ def test_predictions_skip_kerass_data_pipeline_with_kerass_answers(digits):
 
 
 WITHOUT_ONEDNN = """
-import numpy as np, keras
+import numpy as np
 from hpsearch.models.estimator import make_estimator
 
 rng = np.random.RandomState(0)
