@@ -38,6 +38,7 @@ def load_imdb(
     form: str = "text",
     full: bool = False,
     data_dir: str | None = None,
+    keep: str = "first",
 ) -> Dataset:
     """IMDB movie reviews (the Stanford set, or a balanced quarter of it): review text ->
     sentiment.
@@ -46,8 +47,8 @@ def load_imdb(
         n_train: keep the first n training reviews (the file alternates positive and
             negative, so any prefix is balanced); None keeps all (6,250, or 25,000 full).
         n_test: the same for the test reviews.
-        maxlen: words kept from the start of each review, and the sequence length the
-            model's TextVectorization pads or cuts to (cutting here saves its time).
+        maxlen: words kept of each review, and the sequence length the model's
+            TextVectorization pads or cuts to (cutting here saves its time).
         num_words: the size of the model's vocabulary (padding and unknown tokens included).
         form: ``text`` (raw reviews: each fit learns its vocabulary) or ``tokens``, the form
             of ``keras.datasets.imdb``: word ids by frequency in the training reviews (0
@@ -56,19 +57,24 @@ def load_imdb(
         full: all 25,000 + 25,000 reviews (what ``keras.datasets.imdb`` is built from)
             instead of the quarter (every review with id < 3125), the quick option.
         data_dir: folder holding ``imdb/``; defaults to ``$HPSEARCH_DATA_DIR`` or ``data/``.
+        keep: ``first`` (the first ``maxlen`` words) or ``last`` (the last ones, as
+            Keras's ``pad_sequences`` keeps by default): a review's verdict is often at its
+            end.
 
     y holds the strings ``negative`` and ``positive``.
     """
     _check_positive(maxlen=maxlen, num_words=num_words)
     if form not in ("text", "tokens"):
         raise ValueError(f"form must be 'text' or 'tokens' (got {form!r})")
+    if keep not in ("first", "last"):
+        raise ValueError(f"keep must be 'first' or 'last' (got {keep!r})")
     train, test = (
         ("imdb_train.csv.gz", "imdb_test.csv.gz")
         if full
         else ("imdb_train_subset.csv", "imdb_test_subset.csv")
     )
-    X, y = _read_imdb(train, n_train, maxlen, data_dir)
-    X_test, y_test = _read_imdb(test, n_test, maxlen, data_dir)
+    X, y = _read_imdb(train, n_train, maxlen, keep, data_dir)
+    X_test, y_test = _read_imdb(test, n_test, maxlen, keep, data_dir)
     if form == "tokens":
         ids = _word_ids(X, num_words)
         X, X_test = (_token_ids(texts, ids, maxlen) for texts in (X, X_test))
@@ -101,12 +107,13 @@ def _token_ids(texts, ids: dict[str, int], maxlen: int) -> np.ndarray:
     return tokens
 
 
-def _read_imdb(name: str, n_rows: int | None, maxlen: int, data_dir: str | None):
+def _read_imdb(name: str, n_rows: int | None, maxlen: int, keep: str, data_dir: str | None):
     import pandas as pd
 
     reviews = pd.read_csv(data_file("imdb", name, data_dir=data_dir), nrows=n_rows)
+    kept = slice(None, maxlen) if keep == "first" else slice(-maxlen, None)
     text = [
-        " ".join(_HTML_LINE_BREAK.sub(" ", review).split()[:maxlen]) for review in reviews["review"]
+        " ".join(_HTML_LINE_BREAK.sub(" ", review).split()[kept]) for review in reviews["review"]
     ]
     return _strings(text), _strings(reviews["sentiment"])
 
