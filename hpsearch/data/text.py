@@ -59,7 +59,9 @@ def load_imdb(
         data_dir: folder holding ``imdb/``; defaults to ``$HPSEARCH_DATA_DIR`` or ``data/``.
         keep: ``first`` (the first ``maxlen`` words) or ``last`` (the last ones, as
             Keras's ``pad_sequences`` keeps by default): a review's verdict is often at its
-            end.
+            end. The model's TextVectorization cuts a longer text to its first ``maxlen``
+            words, so a model trained on the last ones wants the last ones at prediction
+            too.
 
     y holds the strings ``negative`` and ``positive``.
     """
