@@ -109,7 +109,7 @@ def test_imdb_can_keep_the_last_words_where_a_review_gives_its_verdict():
     first = load_imdb(n_train=20, n_test=20, maxlen=7, num_words=500)
     last = load_imdb(n_train=20, n_test=20, maxlen=7, num_words=500, keep="last")
     whole = load_imdb(n_train=20, n_test=20, maxlen=100_000)
-    for kept, review in zip(last.X, whole.X):
+    for kept, review in zip(last.X, whole.X, strict=True):
         assert kept.split() == review.split()[-7:]
     assert last.X[0] != first.X[0] and list(last.y) == list(first.y)
     with pytest.raises(ValueError, match="keep must be"):
