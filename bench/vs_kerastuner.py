@@ -111,11 +111,12 @@ def hpsearch_child(study_path: str) -> None:
     parent = parent_run(Path(study_path).parent, STUDY_NAME)
     complete = [r for r in runs if r.data.tags["hpsearch.state"] == "COMPLETE"]
     shared = sum("hpsearch.shared_from" in r.data.tags for r in runs)
+    trained = len(runs) - shared
     print(
         json.dumps(
             {
-                "trials": len(runs) - shared,  # those that trained: the budget
-                "configurations": len(runs) - shared,  # each trial is one candidate
+                "trials": trained,  # those that trained: the budget
+                "configurations": trained,  # each trial is one candidate
                 "shared": shared,
                 "pruned": sum(r.data.tags["hpsearch.state"] == "PRUNED" for r in runs),
                 "epochs_trained": int(sum(r.data.metrics.get("trained_epochs", 0) for r in runs)),
