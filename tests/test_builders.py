@@ -102,3 +102,33 @@ def test_token_vocabulary_comes_from_all_the_data(tmp_path):
     # Undeclared, the same integers are numbers: no vocabulary to size.
     undeclared = study.model_copy(update={"data": study.data.model_copy(update={"inputs": None})})
     assert load_dataset(undeclared).facts == {}
+
+
+@pytest.mark.parametrize("pooling", ["max", "average"])
+def test_pooling_reads_every_real_step_and_no_padding(pooling):
+    padded = np.array([[3, 9, 4, 0, 0, 0, 0], [5, 2, 7, 8, 6, 1, 0]] * 20)
+    estimator = make_estimator(
+        "classification",
+        "lstm",
+        {"units": 3, "pooling": pooling, "vocab_size": 10, "embedding_dim": 4, "epochs": 1},
+        seed=1,
+        inputs="tokens",
+    ).fit(padded, LABELS)
+    import keras
+
+    model = estimator.model_
+    lstm = next(layer for layer in model.layers if layer.__class__.__name__ == "LSTM")
+    pool = model.layers[model.layers.index(lstm) + 1]
+    assert lstm.return_sequences
+    steps = keras.Model(model.inputs[0], lstm.output)(padded[:2]).numpy()
+    pooled = keras.Model(model.inputs[0], pool.output)(padded[:2]).numpy()
+    reduce = np.max if pooling == "max" else np.mean
+    for row, real in enumerate((3, 6)):
+        np.testing.assert_allclose(pooled[row], reduce(steps[row, :real], axis=0), rtol=1e-5)
+
+
+def test_an_unknown_pooling_is_named():
+    with pytest.raises(ValueError, match="pooling must be one of .*'sum'"):
+        make_estimator("classification", "lstm", {"pooling": "sum", "epochs": 1}).fit(
+            NUMERIC, LABELS
+        )

@@ -141,6 +141,7 @@ def test_raw_text_study_exports_a_model_that_takes_strings(workdir, capsys):
           params: {n_train: 120, n_test: 40, maxlen: 30, num_words: 500}
         model:
           builder: lstm
+          params: {pooling: max}  # the full study's model: no mask past the pooling
         search:
           backend: grid
           cv: 2

@@ -6,6 +6,13 @@ an uncompiled model: hpsearch compiles it with the study's optimizer, learning r
 loss that fits the task (see ``hpsearch.models.heads``).
 """
 
+import warnings
+
+# The recurrent builders' ``pooling: max`` drops the padding mask on purpose (see
+# ``_recurrent_stack``); Keras warns at every trace of the model, in every process that
+# builds, trains, loads or exports one.
+warnings.filterwarnings("ignore", message="Layer 'max_over_steps' .* does not support masking")
+
 BUILDERS: dict[str, str] = {
     "dense": "hpsearch.models.builders:build_dense",
     "simple_rnn": "hpsearch.models.builders:build_simple_rnn",

@@ -32,6 +32,7 @@ from hpsearch.models.text_tokens import (
 )
 
 _CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+_POOLING = {"last": None, "max": "GlobalMaxPooling1D", "average": "GlobalAveragePooling1D"}
 
 
 def _is_text(meta: dict[str, Any]) -> bool:
@@ -240,16 +241,22 @@ def _recurrent_stack(
     l1: float,
     l2: float,
     growth: float = 1.0,
+    pooling: str = "last",
 ):
     """Stacked recurrent layers (``return_sequences`` between them), dropout after each.
 
     ``growth`` multiplies the units from one layer to the next (the lecture's "growing
-    number of units": 50, 100, 200...).
+    number of units": 50, 100, 200...). ``pooling`` says what the head sees: the last
+    layer's final state (``last``), or its outputs at every step reduced by ``max`` or
+    ``average``. Over long texts the final state forgets the start of the sequence; a pooled
+    output keeps the strongest signal wherever it appeared.
     """
     import keras
 
     if cell not in _CELLS:
         raise ValueError(f"cell must be one of {sorted(_CELLS)}, not {cell!r}")
+    if pooling not in _POOLING:
+        raise ValueError(f"pooling must be one of {sorted(_POOLING)}, not {pooling!r}")
     layer_class = getattr(keras.layers, _CELLS[cell])
     for index in range(int(layers)):
         layer = layer_class(
@@ -258,11 +265,17 @@ def _recurrent_stack(
             kernel_initializer=init,
             kernel_regularizer=_regularizer(l1, l2),
             recurrent_dropout=float(recurrent_dropout),
-            return_sequences=index < int(layers) - 1,
+            return_sequences=index < int(layers) - 1 or pooling != "last",
         )
         x = keras.layers.Bidirectional(layer)(x) if bidirectional else layer(x)
         if dropout:
             x = keras.layers.Dropout(float(dropout))(x)
+    if pooling != "last":
+        # The average skips masked (padding) steps. The maximum needs no mask: at those
+        # steps a forward layer repeats its last real output (a backward one, its zero
+        # initial state), and Keras's warning that the mask stops there is filtered
+        # (``hpsearch.models``).
+        x = getattr(keras.layers, _POOLING[pooling])(name=f"{pooling}_over_steps")(x)
     return x
 
 
@@ -285,6 +298,7 @@ def build_recurrent(
     vocab_size: int | None = None,
     sequence_length: int | None = None,
     mask_zero: bool = True,
+    pooling: str = "last",
     residual: bool = False,
     forecast_feature: int | None = None,
 ):
@@ -320,6 +334,7 @@ def build_recurrent(
         bidirectional=bidirectional,
         l1=l1,
         l2=l2,
+        pooling=pooling,
     )
     head = _head(meta, inputs, x, residual=residual, forecast_feature=forecast_feature)
     return keras.Model(inputs, head, name=cell)
@@ -346,6 +361,7 @@ def build_cnn_lstm(
     embedding_dim: int = 32,
     vocab_size: int | None = None,
     sequence_length: int | None = None,
+    pooling: str = "last",
     residual: bool = False,
     forecast_feature: int | None = None,
 ):
@@ -388,6 +404,7 @@ def build_cnn_lstm(
         bidirectional=bidirectional,
         l1=l1,
         l2=l2,
+        pooling=pooling,
     )
     head = _head(meta, inputs, x, residual=residual, forecast_feature=forecast_feature)
     return keras.Model(inputs, head, name="cnn_lstm")
