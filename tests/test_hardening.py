@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from conftest import (
     TINY_GRID,
     TINY_OPTUNA,
+    mlflow_client,
     run_to_completion,
     start_run,
     study_runs,
@@ -215,6 +216,27 @@ def test_a_second_run_of_the_same_study_refuses(workdir, capsys):
     lines = [line for line in out.splitlines() if line.startswith("trial")]
     assert len(lines) == 2 and "[2/3, " in lines[0] and ", eta " in lines[0]
     assert "[3/3, " in lines[1] and "eta" not in lines[1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [TINY_OPTUNA.replace("n_trials: 4", "n_trials: 2"), TINY_GRID.replace("[1, 2]", "1")],
+    ids=["optuna", "grid"],
+)
+def test_a_trial_killed_after_its_outcome_was_recorded_is_closed_and_kept(workdir, text):
+    """A SIGKILL between recording a trial's outcome and closing its run (``TrialRun.finish``)
+    left the run RUNNING for good. The next run of the study closes it and keeps its scores:
+    nothing is trained again."""
+    path = write_study(workdir, text, plots=False)
+    name = yaml.safe_load(text)["name"]
+    run_to_completion(path)
+    _, children = study_runs(name)
+    mlflow_client().update_run(children[0].info.run_id, status="RUNNING")  # as the kill left it
+    run_to_completion(path)
+    _, after = study_runs(name)
+    assert [c.info.run_id for c in after] == [c.info.run_id for c in children]
+    assert [c.info.status for c in after] == ["FINISHED"] * len(children)
+    assert after[0].data.metrics == children[0].data.metrics
 
 
 @pytest.mark.parametrize(

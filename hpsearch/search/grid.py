@@ -93,6 +93,8 @@ class GridBackend(SearchBackend):
             if record.status == KILLED_STATUS or record.state == RUNNING:
                 self.tracker.delete_run(record.run_id)
                 continue
+            if record.status == RUNNING:  # recorded, then killed before the run was closed
+                self.tracker.close_recorded(record)
             finished[record.number] = record
         for number, record in finished.items():
             if number >= len(candidates) or _normalised(record.params) != _normalised(

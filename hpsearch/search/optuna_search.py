@@ -52,6 +52,7 @@ from hpsearch.tracking.names import (
     PRUNED,
     PRUNER_TAG,
     RETRY_OF_TAG,
+    RUNNING,
     SAMPLER_TAG,
 )
 from hpsearch.tracking.tracker import TrialRun, prepare_local_store
@@ -293,8 +294,10 @@ class OptunaBackend(EpochSharing, SearchBackend):
             )
         }
         for record in self.tracker.trials():
-            if record.state == "RUNNING" and (self.exclusive or record.number in failed):
+            if record.state == RUNNING and (self.exclusive or record.number in failed):
                 self.tracker.close_killed(record.run_id)
+            elif record.state != RUNNING and record.status == RUNNING:
+                self.tracker.close_recorded(record)  # killed between recording and closing
 
     def _epoch_reports(self, trial: optuna.Trial) -> EpochReports | None:
         """Where the first fold reports each epoch; None when nothing prunes."""

@@ -315,6 +315,13 @@ class StudyTracker:
         """A trial run whose process died: FAIL, status KILLED."""
         TrialRun(self, run_id).fail("the process running this trial died", status=KILLED_STATUS)
 
+    def close_recorded(self, record: TrialRecord) -> None:
+        """A trial run whose process died after recording its outcome (its state tag) but
+        before closing the run: the outcome stands, only the run's status is set."""
+        self.client.set_terminated(
+            record.run_id, status="FAILED" if record.state == FAIL else "FINISHED"
+        )
+
     def delete_run(self, run_id: str) -> None:
         self.client.delete_run(run_id)
 
