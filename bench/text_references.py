@@ -62,20 +62,19 @@ def main() -> None:
     parser.add_argument("--keep", choices=("first", "last"), default="first")
     parser.add_argument("--imdb-only", action="store_true", help="leave the tweets out")
     args = parser.parse_args()
-    cases = {
+    imdb = {
         f"imdb full, {args.keep} {args.maxlen} words": load_imdb(
             full=True, maxlen=args.maxlen, keep=args.keep
         ),
         "imdb full, whole reviews": load_imdb(full=True, maxlen=100_000),
     }
-    if not args.imdb_only:
-        cases["gop tweets (20% test)"] = load_gop_tweets(test_size=0.2)
-    for name, data in cases.items():
+    for name, data in imdb.items():
         show(name, bag_of_words(data.X, data.y, data.X_test, data.y_test))
     if args.imdb_only:
         return
-    gop = cases["gop tweets (20% test)"]
+    gop = load_gop_tweets(test_size=0.2)
     tweets = (gop.X, gop.y, gop.X_test, gop.y_test)
+    show("gop tweets (20% test)", bag_of_words(*tweets))
     show(
         "gop tweets, words and characters, LogisticRegression",
         bag_of_words(*tweets, features=words_and_characters),

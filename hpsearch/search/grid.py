@@ -93,7 +93,7 @@ class GridBackend(SearchBackend):
             if record.status == KILLED_STATUS or record.state == RUNNING:
                 self.tracker.delete_run(record.run_id)
                 continue
-            if record.status == RUNNING:  # recorded, then killed before the run was closed
+            if record.left_open:
                 self.tracker.close_recorded(record)
             finished[record.number] = record
         for number, record in finished.items():

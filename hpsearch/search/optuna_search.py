@@ -296,8 +296,8 @@ class OptunaBackend(EpochSharing, SearchBackend):
         for record in self.tracker.trials():
             if record.state == RUNNING and (self.exclusive or record.number in failed):
                 self.tracker.close_killed(record.run_id)
-            elif record.state != RUNNING and record.status == RUNNING:
-                self.tracker.close_recorded(record)  # killed between recording and closing
+            elif record.left_open:
+                self.tracker.close_recorded(record)
 
     def _epoch_reports(self, trial: optuna.Trial) -> EpochReports | None:
         """Where the first fold reports each epoch; None when nothing prunes."""

@@ -146,6 +146,12 @@ class TrialRecord:
             shared=self.shared_from is not None,
         )
 
+    @property
+    def left_open(self) -> bool:
+        """Its outcome was recorded (the state tag) but its run never closed: the process
+        died in between (``StudyTracker.close_recorded``)."""
+        return self.state != RUNNING and self.status == RUNNING
+
 
 class StudyTracker:
     """The MLflow side of one study: its experiment, parent run and trial runs."""
@@ -318,9 +324,7 @@ class StudyTracker:
     def close_recorded(self, record: TrialRecord) -> None:
         """A trial run whose process died after recording its outcome (its state tag) but
         before closing the run: the outcome stands, only the run's status is set."""
-        self.client.set_terminated(
-            record.run_id, status="FAILED" if record.state == FAIL else "FINISHED"
-        )
+        self.client.set_terminated(record.run_id, status=_run_status(record.state))
 
     def delete_run(self, run_id: str) -> None:
         self.client.delete_run(run_id)
@@ -504,7 +508,7 @@ class TrialRun:
                 metrics=metrics[start : start + _BATCH],
                 tags=tags if start == 0 else [],
             )
-        client.set_terminated(self.run_id, status="FAILED" if outcome.state == FAIL else "FINISHED")
+        client.set_terminated(self.run_id, status=_run_status(outcome.state))
         self.finished = True
 
     def fail(self, error: str, *, status: str = "FAILED") -> None:
@@ -526,6 +530,11 @@ class TrialRun:
             monitor.collect_metrics()
             monitor.publish_metrics(monitor.aggregate_metrics())
             monitor.mlflow_logger.flush()
+
+
+def _run_status(state: str) -> str:
+    """The MLflow status that closes a trial run of this outcome."""
+    return "FAILED" if state == FAIL else "FINISHED"
 
 
 def _start_system_metrics(run_id: str, tracking_uri: str, interval: float):
