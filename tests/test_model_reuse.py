@@ -293,11 +293,12 @@ def test_outside_a_search_estimators_never_share_a_model():
     assert first.model_ is not second.model_
 
 
-def _epochs_search(tmp_path, share: bool):
-    """Candidates 3, 2 and 1 epochs x 2 folds, longest first (as the grid orders them)."""
+def _epochs_search(tmp_path, share: bool, keep_epochs: bool = True):
+    """Candidates 3, 2 and 1 epochs x 2 folds, longest first (as the grid orders them);
+    with ``share``, inside ``BUILT_MODELS.reusing(keep_epochs=keep_epochs)``."""
     X, y = _digits()
     splits = list(StratifiedKFold(2, shuffle=True, random_state=1).split(X, y))
-    records = tmp_path / ("shared" if share else "separate")
+    records = tmp_path / (("shared" if keep_epochs else "reused") if share else "separate")
     records.mkdir()
     plan = FoldPlan(X, y, splits, names=["epochs"], records_dir=records)
     scores, fold_records = [], []
@@ -305,7 +306,7 @@ def _epochs_search(tmp_path, share: bool):
         params = {"units": 5, "dropout": 0.3, "recurrent_dropout": 0.1, "batch_size": 16}
         params.update(epochs=epochs, learning_rate=0.01)
         estimator = make_estimator("classification", "lstm", params, seed=4)
-        with BUILT_MODELS.reusing() if share else _nothing():
+        with BUILT_MODELS.reusing(keep_epochs=keep_epochs) if share else _nothing():
             result = cross_validate(
                 estimator, X, y, cv=splits, params=plan.fit_params(), error_score="raise"
             )
@@ -325,3 +326,9 @@ def test_shorter_fits_take_a_longer_fits_epochs_with_exactly_the_same_results(tm
     # Trained separately: 3 + 2 + 1 epochs per fold; shared: only the longest fit trains.
     assert [r["trained_epochs"] for r in separate] == [3, 3, 2, 2, 1, 1]
     assert [r["trained_epochs"] for r in shared] == [3, 3, 0, 0, 0, 0]
+    # Where no shorter fit may come (Optuna without shared epochs), the model is still
+    # reused but no epoch's state is kept: every fit trains its own epochs, alike.
+    reused_scores, reused = _epochs_search(tmp_path, share=True, keep_epochs=False)
+    assert reused_scores == separate_scores
+    assert [r["trained_epochs"] for r in reused] == [3, 3, 2, 2, 1, 1]
+    assert [r["reused"] for r in reused] == [False, True, True, True, True, True]

@@ -453,6 +453,53 @@ def test_hyperband_prunes_by_bracket_while_the_sampler_learns_from_every_trial(w
     assert sum(state == optuna.trial.TrialState.PRUNED for state, _ in outcomes) >= 10
 
 
+@pytest.mark.parametrize("pruner", ["hyperband", "successive_halving"])
+def test_a_rung_pruner_is_asked_only_where_a_rung_ends_and_prunes_the_same(workdir, pruner):
+    """Successive halving (each Hyperband bracket too) can stop a trial only after the
+    epochs where one of its rungs ends; the workers ask it nowhere else. Asked after every
+    epoch, Optuna's pruner says no everywhere else, and the same trials are pruned at the
+    same epochs either way."""
+    import random
+
+    text = TINY_OPTUNA.replace("epochs: 2", "epochs: {low: 2, high: 12}")
+    study = load_study(write_study(workdir, text + f"  pruner: {pruner}\n"))
+    decides_at = pruning.make_pruner(study).decides_at
+    rung_ends = [step for step in range(1, 13) if decides_at(step)]
+    assert rung_ends == ([2, 6] if pruner == "hyperband" else [2, 8])
+    noise = random.Random(5)
+    curves = [
+        [q * e / 12 + noise.uniform(-0.05, 0.05) for e in range(1, 13)]
+        for q in (noise.random() for _ in range(40))
+    ]
+
+    def run(ask_every_epoch: bool):
+        optuna_study = optuna.create_study(  # the name decides each trial's bracket
+            study_name="rungs", pruner=pruning.make_pruner(study), direction="maximize"
+        )
+        answers_elsewhere = []
+        for curve in curves:
+            trial = optuna_study.ask()
+            for epoch, value in enumerate(curve, start=1):
+                trial.report(value, epoch)
+                if not (ask_every_epoch or decides_at(epoch)):
+                    continue
+                pruned = trial.should_prune()
+                if not decides_at(epoch):
+                    answers_elsewhere.append(pruned)
+                if pruned:
+                    optuna_study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    break
+            else:
+                optuna_study.tell(trial, curve[-1])
+        return [(t.state, t.last_step) for t in optuna_study.trials], answers_elsewhere
+
+    every_epoch, answers_elsewhere = run(ask_every_epoch=True)
+    at_rung_ends, _ = run(ask_every_epoch=False)
+    assert answers_elsewhere and not any(answers_elsewhere)
+    assert at_rung_ends == every_epoch
+    assert sum(state == optuna.trial.TrialState.PRUNED for state, _ in every_epoch) >= 15
+
+
 @pytest.mark.slow
 def test_a_trial_better_after_fewer_epochs_records_that_candidate_as_the_trial_it_would_be(
     workdir,

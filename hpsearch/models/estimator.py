@@ -639,7 +639,7 @@ class _HpsearchEstimator(WrapperHooks):
             return None
         if self.early_stopping or self.training_callbacks:
             return None  # a fit's epochs then depend on more than their number
-        if not (BUILT_MODELS.active and BUILT_MODELS.holds(self.model_)):
+        if not (BUILT_MODELS.keeps_epochs and BUILT_MODELS.holds(self.model_)):
             return None
         return epochs_group_key(self.get_params(), self.metadata(), self._fold[0])
 

@@ -129,6 +129,9 @@ class BuiltModels:
 
     def __init__(self) -> None:
         self.active = False
+        # Whether fits keep their epochs' states for shorter fits of their group (a grid's
+        # candidates that differ in ``epochs``, Optuna's ``search.share_epochs``).
+        self.keeps_epochs = False
         self._kept: OrderedDict[str, _Kept] = OrderedDict()  # least recently used first
         # The epoch states of one group of fits (same model, data and fit settings but
         # the number of epochs), by (fold, epochs): a grid moves on group by group.
@@ -153,12 +156,15 @@ class BuiltModels:
         return kept.model
 
     @contextmanager
-    def reusing(self, enabled: bool = True) -> Iterator[None]:
-        self.active = enabled
+    def reusing(self, enabled: bool = True, *, keep_epochs: bool = True) -> Iterator[None]:
+        """Share built models between the fits inside; with ``keep_epochs``, each fit also
+        keeps the state after each of its epochs for shorter fits of its group (a copy of
+        every variable after every epoch, wasted where no shorter fit can come)."""
+        self.active, self.keeps_epochs = enabled, enabled and keep_epochs
         try:
             yield
         finally:
-            self.active = False
+            self.active = self.keeps_epochs = False
 
     def keep(self, key: str, model) -> None:
         """Remember ``model`` (just built and compiled) as the one for ``key``; the least

@@ -60,15 +60,19 @@ def _reporting_storage(url: str) -> optuna.storages.RDBStorage:
 
 def report_epochs_callback(trial, score):
     """A Keras callback: after each epoch ``trial.report(score(), epoch)``; stop the fit
-    when the pruner says so (``pruned_at`` then holds the epoch)."""
+    when the pruner says so (``pruned_at`` then holds the epoch). The pruner is asked only
+    after the epochs where it can stop a trial (``decides_at``): each question reads the
+    whole study from its storage."""
     import keras
+
+    decides_at = getattr(trial.study.pruner, "decides_at", lambda step: True)
 
     class ReportEpochs(keras.callbacks.Callback):
         pruned_at: int | None = None
 
         def on_epoch_end(self, epoch, logs=None):
             trial.report(score(), step=epoch + 1)
-            if trial.should_prune():
+            if decides_at(epoch + 1) and trial.should_prune():
                 self.pruned_at = epoch + 1
                 self.model.stop_training = True
 
@@ -83,11 +87,43 @@ def make_pruner(study) -> optuna.pruners.BasePruner:
     if name == "hyperband":
         return HyperbandForEveryTrial(min_epochs(study), max_epochs(study))
     if name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_epochs(study))
+        return SuccessiveHalving(min_epochs(study))
     return optuna.pruners.NopPruner()
 
 
-class HyperbandForEveryTrial(optuna.pruners.BasePruner):
+class _AtRungs(optuna.pruners.BasePruner):
+    """A successive-halving pruner whose rungs end after ``min_resource`` times a power of
+    ``reduction_factor`` epochs: only there can it stop a trial (``decides_at``). Elsewhere
+    Optuna's answers no, after reading every trial of the study from its storage."""
+
+    def __init__(self, pruner, min_resource: int, reduction_factor: int) -> None:
+        self._pruner = pruner
+        self._min_resource, self._reduction_factor = min_resource, reduction_factor
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return self._pruner.prune(study, trial)
+
+    def decides_at(self, step: int) -> bool:
+        rung_end = self._min_resource
+        while rung_end < step:
+            rung_end *= self._reduction_factor
+        return rung_end == step
+
+
+class SuccessiveHalving(_AtRungs):
+    """Optuna's ``SuccessiveHalvingPruner`` (its reduction factor, 4)."""
+
+    def __init__(self, min_resource: int, reduction_factor: int = 4) -> None:
+        super().__init__(
+            optuna.pruners.SuccessiveHalvingPruner(
+                min_resource=min_resource, reduction_factor=reduction_factor
+            ),
+            min_resource,
+            reduction_factor,
+        )
+
+
+class HyperbandForEveryTrial(_AtRungs):
     """Hyperband's pruning, with the sampler learning from every trial wherever it prunes.
 
     Once a study's ``HyperbandPruner`` has pruned in a process, Optuna hands that process's
@@ -95,15 +131,20 @@ class HyperbandForEveryTrial(optuna.pruners.BasePruner):
     trial is in bracket 0), which pays TPE's random start once per bracket: 24 random draws
     of 30 in the KerasTuner benchmark's study (2-12 epochs, 3 brackets). hpsearch samples in
     the study's process and prunes in workers with pruners of their own, so its sampler has
-    always seen every trial; this keeps it so if both ever share a process."""
+    always seen every trial; this keeps it so if both ever share a process. Each bracket
+    is a successive halving whose rungs start at ``min_resource`` times a power of the
+    reduction factor (3, Optuna's), so ``decides_at`` holds for all of them."""
 
-    def __init__(self, min_resource: int, max_resource: int) -> None:
-        self._hyperband = optuna.pruners.HyperbandPruner(
-            min_resource=min_resource, max_resource=max_resource
+    def __init__(self, min_resource: int, max_resource: int, reduction_factor: int = 3) -> None:
+        super().__init__(
+            optuna.pruners.HyperbandPruner(
+                min_resource=min_resource,
+                max_resource=max_resource,
+                reduction_factor=reduction_factor,
+            ),
+            min_resource,
+            reduction_factor,
         )
-
-    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        return self._hyperband.prune(study, trial)
 
 
 def min_epochs(study) -> int:

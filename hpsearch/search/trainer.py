@@ -374,7 +374,13 @@ def score_kept_epochs(
 
 
 def _reusing(cross_validation):
-    return BUILT_MODELS.reusing(cross_validation.study.search.reuse_models)
+    """Built models shared between fits; epoch states kept where a shorter fit can take
+    them: a grid's candidates that differ only in ``epochs``, Optuna's shared epochs."""
+    study = cross_validation.study
+    return BUILT_MODELS.reusing(
+        study.search.reuse_models,
+        keep_epochs=study.search.backend == "grid" or bool(study.shared_epochs),
+    )
 
 
 def grid_results(cross_validation, candidates: list[dict[str, Any]], n_jobs: int):
