@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from itertools import pairwise
 
 import optuna
@@ -20,6 +19,7 @@ from conftest import (
 )
 from hpsearch.cli import main
 from hpsearch.search import optuna_space, pruning
+from hpsearch.search.trainer import usable_cores
 from hpsearch.study import load_study
 
 
@@ -267,7 +267,7 @@ def test_parallel_trials_train_in_separate_processes_with_their_share_of_cores(w
     assert any(later[0] < earlier[1] for earlier, later in pairwise(spans)), spans
     builds = [line.split() for line in (workdir / "builds.txt").read_text().splitlines()]
     assert len({pid for pid, _ in builds}) == 2  # one worker per thread
-    share = str(max(1, (os.cpu_count() or 1) // 2))
+    share = str(max(1, usable_cores() // 2))
     assert {threads for _, threads in builds} == {share}
     trials = optuna.load_study(study_name="tiny-optuna", storage="sqlite:///mlruns/optuna.db")
     assert [t.state.name for t in trials.trials] == ["COMPLETE"] * 4

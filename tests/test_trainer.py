@@ -134,6 +134,22 @@ def test_a_grids_epoch_group_trains_in_one_worker(workdir):
     assert trained == {("4", "2"): 4, ("4", "1"): 0, ("6", "2"): 4, ("6", "1"): 0}
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_jobs_share_the_cores_the_process_may_run_on():
+    """Pinned to one core (``taskset -c 0``), two jobs get one thread each, not half the
+    machine's cores each."""
+    from hpsearch.search.trainer import threads_per_job, usable_cores
+
+    cores = os.sched_getaffinity(0)
+    assert usable_cores() == len(cores)
+    try:
+        os.sched_setaffinity(0, {min(cores)})
+        assert (usable_cores(), threads_per_job(1), threads_per_job(2)) == (1, 1, 1)
+    finally:
+        os.sched_setaffinity(0, cores)
+    assert threads_per_job(1) == len(cores)
+
+
 @pytest.mark.slow
 def test_workers_use_the_threads_the_study_sets(workdir):
     """``search.threads`` sets TensorFlow's intra-op threads in every worker (by default

@@ -15,8 +15,6 @@ their candidates keep their scores but lose their curves.
 
 from __future__ import annotations
 
-import os
-
 from hpsearch.errors import TrialFailed, UserError
 from hpsearch.models.tensorflow_import import hide_tensorflow_start_up
 from hpsearch.search.trainer import (
@@ -25,6 +23,7 @@ from hpsearch.search.trainer import (
     describe_error,
     grid_results,
     tf_thread_environment,
+    usable_cores,
 )
 
 
@@ -35,7 +34,7 @@ class DaskTrainer(Trainer):
         super().__init__(cross_validation)
         search = cross_validation.study.search
         self.scheduler = search.dask_scheduler
-        self.n_workers = search.n_jobs if search.n_jobs > 1 else (os.cpu_count() or 1)
+        self.n_workers = search.n_jobs if search.n_jobs > 1 else usable_cores()
         self._local = WorkerTrainer(cross_validation, trials_per_process=trials_per_process)
         self._client = None
         self._cluster = None

@@ -311,7 +311,16 @@ class ParallelTrainer(Trainer):
 
 def threads_per_job(n_jobs: int) -> int:
     """TensorFlow intra-op threads for each of ``n_jobs`` processes sharing the cores."""
-    return max(1, (os.cpu_count() or 1) // n_jobs)
+    return max(1, usable_cores() // n_jobs)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (``taskset``, a container's cpuset, a batch
+    scheduler's allocation), as TensorFlow counts them for its own default: the machine's
+    count would give two jobs pinned to two of 16 cores eight threads each."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def start_fork_server(study) -> None:
