@@ -1,26 +1,27 @@
-"""hpsearch (Optuna TPE + Hyperband pruning) against KerasTuner at the same trial budget.
+"""hpsearch (Optuna TPE + successive halving) against KerasTuner at the same trial budget.
 
     pip install -e '.[bench]'
     python bench/vs_kerastuner.py [--repeat 3 | --seeds 42,7,...] [--workload digits|waves]
         [--max-epochs 12] [--jit] [--tools random,...] [--startup-trials 10]
-        [--pruner median] [--sampler gp] [--budget 30] [--share-epochs] [--out runs.jsonl]
+        [--pruner hyperband] [--sampler gp] [--budget 30] [--share-epochs] [--out runs.jsonl]
     python bench/vs_kerastuner.py --report runs.jsonl [more.jsonl ...]
 
 The space, for every tool: an LSTM reading a workload's sequences (``workloads.py``: the
 digits read row by row, 1,437 training rows and 360 test rows; or ``waves``, the frequency
 of a noisy sine wave, 600 and 300), units 8-64 (log), learning rate 1e-4 to 3e-2 (log),
-optimizer adam | rmsprop, epochs 2 to ``--max-epochs``, batch size 32, validated on the
-same 20% of the training rows. KerasTuner's Hyperband (max_epochs, factor 3) runs first and
-its number of trials is the budget of the others: KerasTuner's RandomSearch and
-BayesianOptimization (``bench/kerastuner_search.py``) and ``hpsearch`` (its defaults: TPE,
-with pruner hyperband, which makes ``epochs`` the pruner's budget; ``cv: {holdout: 0.2}``,
-full MLflow tracking; ``--startup-trials`` sets ``search.startup_trials``, Optuna's default
-10; with ``--jit`` also a run with ``model.jit_compile: true``; with ``--share-epochs``,
-``search.share_epochs: true``, which needs ``--pruner none`` or ``median``). Each is one
-fresh process, timed whole (imports, search, refit of the best on all training rows, test
-score); they alternate ``--repeat`` times with seed 42, or once per seed of ``--seeds``
-(the seed of every tool's sampling, initial weights and shuffling, and of the validation
-rows): one search's best score is a draw, and which tool draws best moves with the seed.
+optimizer adam | rmsprop, epochs 2 to ``--max-epochs``, batch size 32, validated on the same
+20% of the training rows. KerasTuner's Hyperband (max_epochs, factor 3) runs first and its
+number of trials is the budget of the others: KerasTuner's RandomSearch and
+BayesianOptimization (``bench/kerastuner_search.py``) and ``hpsearch`` (TPE with ``pruner:
+successive_halving``, which makes ``epochs`` the pruner's budget, or the pruner ``--pruner``
+names; ``cv: {holdout: 0.2}``, full MLflow tracking; ``--startup-trials`` sets
+``search.startup_trials``, Optuna's default 10; with ``--jit`` also a run with
+``model.jit_compile: true``; with ``--share-epochs``, ``search.share_epochs: true``, which
+needs ``--pruner none`` or ``median``). Each is one fresh process, timed whole (imports,
+search, refit of the best on all training rows, test score); they alternate ``--repeat``
+times with seed 42, or once per seed of ``--seeds`` (the seed of every tool's sampling,
+initial weights and shuffling, and of the validation rows): one search's best score is a
+draw, and which tool draws best moves with the seed.
 
 Reports per tool the median wall time, best validation accuracy (KerasTuner's own score is
 the best epoch's; beside it, the best over its fits of the last epoch's, which is what
@@ -80,7 +81,7 @@ def study_text(
     jit: bool,
     startup: int = 10,
     seed: int = 42,
-    pruner: str = "hyperband",
+    pruner: str = "successive_halving",
     sampler: str = "tpe",
     share: bool = False,
     workload: str = "digits",
@@ -182,13 +183,10 @@ def run_kerastuner(
 
 
 def hpsearch_name(arguments: argparse.Namespace, jit: bool) -> str:
-    name = "hpsearch, jit_compile" if jit else "hpsearch (TPE + Hyperband)"
+    sampler = "TPE" if arguments.sampler == "tpe" else arguments.sampler
+    name = "hpsearch, jit_compile" if jit else f"hpsearch ({sampler} + {arguments.pruner})"
     if arguments.startup_trials != 10:
         name += f", startup_trials {arguments.startup_trials}"
-    if arguments.pruner != "hyperband":
-        name = name.replace("Hyperband", arguments.pruner)
-    if arguments.sampler != "tpe":
-        name = name.replace("TPE", arguments.sampler)
     if arguments.share_epochs:
         name += ", epochs shared"
     return name
@@ -210,7 +208,9 @@ def main() -> None:
         "--startup-trials", type=int, default=10, help="hpsearch's random start (default 10)"
     )
     parser.add_argument(
-        "--pruner", default="hyperband", help="hpsearch's pruner (default hyperband)"
+        "--pruner",
+        default="successive_halving",
+        help="hpsearch's pruner (default successive_halving)",
     )
     parser.add_argument(
         "--sampler", default="tpe", help="hpsearch's sampler (default tpe; gp needs torch)"
